@@ -1,0 +1,727 @@
+"""Tensors, Functions and reverse-mode automatic differentiation.
+
+How a graph is recorded
+-----------------------
+A :class:`Tensor` wraps a backend array (``tensor.data``). Calling a
+:class:`Function` on tensors runs ``Function.forward`` on their *arrays* and
+wraps the results in new tensors. When gradients are enabled and any input
+requires a gradient, the function remembers its inputs and each output
+remembers the function that created it (``output.grad_fn``): this is the graph,
+a DAG of functions pointing back towards the leaves.
+
+How backward works
+------------------
+``backward`` sorts the functions reachable from the outputs so that every
+function comes after all functions that consume its outputs (an iterative
+depth-first search, so a chain of 100,000 ops is fine), then walks them once,
+calling ``Function.backward(*grad_outputs)`` and summing the gradients that
+flow into each tensor.
+
+Double backward
+---------------
+``Function.backward`` is written with *Tensor operations*, not array code.
+With ``create_graph=False`` it runs under :class:`no_grad`, so nothing is
+recorded; with ``create_graph=True`` it runs with recording on, so the
+gradients are themselves tensors with a graph, and differentiating them again
+(the WGAN-GP penalty, the contractive autoencoder) is just another backward.
+The rule that keeps this exact: a backward may use arrays computed in forward
+only when they are *constants* of the input (a ReLU mask, an argmax
+position). Anything that varies smoothly with an input is recomputed from
+tensors (or taken from the output tensor itself, which carries its own graph).
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Optional, Sequence
+
+from tinygen import backend
+
+__all__ = [
+    "Tensor", "Function", "no_grad", "enable_grad", "set_grad_enabled",
+    "is_grad_enabled", "grad", "as_tensor",
+]
+
+
+# --------------------------------------------------------------------------
+# gradient mode
+# --------------------------------------------------------------------------
+
+_GRAD_ENABLED = True
+
+
+def is_grad_enabled() -> bool:
+    return _GRAD_ENABLED
+
+
+class set_grad_enabled:
+    """Context manager (and decorator) switching graph recording on or off."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self.prev = None
+
+    def __enter__(self):
+        global _GRAD_ENABLED
+        self.prev = _GRAD_ENABLED
+        _GRAD_ENABLED = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        global _GRAD_ENABLED
+        _GRAD_ENABLED = self.prev
+        return False
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(self.mode):
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(set_grad_enabled):
+    """``with no_grad():`` runs ops without recording a graph (evaluation, updates)."""
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    """``with enable_grad():`` records a graph even inside ``no_grad``."""
+
+    def __init__(self):
+        super().__init__(True)
+
+
+# --------------------------------------------------------------------------
+# Tensor
+# --------------------------------------------------------------------------
+
+class Tensor:
+    """An n-dimensional array on a device, with an optional gradient.
+
+    Attributes:
+        data: the backend array (``numpy.ndarray`` or ``cupy.ndarray``).
+        requires_grad: whether gradients flow to this tensor.
+        grad: the accumulated gradient (a Tensor) of a leaf after ``backward``.
+        grad_fn: the :class:`Function` that produced this tensor (``None`` for leaves).
+    """
+
+    # Make ``numpy_scalar * tensor`` call Tensor.__rmul__ instead of numpy's.
+    __array_priority__ = 1000
+
+    def __init__(self, data, requires_grad: bool = False):
+        self.data = data
+        self.requires_grad = bool(requires_grad)
+        self.grad: Optional[Tensor] = None
+        self.grad_fn: Optional[Function] = None
+        self._output_index = 0
+
+    # ----- metadata -------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    def size(self, dim: Optional[int] = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        body = repr(backend.to_host(self.data)).replace("array(", "tensor(", 1)
+        extras = []
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{type(self.grad_fn).__name__}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if extras:
+            body = body[:-1] + ", " + ", ".join(extras) + ")"
+        return body
+
+    # ----- conversion -----------------------------------------------------
+    def numpy(self):
+        """The data as a NumPy array on the host (copied from the GPU if needed)."""
+        return backend.to_host(self.data)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return backend.to_host(self.data).tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        return bool(self.item())
+
+    def __array__(self, dtype=None, copy=None):
+        a = backend.to_host(self.data)
+        return a.astype(dtype) if dtype is not None else a
+
+    def detach(self) -> "Tensor":
+        """A new leaf sharing this tensor's data, cut from the graph."""
+        return Tensor(self.data, requires_grad=False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if requires_grad and not _is_floating(self.data.dtype):
+            raise TypeError(f"only floating-point tensors can require gradients, got {self.dtype}")
+        self.requires_grad = requires_grad
+        return self
+
+    def clone(self) -> "Tensor":
+        return ops.clone(self)
+
+    def to(self, *args, **kwargs) -> "Tensor":
+        """``to(device)``, ``to(dtype)`` or ``to(device, dtype)``: a new tensor (differentiable)."""
+        device = kwargs.pop("device", None)
+        dtype = kwargs.pop("dtype", None)
+        if kwargs:
+            raise TypeError(f"to() got unexpected arguments {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, str):
+                device = a
+            else:
+                dtype = a
+        out = self
+        if dtype is not None and backend.numpy.dtype(dtype) != self.dtype:
+            out = ops.cast(out, dtype)
+        if device is not None and backend.normalize_device(device) != self.device:
+            out = ops.to_device(out, device)
+        return out
+
+    def float(self) -> "Tensor":
+        return self.to(backend.numpy.float32)
+
+    def double(self) -> "Tensor":
+        return self.to(backend.numpy.float64)
+
+    def long(self) -> "Tensor":
+        return self.to(backend.numpy.int64)
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def cuda(self, index: int = 0) -> "Tensor":
+        return self.to(f"cuda:{index}")
+
+    # ----- autograd -------------------------------------------------------
+    def backward(self, gradient=None, retain_graph: Optional[bool] = None,
+                 create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+        ``gradient`` is the upstream gradient (same shape as ``self``); it may
+        be omitted only for a single-element tensor, where it is 1.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad: "
+                               "no input of the computation had requires_grad=True")
+        _run_backward([self], [gradient], retain_graph, create_graph, inputs=None,
+                      accumulate=True)
+
+    # ----- arithmetic operators (each calls one op from tinygen.ops) --------
+    def __add__(self, other):
+        return ops.add(self, other)
+
+    def __radd__(self, other):
+        return ops.add(other, self)
+
+    def __sub__(self, other):
+        return ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return ops.sub(other, self)
+
+    def __mul__(self, other):
+        return ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.div(other, self)
+
+    def __neg__(self):
+        return ops.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __pow__(self, exponent):
+        return ops.pow(self, exponent)
+
+    def __rpow__(self, base):
+        return ops.pow(base, self)
+
+    def __matmul__(self, other):
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.matmul(other, self)
+
+    def __abs__(self):
+        return ops.abs(self)
+
+    def __getitem__(self, index):
+        return ops.getitem(self, index)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    # ----- comparisons: boolean results, never differentiable --------------
+    def _compare(self, other, name):
+        other_data = other.data if isinstance(other, Tensor) else other
+        return Tensor(getattr(self.data, name)(other_data))
+
+    def __eq__(self, other):
+        return self._compare(other, "__eq__")
+
+    def __ne__(self, other):
+        return self._compare(other, "__ne__")
+
+    def __lt__(self, other):
+        return self._compare(other, "__lt__")
+
+    def __le__(self, other):
+        return self._compare(other, "__le__")
+
+    def __gt__(self, other):
+        return self._compare(other, "__gt__")
+
+    def __ge__(self, other):
+        return self._compare(other, "__ge__")
+
+    __hash__ = object.__hash__
+
+    # ----- method forms of common ops ---------------------------------------
+    def exp(self):
+        return ops.exp(self)
+
+    def log(self):
+        return ops.log(self)
+
+    def sqrt(self):
+        return ops.sqrt(self)
+
+    def abs(self):
+        return ops.abs(self)
+
+    def tanh(self):
+        return ops.tanh(self)
+
+    def sigmoid(self):
+        return ops.sigmoid(self)
+
+    def relu(self):
+        return ops.relu(self)
+
+    def pow(self, exponent):
+        return ops.pow(self, exponent)
+
+    def clamp(self, min=None, max=None):
+        return ops.clip(self, min, max)
+
+    clip = clamp
+
+    def sum(self, dim=None, keepdim=False):
+        return ops.sum(self, dim, keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        return ops.mean(self, dim, keepdim)
+
+    def var(self, dim=None, keepdim=False, correction=1, unbiased=None):
+        if unbiased is not None:
+            correction = int(unbiased)
+        return ops.var(self, dim, keepdim, correction)
+
+    def std(self, dim=None, keepdim=False, correction=1, unbiased=None):
+        return self.var(dim, keepdim, correction, unbiased).sqrt()
+
+    def max(self, dim=None, keepdim=False):
+        return ops.max(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        return ops.min(self, dim, keepdim)
+
+    amax = max
+    amin = min
+
+    def logsumexp(self, dim=None, keepdim=False):
+        return ops.logsumexp(self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim=False):
+        return Tensor(_argreduce(self.data, "argmax", dim, keepdim))
+
+    def argmin(self, dim=None, keepdim=False):
+        return Tensor(_argreduce(self.data, "argmin", dim, keepdim))
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        if p != 2:
+            return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+        return (self * self).sum(dim, keepdim).sqrt()
+
+    def matmul(self, other):
+        return ops.matmul(self, other)
+
+    def reshape(self, *shape):
+        return ops.reshape(self, _shape_args(shape))
+
+    view = reshape
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return ops.flatten(self, start_dim, end_dim)
+
+    def permute(self, *dims):
+        return ops.permute(self, _shape_args(dims))
+
+    def transpose(self, dim0, dim1):
+        return ops.transpose(self, dim0, dim1)
+
+    @property
+    def T(self):
+        return ops.permute(self, tuple(reversed(range(self.ndim))))
+
+    def squeeze(self, dim=None):
+        return ops.squeeze(self, dim)
+
+    def unsqueeze(self, dim):
+        return ops.unsqueeze(self, dim)
+
+    def expand(self, *shape):
+        shape = _shape_args(shape)
+        offset = len(shape) - self.ndim
+        shape = tuple(self.shape[i - offset] if s == -1 else s for i, s in enumerate(shape))
+        return ops.broadcast_to(self, shape)
+
+    def broadcast_to(self, shape):
+        return ops.broadcast_to(self, tuple(shape))
+
+    def flip(self, dims):
+        return ops.flip(self, dims)
+
+    def split(self, split_size_or_sections, dim=0):
+        return ops.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks, dim=0):
+        return ops.chunk(self, chunks, dim)
+
+
+def _shape_args(args):
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+def _argreduce(data, name, dim, keepdim):
+    out = getattr(data, name)(axis=dim)
+    if keepdim and dim is not None:
+        out = backend.get_array_module(data).expand_dims(out, dim)
+    return out
+
+
+def _is_floating(dtype) -> bool:
+    return backend.numpy.issubdtype(dtype, backend.numpy.floating)
+
+
+def as_tensor(value, like: Optional[Tensor] = None) -> Tensor:
+    """Wrap ``value`` as a Tensor. Python scalars are *weak*: they take ``like``'s dtype.
+
+    ``x * 2.0`` therefore stays float32 for a float32 ``x`` (as in PyTorch).
+    Arrays keep their dtype; they must already be on ``like``'s device.
+    """
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (bool, int, float)) and like is not None:
+        dtype = like.dtype
+        if isinstance(value, float) and not _is_floating(dtype):
+            dtype = backend.default_float_dtype()
+        xp = backend.get_array_module(like.data)
+        return Tensor(xp.asarray(value, dtype=dtype))
+    xp = backend.get_array_module(value)
+    if isinstance(value, (bool, int, float)):
+        dtype = backend.default_float_dtype() if isinstance(value, float) else None
+        return Tensor(xp.asarray(value, dtype=dtype))
+    return Tensor(xp.asarray(value))
+
+
+# --------------------------------------------------------------------------
+# Function
+# --------------------------------------------------------------------------
+
+class Function:
+    """A differentiable primitive.
+
+    Subclasses implement
+
+    * ``forward(*arrays) -> array | tuple[array, ...]`` on raw backend arrays, and
+    * ``backward(*grad_outputs: Tensor) -> Tensor | None | tuple`` with Tensor ops,
+      one result per input (``None`` where an input gets no gradient).
+
+    Inside ``backward``, ``self.inputs`` are the input tensors and
+    ``self.output(i)`` is the i-th output tensor (both carry their graphs, so
+    using them keeps double backward exact).
+    """
+
+    inputs: Optional[tuple] = None
+
+    def __call__(self, *inputs):
+        like = next((x for x in inputs if isinstance(x, Tensor)), None)
+        tensors = tuple(as_tensor(x, like) for x in inputs)
+        _check_same_device(tensors, type(self).__name__)
+        outputs = self.forward(*(t.data for t in tensors))
+        single = not isinstance(outputs, tuple)
+        if single:
+            outputs = (outputs,)
+        record = _GRAD_ENABLED and any(t.requires_grad for t in tensors)
+        results = tuple(Tensor(y, requires_grad=record) for y in outputs)
+        if record:
+            self.inputs = tensors
+            self._outputs = tuple(weakref.ref(r) for r in results)
+            self._output_meta = tuple((y.shape, y.dtype) for y in outputs)
+            for i, r in enumerate(results):
+                r.grad_fn = self
+                r._output_index = i
+        return results[0] if single else results
+
+    def forward(self, *xs):
+        raise NotImplementedError
+
+    def backward(self, *gys):
+        raise NotImplementedError
+
+    def output(self, i: int = 0) -> Tensor:
+        """The i-th output tensor (alive whenever this function's backward runs)."""
+        y = self._outputs[i]()
+        if y is None:  # cannot happen: a consumer or the caller holds it
+            raise RuntimeError(f"{type(self).__name__}: output {i} was freed before backward")
+        return y
+
+    def __repr__(self):
+        return f"<{type(self).__name__}>"
+
+
+def _check_same_device(tensors, op_name):
+    devices = {t.device for t in tensors}
+    if len(devices) > 1:
+        a, b = sorted(devices)[:2]
+        raise backend.DeviceError(
+            f"{op_name}: tensors on different devices ({a} and {b}); tinygen never copies "
+            f"implicitly: move one with .to('{a}') or .to('{b}') first")
+
+
+# --------------------------------------------------------------------------
+# backward traversal
+# --------------------------------------------------------------------------
+
+def _topological_order(roots):
+    """Functions reachable from ``roots``, each after every function it feeds.
+
+    Iterative post-order depth-first search: inputs' creators come first, so
+    ``reversed(order)`` visits consumers before producers.
+    """
+    order, visited = [], set()
+    stack = [(f, False) for f in roots]
+    while stack:
+        f, expanded = stack.pop()
+        if expanded:
+            order.append(f)
+            continue
+        if id(f) in visited:
+            continue
+        if f.inputs is None:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time ({f!r} was freed). "
+                "Pass retain_graph=True to the first backward()/grad() call if you need to "
+                "differentiate the same graph again.")
+        visited.add(id(f))
+        stack.append((f, True))
+        for x in f.inputs:
+            if x.grad_fn is not None and id(x.grad_fn) not in visited:
+                stack.append((x.grad_fn, False))
+    return order
+
+
+def _key(t: Tensor):
+    return (id(t.grad_fn), t._output_index) if t.grad_fn is not None else id(t)
+
+
+def _seed_gradient(y: Tensor, g):
+    if g is None:
+        if y.data.size != 1:
+            raise RuntimeError(
+                f"grad can be implicitly created only for single-element outputs, got shape "
+                f"{y.shape}: pass the upstream gradient explicitly (gradient=/grad_outputs=)")
+        xp = backend.get_array_module(y.data)
+        return Tensor(xp.ones(y.shape, dtype=y.dtype))
+    g = as_tensor(g, y)
+    if g.shape != y.shape:
+        raise RuntimeError(f"upstream gradient has shape {g.shape} but the output has shape {y.shape}")
+    if g.device != y.device:
+        raise backend.DeviceError(f"upstream gradient is on {g.device} but the output is on {y.device}")
+    return g
+
+
+def _run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs, accumulate):
+    """The single backward engine behind ``Tensor.backward`` and ``tinygen.grad``.
+
+    Returns the dict ``key -> gradient`` for the requested ``inputs`` (when given).
+    """
+    if retain_graph is None:
+        retain_graph = create_graph
+    grads = {}
+    leaves = {}
+    with set_grad_enabled(create_graph):
+        for y, g in zip(outputs, grad_outputs):
+            g = _seed_gradient(y, g)
+            k = _key(y)
+            grads[k] = grads[k] + g if k in grads else g
+            if y.grad_fn is None:
+                leaves[id(y)] = y
+
+        order = _topological_order([y.grad_fn for y in outputs if y.grad_fn is not None])
+
+        keep = None
+        if inputs is not None:
+            # Prune: only functions with a path to a requested input matter.
+            targets = {id(t) for t in inputs}
+            needed = set()
+            for f in order:
+                if any(id(x) in targets or id(x.grad_fn) in needed for x in f.inputs):
+                    needed.add(id(f))
+            keep = {_key(t) for t in inputs}
+
+        for f in reversed(order):
+            if keep is not None and id(f) not in needed:
+                continue
+            fid = id(f)
+            gys = []
+            for i, (shape, dtype) in enumerate(f._output_meta):
+                k = (fid, i)
+                g = grads.get(k) if (keep is not None and k in keep) else grads.pop(k, None)
+                gys.append(g)
+            if all(g is None for g in gys):
+                continue
+            xp = backend.get_array_module(f.inputs[0].data) if f.inputs else backend.numpy
+            gys = [g if g is not None else Tensor(xp.zeros(shape, dtype=dtype))
+                   for g, (shape, dtype) in zip(gys, f._output_meta)]
+            gxs = f.backward(*gys)
+            if not isinstance(gxs, tuple):
+                gxs = (gxs,)
+            if len(gxs) != len(f.inputs):
+                raise RuntimeError(f"{f!r}.backward returned {len(gxs)} gradients for "
+                                   f"{len(f.inputs)} inputs")
+            for x, gx in zip(f.inputs, gxs):
+                if gx is None or not x.requires_grad:
+                    continue
+                if gx.shape != x.shape:
+                    raise RuntimeError(f"{f!r}.backward returned a gradient of shape {gx.shape} "
+                                       f"for an input of shape {x.shape}")
+                k = _key(x)
+                grads[k] = grads[k] + gx if k in grads else gx
+                if x.grad_fn is None:
+                    leaves[id(x)] = x
+
+        if not retain_graph:
+            for f in order:
+                if keep is None or id(f) in needed:
+                    f.inputs = None
+                    f._outputs = None
+
+        if accumulate:
+            for k, leaf in leaves.items():
+                if not leaf.requires_grad or k not in grads:
+                    continue
+                g = grads[k]
+                if not create_graph:
+                    g = Tensor(g.data)
+                leaf.grad = g if leaf.grad is None else leaf.grad + g
+    return grads
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph: Optional[bool] = None,
+         create_graph: bool = False, allow_unused: bool = False) -> tuple:
+    """Gradients of ``outputs`` with respect to ``inputs``, returned (not accumulated).
+
+    Computes ``sum_i  grad_outputs[i]^T  d outputs[i] / d inputs[j]`` for each j.
+    With ``create_graph=True`` the results carry a graph, so they can be
+    differentiated again (gradient penalties, Jacobian norms).
+
+    Args:
+        outputs: a Tensor or a sequence of Tensors.
+        inputs: a Tensor or a sequence of Tensors (leaves or intermediate results).
+        grad_outputs: upstream gradients, one per output; ``None`` only for
+            single-element outputs.
+        retain_graph: keep the graph for another backward (default: create_graph).
+        create_graph: record the backward computation itself.
+        allow_unused: return ``None`` for an input the outputs do not depend on
+            (otherwise that is an error).
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single_input = isinstance(inputs, Tensor)
+    inputs = [inputs] if single_input else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+    grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad_outputs has {len(grad_outputs)} entries for {len(outputs)} outputs")
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Tensor) or not x.requires_grad:
+            raise RuntimeError(f"inputs[{i}] does not require grad: call .requires_grad_() on it "
+                               "before computing the outputs")
+    for i, y in enumerate(outputs):
+        if not y.requires_grad:
+            raise RuntimeError(f"outputs[{i}] does not require grad: it does not depend on any "
+                               "tensor with requires_grad=True")
+    grads = _run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=inputs,
+                          accumulate=False)
+    result = []
+    for i, x in enumerate(inputs):
+        g = grads.get(_key(x))
+        if g is None and not allow_unused:
+            raise RuntimeError(f"inputs[{i}] (shape {x.shape}) was not used to compute the "
+                               "outputs; pass allow_unused=True to get None for it")
+        if g is not None and not create_graph:
+            g = Tensor(g.data)
+        result.append(g)
+    return tuple(result)
+
+
+from tinygen import ops  # noqa: E402  (ops build on Tensor/Function defined above)

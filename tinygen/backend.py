@@ -1,0 +1,205 @@
+"""The array backend: the only module that imports NumPy or CuPy by name.
+
+tinygen keeps every tensor's data in an *array* from an array module ``xp``:
+``numpy`` for the device ``"cpu"`` and ``cupy`` for ``"cuda"`` / ``"cuda:N"``.
+Operations never ask "am I on the GPU?"; they ask the arrays they were given
+(:func:`get_array_module`) and call the same functions on whichever module
+comes back. CuPy is optional: importing tinygen never imports it, and asking
+for a CUDA device without it raises :class:`DeviceError` saying why and how
+to fix it.
+
+Also here:
+
+* the default device (``set_default_device`` / ``TINYGEN_DEVICE``),
+* the host random generator used for parameter initialisation and sampling
+  helpers (``manual_seed``), so that CPU and GPU runs with the same seed start
+  from identical weights (draw on the host, then move),
+* ``scatter_add``, the one place where NumPy's and CuPy's spellings differ.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy
+
+__all__ = [
+    "DeviceError", "numpy", "get_array_module", "array_module_for", "device_of",
+    "normalize_device", "to_device", "to_host", "get_default_device",
+    "set_default_device", "manual_seed", "host_rng", "scatter_add",
+    "cuda_is_available", "default_float_dtype",
+]
+
+
+class DeviceError(RuntimeError):
+    """A device was asked for that cannot be used, or two devices were mixed."""
+
+
+_CUPY = None          # the cupy module once imported
+_CUPY_ERROR = None    # the ImportError if importing it failed
+
+
+def _cupy():
+    """Import CuPy on first use, with an error that says how to get it."""
+    global _CUPY, _CUPY_ERROR
+    if _CUPY is None and _CUPY_ERROR is None:
+        try:
+            import cupy  # noqa: PLC0415 (optional dependency, imported lazily)
+            _CUPY = cupy
+        except Exception as exc:  # ImportError, or a broken CUDA install
+            _CUPY_ERROR = exc
+    if _CUPY is None:
+        raise DeviceError(
+            f"device 'cuda' needs CuPy, which could not be imported ({_CUPY_ERROR!r}). "
+            "Install the GPU extra matching your CUDA version, e.g. "
+            "`pip install cupy-cuda12x` (or `pip install tinygen[gpu]`), "
+            "or use device='cpu'.")
+    return _CUPY
+
+
+def cuda_is_available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device."""
+    try:
+        return _cupy().cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def default_float_dtype():
+    return numpy.float32
+
+
+# --------------------------------------------------------------------------
+# devices
+# --------------------------------------------------------------------------
+
+def normalize_device(device) -> str:
+    """``None`` -> default device; ``"cuda"`` -> ``"cuda:0"``; validates the name."""
+    if device is None:
+        return get_default_device()
+    if not isinstance(device, str):
+        device = str(device)
+    device = device.strip().lower()
+    if device == "cpu":
+        return "cpu"
+    if device == "cuda":
+        return "cuda:0"
+    if device.startswith("cuda:") and device[5:].isdigit():
+        return device
+    raise DeviceError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'cuda:N'")
+
+
+def array_module_for(device):
+    """The array module (numpy or cupy) that holds arrays for ``device``."""
+    device = normalize_device(device)
+    if device == "cpu":
+        return numpy
+    cp = _cupy()
+    index = int(device.split(":")[1])
+    try:
+        count = cp.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        raise DeviceError(f"device {device!r} asked for but CUDA reports no device ({exc}); "
+                          "check the driver with `nvidia-smi`, or use device='cpu'") from exc
+    if index >= count:
+        raise DeviceError(f"device {device!r} asked for but only {count} CUDA device(s) exist")
+    return cp
+
+
+def _is_cupy_array(a) -> bool:
+    return _CUPY is not None and isinstance(a, _CUPY.ndarray)
+
+
+def get_array_module(*xs):
+    """The array module of the given arrays or tensors: cupy if any lives on a GPU."""
+    for x in xs:
+        data = getattr(x, "data", x)
+        if _is_cupy_array(data):
+            return _CUPY
+    return numpy
+
+
+def device_of(array) -> str:
+    """``"cpu"`` for NumPy arrays and scalars, ``"cuda:N"`` for CuPy arrays."""
+    if _is_cupy_array(array):
+        return f"cuda:{array.device.id}"
+    return "cpu"
+
+
+def to_device(array, device):
+    """Return ``array`` on ``device`` (the same object when already there)."""
+    device = normalize_device(device)
+    if device_of(array) == device:
+        return array
+    if device == "cpu":
+        return _CUPY.asnumpy(array)
+    cp = array_module_for(device)
+    with cp.cuda.Device(int(device.split(":")[1])):
+        return cp.asarray(array)
+
+
+def to_host(array):
+    """A NumPy copy-or-view of any backend array (for saving, printing, metrics)."""
+    if _is_cupy_array(array):
+        return _CUPY.asnumpy(array)
+    return numpy.asarray(array)
+
+
+_DEFAULT_DEVICE = None
+
+
+def get_default_device() -> str:
+    """The device new tensors go to: set in code, else ``$TINYGEN_DEVICE``, else cpu."""
+    if _DEFAULT_DEVICE is not None:
+        return _DEFAULT_DEVICE
+    env = os.environ.get("TINYGEN_DEVICE")
+    return normalize_device(env) if env else "cpu"
+
+
+def set_default_device(device) -> None:
+    """Set the device for new tensors and modules (``None`` goes back to the env/cpu)."""
+    global _DEFAULT_DEVICE
+    if device is None:
+        _DEFAULT_DEVICE = None
+        return
+    device = normalize_device(device)
+    array_module_for(device)   # fail now, with the clear error, if it is unusable
+    _DEFAULT_DEVICE = device
+
+
+# --------------------------------------------------------------------------
+# randomness: one seeded host generator
+# --------------------------------------------------------------------------
+
+_HOST_RNG = numpy.random.default_rng(0)
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the host generator used for initialisation and random tensors."""
+    global _HOST_RNG
+    _HOST_RNG = numpy.random.default_rng(seed)
+
+
+def host_rng() -> numpy.random.Generator:
+    """The seeded host ``numpy.random.Generator`` (draw on the host, then move)."""
+    return _HOST_RNG
+
+
+def get_rng_state() -> dict:
+    return _HOST_RNG.bit_generator.state
+
+
+def set_rng_state(state: dict) -> None:
+    _HOST_RNG.bit_generator.state = state
+
+
+# --------------------------------------------------------------------------
+# array helpers whose spelling differs between numpy and cupy
+# --------------------------------------------------------------------------
+
+def scatter_add(target, index, values) -> None:
+    """In place: ``target[index] += values``, accumulating repeated indices."""
+    if _is_cupy_array(target):
+        import cupyx  # noqa: PLC0415
+        cupyx.scatter_add(target, index, values)
+    else:
+        numpy.add.at(target, index, values)

@@ -1,0 +1,247 @@
+"""Composite functions written only with Tensor ops (PyTorch's ``torch.nn.functional``).
+
+Nothing here has a hand-written backward: each function is a short
+composition of primitives from :mod:`tinygen.ops`, so its first and second
+derivatives follow automatically and exactly.
+
+Losses take ``reduction`` = ``"mean"`` (default), ``"sum"`` or ``"none"``.
+"""
+from __future__ import annotations
+
+import math
+
+from tinygen import backend, ops
+from tinygen.autograd import Tensor, as_tensor
+from tinygen.ops import (  # noqa: F401  (re-exported activations)
+    leaky_relu, relu, sigmoid, softplus, tanh,
+)
+
+# Layer functionals live beside their primitives and are re-exported here so
+# that ``F.conv2d``, ``F.batch_norm``... read as in PyTorch.
+try:  # noqa: SIM105  (the layer modules are optional while the package is being built)
+    from tinygen.ops.conv import conv2d, conv_transpose2d  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+try:
+    from tinygen.ops.pool import (  # noqa: F401
+        max_pool2d, avg_pool2d, adaptive_avg_pool2d,
+    )
+except ImportError:  # pragma: no cover
+    pass
+try:
+    from tinygen.ops.resample import (  # noqa: F401
+        interpolate, pixel_shuffle, pixel_unshuffle, pad,
+    )
+except ImportError:  # pragma: no cover
+    pass
+try:
+    from tinygen.ops.norm import (  # noqa: F401
+        batch_norm, instance_norm, layer_norm, group_norm,
+    )
+except ImportError:  # pragma: no cover
+    pass
+try:
+    from tinygen.ops.misc import dropout, embedding  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _check_same_shape(name, input, target):
+    if input.shape != target.shape:
+        raise ValueError(f"{name}: input shape {input.shape} and target shape {target.shape} "
+                         "differ (broadcasting a loss silently is a classic bug)")
+
+
+# ============================================================================
+# layers and activations
+# ============================================================================
+
+def linear(x, weight, bias=None):
+    """y = x W^T + b.  Shapes: x (*, in), W (out, in), b (out,) -> y (*, out)."""
+    if x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the "
+                         f"weight expects {weight.shape[1]} (weight shape {weight.shape})")
+    y = ops.matmul(x, ops.transpose(weight))
+    return y + bias if bias is not None else y
+
+
+def elu(x, alpha: float = 1.0):
+    """ELU(x) = x for x > 0, alpha (e^x - 1) otherwise (Clevert et al. 2015)."""
+    negative = alpha * (ops.minimum(x, 0.0).exp() - 1.0)
+    return ops.where(x.data > 0, x, negative)
+
+
+def softmax(x, dim: int = -1):
+    """softmax(x)_i = exp(x_i - logsumexp(x))."""
+    return (x - ops.logsumexp(x, dim, keepdim=True)).exp()
+
+
+def log_softmax(x, dim: int = -1):
+    """log softmax(x)_i = x_i - logsumexp(x), stable for any logits."""
+    return x - ops.logsumexp(x, dim, keepdim=True)
+
+
+def one_hot(labels, num_classes: int, dtype=None) -> Tensor:
+    """(N,) integer labels -> (N, num_classes) one-hot rows (a constant, no gradient)."""
+    data = labels.data if isinstance(labels, Tensor) else labels
+    xp = backend.get_array_module(data)
+    eye = xp.eye(num_classes, dtype=dtype or backend.default_float_dtype())
+    return Tensor(eye[xp.asarray(data)])
+
+
+# ============================================================================
+# losses
+# ============================================================================
+
+def nll_loss(log_probs, target, weight=None, reduction: str = "mean", ignore_index: int = -100):
+    """Negative log-likelihood  -log p[n, t_n]  from log-probabilities (N, C, *d).
+
+    target: int class indices (N, *d). With ``weight`` (C,), each term is
+    weighted by weight[t_n] and "mean" divides by the sum of those weights
+    (PyTorch's convention).
+    """
+    t = target.data if isinstance(target, Tensor) else target
+    xp = backend.get_array_module(log_probs.data)
+    t = xp.asarray(t)
+    if log_probs.ndim < 2:
+        raise ValueError(f"nll_loss: input must be (N, C, ...), got shape {log_probs.shape}")
+    if t.shape != log_probs.shape[:1] + log_probs.shape[2:]:
+        raise ValueError(f"nll_loss: target shape {t.shape} does not match input "
+                         f"{log_probs.shape} (expected {log_probs.shape[:1] + log_probs.shape[2:]})")
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"nll_loss: target must hold integer class indices, got {t.dtype}")
+    C = log_probs.shape[1]
+    # Move classes last and flatten: (M, C) rows, one target each.
+    lp = ops.permute(log_probs, (0,) + tuple(range(2, log_probs.ndim)) + (1,)).reshape(-1, C)
+    t = t.reshape(-1)
+    valid = t != ignore_index
+    if bool(((t < 0) | (t >= C))[valid].any()):
+        raise IndexError(f"nll_loss: target values must lie in [0, {C}), got min {int(t.min())}, "
+                         f"max {int(t.max())}")
+    safe_t = xp.where(valid, t, 0)
+    picked = -lp[xp.arange(t.shape[0]), safe_t]            # (M,)
+    w = xp.ones(t.shape, dtype=log_probs.dtype) if weight is None else \
+        (weight.data if isinstance(weight, Tensor) else xp.asarray(weight))[safe_t]
+    w = Tensor((w * valid).astype(log_probs.dtype))
+    losses = picked * w
+    if reduction == "mean":
+        return losses.sum() / float(w.data.sum())
+    if reduction == "none":
+        return losses.reshape(tuple(log_probs.shape[:1] + log_probs.shape[2:]))
+    return _reduce(losses, reduction)
+
+
+def cross_entropy(logits, target, weight=None, reduction: str = "mean",
+                  label_smoothing: float = 0.0, ignore_index: int = -100):
+    """Cross-entropy of softmax(logits) against class indices (or class probabilities).
+
+    With label smoothing eps the target distribution is (1 - eps) one_hot + eps / C
+    (Szegedy et al. 2016, sec. 7), i.e.  loss = (1 - eps) nll + eps mean_c(-log p_c).
+    Shapes: logits (N, C, *d); target (N, *d) ints, or (N, C, *d) probabilities.
+    """
+    log_p = log_softmax(logits, dim=1)
+    if isinstance(target, Tensor) and target.shape == logits.shape and \
+            backend.numpy.issubdtype(target.dtype, backend.numpy.floating):
+        C = logits.shape[1]
+        q = target * (1.0 - label_smoothing) + label_smoothing / C
+        return _reduce(-(q * log_p).sum(1), reduction)
+    nll = nll_loss(log_p, target, weight, reduction, ignore_index)
+    if label_smoothing == 0.0:
+        return nll
+    smooth = _reduce(-log_p.mean(1), reduction)
+    return nll * (1.0 - label_smoothing) + smooth * label_smoothing
+
+
+def binary_cross_entropy(p, target, weight=None, reduction: str = "mean"):
+    """-[y log p + (1 - y) log(1 - p)] for probabilities p in [0, 1].
+
+    As in PyTorch each log is clamped at -100, so p = 0 or 1 gives a finite
+    loss (here via log(max(p, e^-100)), which keeps the gradient finite too).
+    """
+    target = as_tensor(target, p)
+    _check_same_shape("binary_cross_entropy", p, target)
+    if bool(((p.data < 0) | (p.data > 1)).any()):
+        raise ValueError("binary_cross_entropy: input must be probabilities in [0, 1]; "
+                         "for logits use binary_cross_entropy_with_logits")
+    floor = math.exp(-100)
+    loss = -(target * ops.clip(p, floor, None).log()
+             + (1.0 - target) * ops.clip(1.0 - p, floor, None).log())
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(logits, target, weight=None, reduction: str = "mean",
+                                     pos_weight=None):
+    """BCE on logits x, stable for any |x|:  softplus(x) - y x.
+
+    Derivation: -[y log s(x) + (1-y) log(1-s(x))] with log s(x) = -softplus(-x)
+    and log(1 - s(x)) = -softplus(x) gives y softplus(-x) + (1-y) softplus(x)
+    = softplus(x) - y x. With ``pos_weight`` p the positive term is scaled:
+    (1 - y) x + (1 + (p - 1) y) softplus(-x).
+    """
+    target = as_tensor(target, logits)
+    _check_same_shape("binary_cross_entropy_with_logits", logits, target)
+    if pos_weight is None:
+        loss = softplus(logits) - target * logits
+    else:
+        loss = (1.0 - target) * logits + (1.0 + (pos_weight - 1.0) * target) * softplus(-logits)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def mse_loss(input, target, reduction: str = "mean"):
+    """(x - y)^2, averaged over every element by default."""
+    target = as_tensor(target, input)
+    _check_same_shape("mse_loss", input, target)
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input, target, reduction: str = "mean"):
+    """|x - y|."""
+    target = as_tensor(target, input)
+    _check_same_shape("l1_loss", input, target)
+    return _reduce((input - target).abs(), reduction)
+
+
+def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
+    """0.5 d^2 / beta for |d| < beta, |d| - 0.5 beta otherwise (Girshick 2015, Fast R-CNN eq. 3)."""
+    target = as_tensor(target, input)
+    _check_same_shape("smooth_l1_loss", input, target)
+    d = (input - target).abs()
+    if beta == 0:
+        return _reduce(d, reduction)
+    quadratic = ops.minimum(d, beta)       # = d inside, beta outside
+    linear = d - quadratic                 # = 0 inside, d - beta outside
+    return _reduce(0.5 * quadratic * quadratic / beta + linear, reduction)
+
+
+def kl_div(input, target, reduction: str = "mean", log_target: bool = False):
+    """Pointwise KL  target (log target - input), with ``input`` = log q (PyTorch's convention).
+
+    Terms with target = 0 contribute 0 (0 log 0 = 0). ``reduction="batchmean"``
+    divides the sum by the batch size and is the true KL(target || q) per sample.
+    """
+    target = as_tensor(target, input)
+    _check_same_shape("kl_div", input, target)
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        log_t = ops.clip(target, 1e-300 if target.dtype == backend.numpy.float64 else 1e-38,
+                         None).log()
+        loss = target * (log_t - input)
+    if reduction == "batchmean":
+        return loss.sum() / float(input.shape[0])
+    return _reduce(loss, reduction)

@@ -1,0 +1,7 @@
+"""Neural-network building blocks: Module, Parameter, containers, layers, init."""
+from tinygen.nn.module import Module, Parameter, Sequential, ModuleList, ModuleDict  # noqa: F401
+from tinygen.nn.layers import (  # noqa: F401
+    Linear, Identity, ReLU, LeakyReLU, Tanh, Sigmoid, Softplus, ELU, Softmax, LogSoftmax,
+    Flatten, Unflatten,
+)
+from tinygen.nn import init  # noqa: F401

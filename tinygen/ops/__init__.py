@@ -1,0 +1,21 @@
+"""Differentiable primitives (one ``Function`` class + one lowercase function each).
+
+Grouped by theme:
+
+* :mod:`~tinygen.ops.elementwise` — arithmetic, exp/log, activations, where, cast
+* :mod:`~tinygen.ops.reduction`   — sum, sum_to, max/min, mean, var, logsumexp
+* :mod:`~tinygen.ops.shape`       — reshape, permute, broadcast, getitem, concat, pad, flip
+* :mod:`~tinygen.ops.linalg`      — matmul
+"""
+from tinygen.ops.reduction import (  # noqa: F401
+    sum, sum_to, max, min, mean, var, logsumexp,
+)
+from tinygen.ops.shape import (  # noqa: F401
+    reshape, flatten, permute, transpose, broadcast_to, squeeze, unsqueeze, getitem,
+    concat, cat, stack, split, chunk, pad, flip,
+)
+from tinygen.ops.elementwise import (  # noqa: F401
+    add, sub, mul, div, neg, pow, exp, log, sqrt, abs, maximum, minimum, clip, clamp,
+    where, cast, to_device, clone, tanh, sigmoid, relu, leaky_relu, softplus,
+)
+from tinygen.ops.linalg import matmul  # noqa: F401

@@ -1,0 +1,430 @@
+"""Element-wise primitives: arithmetic, exp/log, activations, comparisons-with-gradients.
+
+Every class is one differentiable primitive: ``forward`` works on backend
+arrays, ``backward`` is written with Tensor operations (so gradients of
+gradients work). Binary operations broadcast like NumPy; their gradients are
+reduced back to each input's shape by :func:`tinygen.ops.reduction.sum_to`,
+the one place where broadcasting is undone.
+
+Notation: ``x``, ``a``, ``b`` inputs, ``y`` output, ``gy = dL/dy`` the upstream
+gradient, ``gx = dL/dx`` what ``backward`` returns.
+"""
+from __future__ import annotations
+
+from tinygen import backend
+from tinygen.autograd import Function, Tensor, as_tensor
+from tinygen.ops.reduction import sum_to
+
+xp_of = backend.get_array_module
+
+
+def _unbroadcast(g: Tensor, shape) -> Tensor:
+    return g if g.shape == tuple(shape) else sum_to(g, shape)
+
+
+def _const(array) -> Tensor:
+    """A tensor that is a constant of the inputs (a mask, a sign): no gradient flows into it."""
+    return Tensor(array)
+
+
+# ============================================================================
+# arithmetic
+# ============================================================================
+
+class Add(Function):
+    """y = a + b;  ga = gy, gb = gy (summed over broadcast axes)."""
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return _unbroadcast(gy, a.shape), _unbroadcast(gy, b.shape)
+
+
+class Sub(Function):
+    """y = a - b;  ga = gy, gb = -gy."""
+
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return _unbroadcast(gy, a.shape), _unbroadcast(-gy, b.shape)
+
+
+class Mul(Function):
+    """y = a * b;  ga = gy * b, gb = gy * a."""
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return _unbroadcast(gy * b, a.shape), _unbroadcast(gy * a, b.shape)
+
+
+class Div(Function):
+    """y = a / b;  ga = gy / b, gb = -gy a / b^2."""
+
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga = gy / b
+        gb = -(ga * a) / b
+        return _unbroadcast(ga, a.shape), _unbroadcast(gb, b.shape)
+
+
+class Neg(Function):
+    """y = -x;  gx = -gy."""
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class PowScalar(Function):
+    """y = x^c for a constant exponent c;  gx = gy c x^(c-1)."""
+
+    def __init__(self, c: float):
+        self.c = c
+
+    def forward(self, x):
+        return x ** x.dtype.type(self.c) if x.dtype.kind == "f" else x ** self.c
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        if self.c == 1:
+            return gy
+        return gy * self.c * x ** (self.c - 1)
+
+
+class Exp(Function):
+    """y = e^x;  gx = gy y."""
+
+    def forward(self, x):
+        return xp_of(x).exp(x)
+
+    def backward(self, gy):
+        return gy * self.output()
+
+
+class Log(Function):
+    """y = ln x;  gx = gy / x."""
+
+    def forward(self, x):
+        return xp_of(x).log(x)
+
+    def backward(self, gy):
+        return gy / self.inputs[0]
+
+
+class Sqrt(Function):
+    """y = sqrt(x);  gx = gy / (2 y)."""
+
+    def forward(self, x):
+        return xp_of(x).sqrt(x)
+
+    def backward(self, gy):
+        return gy / (2.0 * self.output())
+
+
+class Abs(Function):
+    """y = |x|;  gx = gy sign(x) (0 at x = 0, as in PyTorch)."""
+
+    def forward(self, x):
+        return xp_of(x).abs(x)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        return gy * _const(xp_of(x).sign(x))
+
+
+class Maximum(Function):
+    """y = max(a, b) element-wise; at ties the gradient is split evenly (PyTorch)."""
+
+    def forward(self, a, b):
+        return xp_of(a).maximum(a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        share_a = (a.data > b.data) + 0.5 * (a.data == b.data)   # constant 1, 1/2 or 0
+        share_a = _const(share_a.astype(gy.dtype))
+        return _unbroadcast(gy * share_a, a.shape), _unbroadcast(gy * (1.0 - share_a), b.shape)
+
+
+class Minimum(Function):
+    """y = min(a, b) element-wise; at ties the gradient is split evenly (PyTorch)."""
+
+    def forward(self, a, b):
+        return xp_of(a).minimum(a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        share_a = (a.data < b.data) + 0.5 * (a.data == b.data)
+        share_a = _const(share_a.astype(gy.dtype))
+        return _unbroadcast(gy * share_a, a.shape), _unbroadcast(gy * (1.0 - share_a), b.shape)
+
+
+class Clip(Function):
+    """y = min(max(x, lo), hi);  gx = gy where lo <= x <= hi, else 0 (PyTorch's clamp)."""
+
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        return xp_of(x).clip(x, self.lo, self.hi)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        inside = xp_of(x).ones(x.shape, dtype=bool)
+        if self.lo is not None:
+            inside &= x >= self.lo
+        if self.hi is not None:
+            inside &= x <= self.hi
+        return gy * _const(inside.astype(gy.dtype))
+
+
+class Where(Function):
+    """y = a where cond else b (cond is a constant boolean array)."""
+
+    def __init__(self, cond):
+        self.cond = cond
+
+    def forward(self, a, b):
+        return xp_of(a).where(self.cond, a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        mask = _const(self.cond.astype(gy.dtype))
+        return _unbroadcast(gy * mask, a.shape), _unbroadcast(gy * (1.0 - mask), b.shape)
+
+
+class Cast(Function):
+    """y = x converted to ``dtype``;  gx = gy converted back to x's dtype."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        return cast(gy, x.dtype) if _floating(x.dtype) else None
+
+
+class ToDevice(Function):
+    """y = x copied to ``device``;  gx = gy copied back."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def forward(self, x):
+        self.source = backend.device_of(x)
+        return backend.to_device(x, self.device)
+
+    def backward(self, gy):
+        return to_device(gy, self.source)
+
+
+# ============================================================================
+# activations
+# ============================================================================
+
+class Tanh(Function):
+    """y = tanh x;  gx = gy (1 - y^2)."""
+
+    def forward(self, x):
+        return xp_of(x).tanh(x)
+
+    def backward(self, gy):
+        y = self.output()
+        return gy * (1.0 - y * y)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2 (never overflows);  gx = gy y (1 - y)."""
+
+    def forward(self, x):
+        half = x.dtype.type(0.5)
+        return half * (xp_of(x).tanh(half * x) + 1)
+
+    def backward(self, gy):
+        y = self.output()
+        return gy * y * (1.0 - y)
+
+
+class ReLU(Function):
+    """y = max(x, 0);  gx = gy [x > 0]."""
+
+    def forward(self, x):
+        return xp_of(x).maximum(x, 0)
+
+    def backward(self, gy):
+        return gy * _const((self.inputs[0].data > 0).astype(gy.dtype))
+
+
+class LeakyReLU(Function):
+    """y = x for x > 0, slope * x otherwise;  gx = gy * (1 or slope)."""
+
+    def __init__(self, slope: float):
+        self.slope = slope
+
+    def forward(self, x):
+        return xp_of(x).where(x > 0, x, x * x.dtype.type(self.slope))
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        factor = xp_of(x).where(x > 0, 1.0, self.slope).astype(gy.dtype)
+        return gy * _const(factor)
+
+
+class Softplus(Function):
+    """y = (1/beta) log(1 + e^(beta x)), linear above ``threshold`` (PyTorch);  gx = gy sigmoid(beta x).
+
+    Forward uses the overflow-free form max(bx, 0) + log1p(e^-|bx|).
+    """
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        xp = xp_of(x)
+        bx = x * x.dtype.type(self.beta)
+        smooth = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / x.dtype.type(self.beta)
+        return xp.where(bx > self.threshold, x, smooth).astype(x.dtype)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        linear = _const((x.data * self.beta > self.threshold).astype(gy.dtype))
+        return gy * (linear + (1.0 - linear) * sigmoid(x * self.beta))
+
+
+# ============================================================================
+# lowercase functional forms
+# ============================================================================
+
+def _floating(dtype) -> bool:
+    return backend.numpy.issubdtype(dtype, backend.numpy.floating)
+
+
+def add(a, b):
+    return Add()(a, b)
+
+
+def sub(a, b):
+    return Sub()(a, b)
+
+
+def mul(a, b):
+    return Mul()(a, b)
+
+
+def div(a, b):
+    a, b = _promote_int_division(a, b)
+    return Div()(a, b)
+
+
+def _promote_int_division(a, b):
+    """True division of integer tensors gives float32 (PyTorch), never an integer array."""
+    like = a if isinstance(a, Tensor) else b
+    a, b = as_tensor(a, like), as_tensor(b, like)
+    if not _floating(a.dtype) and not _floating(b.dtype):
+        f = backend.default_float_dtype()
+        a, b = cast(a, f), cast(b, f)
+    return a, b
+
+
+def neg(x):
+    return Neg()(x)
+
+
+def pow(x, exponent):
+    """x ** exponent. A constant exponent is a primitive; a tensor exponent is exp(exponent * log x)."""
+    if isinstance(exponent, Tensor):
+        base = as_tensor(x, exponent)
+        return exp(exponent * log(base))
+    return PowScalar(exponent)(x)
+
+
+def exp(x):
+    return Exp()(x)
+
+
+def log(x):
+    return Log()(x)
+
+
+def sqrt(x):
+    return Sqrt()(x)
+
+
+def abs(x):
+    return Abs()(x)
+
+
+def maximum(a, b):
+    return Maximum()(a, b)
+
+
+def minimum(a, b):
+    return Minimum()(a, b)
+
+
+def clip(x, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clip: give at least one of min and max")
+    return Clip(min, max)(x)
+
+
+clamp = clip
+
+
+def where(cond, a, b):
+    """Select ``a`` where ``cond`` (a boolean tensor or array) is true, else ``b``."""
+    cond_data = cond.data if isinstance(cond, Tensor) else cond
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    if like is None:
+        raise TypeError("where: at least one of a and b must be a Tensor")
+    a, b = as_tensor(a, like), as_tensor(b, like)
+    xp = xp_of(like.data)
+    cond_data = xp.asarray(cond_data, dtype=bool)
+    return Where(cond_data)(a, b)
+
+
+def cast(x, dtype):
+    return Cast(backend.numpy.dtype(dtype))(x)
+
+
+def to_device(x, device):
+    return ToDevice(backend.normalize_device(device))(x)
+
+
+def clone(x):
+    """A copy of x (its gradient flows back unchanged)."""
+    return Mul()(x, 1)
+
+
+def tanh(x):
+    return Tanh()(x)
+
+
+def sigmoid(x):
+    return Sigmoid()(x)
+
+
+def relu(x):
+    return ReLU()(x)
+
+
+def leaky_relu(x, negative_slope: float = 0.01):
+    return LeakyReLU(negative_slope)(x)
+
+
+def softplus(x, beta: float = 1.0, threshold: float = 20.0):
+    return Softplus(beta, threshold)(x)

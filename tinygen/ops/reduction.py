@@ -1,0 +1,162 @@
+"""Reductions: sum, sum_to, max/min, and the composites mean, var, logsumexp.
+
+``sum_to(g, shape)`` is the one place where broadcasting is undone: every
+binary op's backward calls it to fold a gradient back onto an input that was
+broadcast. ``sum`` and ``broadcast_to`` are each other's backward.
+"""
+from __future__ import annotations
+
+import builtins
+
+from tinygen import backend
+from tinygen.autograd import Function
+
+xp_of = backend.get_array_module
+
+
+def _normalize_axes(axis, ndim):
+    """``None`` -> all axes; an int or a sequence -> a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < builtins.max(ndim, 1):
+            raise IndexError(f"dimension {a} out of range for a tensor with {ndim} dimensions")
+        out.append(a % builtins.max(ndim, 1))
+    return tuple(sorted(set(out)))
+
+
+def _keepdims_shape(shape, axes):
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+class Sum(Function):
+    """y = sum of x over ``axes``;  gx = gy broadcast back over the summed axes."""
+
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
+
+    def forward(self, x):
+        return x.sum(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        from tinygen.ops.shape import broadcast_to, reshape
+        x = self.inputs[0]
+        return broadcast_to(reshape(gy, _keepdims_shape(x.shape, self.axes)), x.shape)
+
+
+class SumTo(Function):
+    """y = x summed over the axes along which ``shape`` was broadcast to x.shape.
+
+    The adjoint of ``broadcast_to(·, x.shape)``:  gx = broadcast_to(gy, x.shape).
+    """
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        lead = x.ndim - len(self.shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, s in enumerate(self.shape) if s == 1 and x.shape[lead + i] != 1)
+        y = x.sum(axis=axes, keepdims=True)
+        return y.reshape(self.shape)
+
+    def backward(self, gy):
+        from tinygen.ops.shape import broadcast_to
+        return broadcast_to(gy, self.inputs[0].shape)
+
+
+class _Extremum(Function):
+    """y = max (or min) over ``axes``; the gradient goes to the extreme entries,
+    shared evenly among ties (PyTorch's amax/amin). The selection mask is a
+    constant of the input, so double backward stays exact."""
+
+    reduce = None
+
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
+
+    def forward(self, x):
+        if x.size == 0:
+            raise ValueError(f"{self.reduce} of an empty tensor of shape {x.shape}")
+        return getattr(x, self.reduce)(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        from tinygen.autograd import Tensor
+        from tinygen.ops.shape import broadcast_to, reshape
+        x = self.inputs[0]
+        kshape = _keepdims_shape(x.shape, self.axes)
+        y = self.output().data.reshape(kshape)
+        mask = (x.data == y).astype(gy.dtype)
+        mask /= mask.sum(axis=self.axes, keepdims=True)
+        return broadcast_to(reshape(gy, kshape), x.shape) * Tensor(mask)
+
+
+class Max(_Extremum):
+    reduce = "max"
+
+
+class Min(_Extremum):
+    reduce = "min"
+
+
+# ============================================================================
+# lowercase functional forms
+# ============================================================================
+
+def sum(x, dim=None, keepdim=False):
+    return Sum(_normalize_axes(dim, x.ndim), keepdim)(x)
+
+
+def sum_to(x, shape):
+    """Sum ``x`` down to ``shape`` (the shape it was broadcast from)."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    if len(shape) > x.ndim or builtins.any(
+            s not in (1, t) for s, t in zip(shape[::-1], x.shape[::-1])):
+        raise ValueError(f"sum_to: shape {x.shape} was not broadcast from {shape}")
+    return SumTo(shape)(x)
+
+
+def max(x, dim=None, keepdim=False):
+    return Max(_normalize_axes(dim, x.ndim), keepdim)(x)
+
+
+def min(x, dim=None, keepdim=False):
+    return Min(_normalize_axes(dim, x.ndim), keepdim)(x)
+
+
+def mean(x, dim=None, keepdim=False):
+    """Arithmetic mean over ``dim``: sum / count."""
+    axes = _normalize_axes(dim, x.ndim)
+    count = 1
+    for a in axes:
+        count *= x.shape[a]
+    return sum(x, axes, keepdim) / float(count)
+
+
+def var(x, dim=None, keepdim=False, correction=1):
+    """Variance  sum (x - mean)^2 / (n - correction)  (correction=1: unbiased, 0: biased)."""
+    axes = _normalize_axes(dim, x.ndim)
+    count = 1
+    for a in axes:
+        count *= x.shape[a]
+    centred = x - mean(x, axes, keepdim=True)
+    return sum(centred * centred, axes, keepdim) / float(builtins.max(count - correction, 0))
+
+
+def logsumexp(x, dim=None, keepdim=False):
+    """log sum_i exp(x_i), stable:  m + log sum exp(x - m)  with m = max(x) held constant.
+
+    The result does not depend on m mathematically, so treating m as a
+    constant (detached) leaves every derivative exact.
+    """
+    axes = _normalize_axes(dim, x.ndim)
+    m = max(x, axes, keepdim=True).detach()
+    xp = xp_of(m.data)
+    m.data = xp.where(xp.isfinite(m.data), m.data, 0)   # all -inf rows stay -inf, not nan
+    out = ((x - m).exp().sum(axes, keepdim=True)).log() + m
+    from tinygen.ops.shape import squeeze
+    return out if keepdim else squeeze(out, axes)
