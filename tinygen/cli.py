@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -110,7 +111,11 @@ def _import_object(spec: str):
         spec_.loader.exec_module(module)
     else:
         sys.path.insert(0, os.getcwd())
-        module = importlib.import_module(target)
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise SystemExit(f"tinygen gradcheck: cannot import {target!r} ({exc}); give a "
+                             "module importable from the current folder or a path to a .py file")
     if not hasattr(module, name):
         raise SystemExit(f"tinygen gradcheck: {target} has no attribute {name!r}")
     return getattr(module, name)
