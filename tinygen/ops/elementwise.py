@@ -98,6 +98,8 @@ class PowScalar(Function):
 
     def backward(self, gy):
         (x,) = self.inputs
+        if self.c == 0:       # d/dx x^0 = 0 everywhere; c x^(c-1) would be 0 * inf = nan at x = 0
+            return gy * 0.0
         if self.c == 1:
             return gy
         return gy * self.c * x ** (self.c - 1)
@@ -215,7 +217,8 @@ class Cast(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
-        return cast(gy, x.dtype) if _floating(x.dtype) else None
+        # Rounding to an integer dtype is piecewise constant: no gradient (PyTorch).
+        return cast(gy, x.dtype) if _floating(x.dtype) and _floating(self.dtype) else None
 
 
 class ToDevice(Function):
@@ -248,11 +251,17 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
-    """y = 1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2 (never overflows);  gx = gy y (1 - y)."""
+    """y = 1 / (1 + e^-x);  gx = gy y (1 - y).
+
+    Computed from e = e^-|x| <= 1 (never overflows): 1 / (1 + e) for x >= 0 and
+    e / (1 + e) for x < 0, which keeps full relative precision in the lower
+    tail (sigmoid(-50) = 1.9e-22, not 0 as (1 + tanh(x/2)) / 2 would give).
+    """
 
     def forward(self, x):
-        half = x.dtype.type(0.5)
-        return half * (xp_of(x).tanh(half * x) + 1)
+        xp = xp_of(x)
+        e = xp.exp(-xp.abs(x))
+        return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
     def backward(self, gy):
         y = self.output()
