@@ -1,0 +1,98 @@
+"""Shared test helpers: hypothesis strategies for shapes and (non-contiguous) float64 leaves.
+
+Other test files may import from here; keep it small and stable:
+
+* ``SETTINGS`` — modest hypothesis settings (few examples, no deadline);
+* ``shapes(...)`` — tuples of small dimensions (size-1 dims included);
+* ``leaf(draw, shape, ...)`` — a float64 leaf tensor whose data may be a transposed,
+  strided or reversed *view* (non-contiguous), optionally kept away from a kink;
+* ``distinct_leaf(draw, shape)`` — values pairwise far apart (no ties for max/min);
+* ``check_grads(fn, inputs)`` — first- and second-order gradcheck in one call.
+
+Non-contiguous leaves matter: gradcheck perturbs ``x.data`` in place, and
+ops must not assume C order (``reshape`` of a transposed view copies, ``x.T``
+of a view aliases...).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+
+import tinygen as tg
+from tinygen import autograd, backend
+from tinygen.gradcheck import gradcheck, gradgradcheck
+
+SETTINGS = settings(max_examples=12, deadline=None)
+
+LAYOUTS = ("c", "f", "strided", "reversed")
+
+
+def shapes(min_dims=0, max_dims=3, min_side=1, max_side=3):
+    """Small shapes; size-1 dimensions are frequent (min_side=1)."""
+    return st.lists(st.integers(min_side, max_side), min_size=min_dims,
+                    max_size=max_dims).map(tuple)
+
+
+def with_layout(a: np.ndarray, kind: str) -> np.ndarray:
+    """The same values as ``a`` held in memory laid out as ``kind`` (a view where possible)."""
+    if a.ndim == 0 or kind == "c":
+        return a.copy()
+    if kind == "f":                       # transposed storage: a.T of a C array
+        return np.ascontiguousarray(a.T).T
+    if kind == "strided":                 # every other element of a bigger buffer
+        buf = np.zeros(a.shape[:-1] + (2 * a.shape[-1],))
+        buf[..., ::2] = a
+        return buf[..., ::2]
+    if kind == "reversed":                # negative strides
+        return np.ascontiguousarray(a[..., ::-1])[..., ::-1]
+    raise ValueError(kind)
+
+
+def leaf(draw, shape, low=-2.0, high=2.0, away_from=None, margin=0.1, layout=None):
+    """A float64 leaf (requires_grad) with uniform values in [low, high].
+
+    ``away_from``: a value (or list of values) every entry keeps at least
+    ``margin`` away from — a kink (0 for abs/relu) or a clip bound.
+    """
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    a = rng.uniform(low, high, shape)
+    for k in ([] if away_from is None else np.atleast_1d(away_from)):
+        near = np.abs(a - k) < margin
+        a = np.where(near, k + np.where(a >= k, 1.0, -1.0) * (margin + rng.uniform(0, 0.5, shape)), a)
+    kind = layout or draw(st.sampled_from(LAYOUTS))
+    return tg.Tensor(with_layout(np.asarray(a, dtype=np.float64), kind), requires_grad=True)
+
+
+def distinct_leaf(draw, shape, gap=0.2):
+    """Entries pairwise at least ``gap`` apart, so max/min have no ties within eps."""
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    n = int(np.prod(shape, dtype=int))
+    a = (rng.permutation(n) - n / 2) * gap + rng.uniform(0, gap / 4)
+    kind = draw(st.sampled_from(LAYOUTS))
+    return tg.Tensor(with_layout(a.reshape(shape), kind), requires_grad=True)
+
+
+def check_grads(fn, inputs, second_order=True, **kwargs):
+    """gradcheck and (by default) gradgradcheck; both raise GradcheckError on failure."""
+    inputs = (inputs,) if isinstance(inputs, tg.Tensor) else tuple(inputs)
+    report = gradcheck(fn, inputs, **kwargs)
+    assert report.passed and report.checked > 0
+    if second_order:
+        report2 = gradgradcheck(fn, inputs, **kwargs)
+        assert report2.passed and report2.checked > 0
+
+
+def t64(a, requires_grad=True):
+    """A float64 leaf from anything array-like."""
+    return tg.Tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad)
+
+
+@pytest.fixture(autouse=True)
+def _restore_engine_state():
+    """Every test starts on the CPU with grad mode on, and leaves it that way."""
+    prev_device = backend._DEFAULT_DEVICE
+    yield
+    backend._DEFAULT_DEVICE = prev_device
+    autograd._GRAD_ENABLED = True
