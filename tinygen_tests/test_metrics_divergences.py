@@ -135,6 +135,9 @@ def test_wasserstein_1d_shift_and_unweighted():
     x = np.array([0.0, 1.0, 5.0])
     assert wasserstein_1d(x, x + 2.5) == pytest.approx(2.5)
     assert wasserstein_1d([0.0], [3.0]) == pytest.approx(3.0)
+    ties_u, ties_v = [0.0, 0.0, 1.0, 2.0], [0.0, 1.0, 1.0, 1.0]
+    assert wasserstein_1d(ties_u, ties_v) == pytest.approx(
+        scipy.stats.wasserstein_distance(ties_u, ties_v), rel=1e-12)
     with pytest.raises(ValueError, match="u_weights has negative"):
         wasserstein_1d([0.0, 1.0], [0.0], u_weights=[-1.0, 2.0])
 

@@ -33,7 +33,8 @@ def random_rotation(rng, d):
 
 def test_one_dimensional_closed_form():
     # N(m1, s1^2) vs N(m2, s2^2):  (m1 - m2)^2 + (s1 - s2)^2
-    value = frechet_distance(np.array([1.0]), np.array([[4.0]]), np.array([-2.0]), np.array([[9.0]]))
+    value = frechet_distance(np.array([1.0]), np.array([[4.0]]),
+                             np.array([-2.0]), np.array([[9.0]]))
     assert value == pytest.approx(9.0 + 1.0, rel=1e-12)
     # scalars are accepted (atleast_1d / atleast_2d)
     assert frechet_distance(1.0, 4.0, -2.0, 9.0) == pytest.approx(10.0, rel=1e-12)

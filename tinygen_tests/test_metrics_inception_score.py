@@ -1,4 +1,4 @@
-"""Inception Score (tinygen.metrics.inception_score) on constructed predictions with known scores."""
+"""Inception Score (tinygen.metrics.inception_score) on predictions with known scores."""
 import math
 
 import numpy as np
@@ -23,7 +23,7 @@ def test_uniform_predictions_score_one(n, k, splits):
 @given(st.integers(1, 10), st.integers(1, 4), st.integers(1, 5))
 def test_one_hot_spread_evenly_scores_k(k, per_class, splits):
     # each split holds every class per_class times: p(y) uniform, p(y|x) one-hot -> IS = K
-    probs = np.tile(np.eye(k), (per_class * splits, 1))                  # (K * per_class * splits, K)
+    probs = np.tile(np.eye(k), (per_class * splits, 1))        # (K * per_class * splits, K)
     mean, std = inception_score(probs, splits=splits)
     assert mean == pytest.approx(k, rel=1e-12)
     assert std == pytest.approx(0.0, abs=1e-12)

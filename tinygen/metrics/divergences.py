@@ -14,11 +14,13 @@ Notation (for every function below):
     log_b                   logarithm in base ``base`` (e by default: nats; 2: bits)
     KL(p||q)  = sum_i p_i log_b(p_i / q_i)                 (0 log 0 = 0; +inf where q_i = 0 < p_i)
     JS(p, q)  = 1/2 KL(p||m) + 1/2 KL(q||m),  m = (p+q)/2  (0 <= JS <= log_b 2)
-    W(p, q)   = min_{pi in Pi(p, q)} sum_ij pi_ij c_ij      (Pi: plans with row sums p, column sums q)
+    W(p, q)   = min_{pi in Pi(p, q)} sum_ij pi_ij c_ij
+                (Pi: transport plans with row sums p and column sums q)
 """
 import math
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import linprog
 
 __all__ = [
@@ -167,10 +169,11 @@ def earth_movers_distance(p, q, cost=None, positions=None, normalize=True):
     c = _ground_cost(n, m, cost, positions)   # (n, m)
 
     # Row constraints: for row i, the unknowns pi_i0..pi_i(m-1) sum to p_i.
-    a_rows = np.kron(np.eye(n), np.ones((1, m)))          # (n, n*m)
+    a_rows = sparse.kron(sparse.eye(n), np.ones((1, m)))  # (n, n*m)
     # Column constraints: for column j, the unknowns pi_0j..pi_(n-1)j sum to q_j.
-    a_cols = np.kron(np.ones((1, n)), np.eye(m))          # (m, n*m)
-    a_eq = np.vstack([a_rows, a_cols])
+    a_cols = sparse.kron(np.ones((1, n)), sparse.eye(m))  # (m, n*m)
+    # Sparse: only 2 n m of the (n + m) n m entries are non-zero.
+    a_eq = sparse.vstack([a_rows, a_cols]).tocsr()
     b_eq = np.concatenate([p, q])
     # One equality is redundant (both sides sum to 1); HiGHS copes with that.
     result = linprog(c.ravel(), A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")

@@ -67,7 +67,9 @@ def _check_statistics(mu1, sigma1, mu2, sigma2):
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6):
-    """Frechet distance d^2 = ||mu1 - mu2||^2 + Tr(sigma1) + Tr(sigma2) - 2 Tr((sigma1 sigma2)^{1/2}).
+    """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2):
+
+        d^2 = ||mu1 - mu2||^2 + Tr(sigma1) + Tr(sigma2) - 2 Tr((sigma1 sigma2)^{1/2}).
 
     Same numerics as pytorch-fid: (sigma1 sigma2)^{1/2} by ``scipy.linalg.sqrtm`` (Schur method);
     if it is not finite (nearly singular product), retry on (sigma1 + eps I)(sigma2 + eps I) with
@@ -110,7 +112,8 @@ def frechet_distance_eig(mu1, sigma1, mu2, sigma2):
     """The same Frechet distance through eigenvalues, without a general matrix square root.
 
     sigma1 sigma2 is similar to the symmetric PSD matrix M = sigma1^{1/2} sigma2 sigma1^{1/2}
-    (conjugate by sigma1^{1/2}), so Tr((sigma1 sigma2)^{1/2}) = Tr(M^{1/2}) = sum_i sqrt(lambda_i(M))
+    (conjugate by sigma1^{1/2}), so
+        Tr((sigma1 sigma2)^{1/2}) = Tr(M^{1/2}) = sum_i sqrt(lambda_i(M))
     with real lambda_i >= 0. Rounding can produce tiny negative lambda_i; they are clipped to 0.
 
     Shapes:
