@@ -402,6 +402,10 @@ def contractive_penalty(h: Tensor, x: Tensor, n_projections: int = 0) -> Tensor:
                          "before computing h = encoder(x)) so that dh/dx exists")
     if h.ndim != 2:
         raise ValueError(f"contractive_penalty: h must be (N, J), got {h.shape}")
+    if not h.requires_grad:
+        raise ValueError("contractive_penalty: h has no graph back to x; compute h = encoder(x) "
+                         "with gradients on (inside `with tinygen.enable_grad():` when the "
+                         "caller runs under no_grad)")
     total = None
     if n_projections <= 0:
         for j in range(h.shape[1]):
@@ -429,3 +433,171 @@ def contractive_penalty_sigmoid(h: Tensor, W: Tensor) -> Tensor:
                          f"{W.shape[0]} rows (W must be the encoder Linear's weight, (J, D))")
     s = h * (1.0 - h)                                                # (N, J)
     return ((s * s) * (W * W).sum(1)).sum(-1)                      # (N,)
+
+
+# ==== Style transfer losses =========================================================
+#
+# Notation (Gatys, Ecker & Bethge 2016, "Image Style Transfer Using Convolutional
+# Neural Networks", CVPR; arXiv:1508.06576, Sec. 2):
+#     x          the image being optimised, (1, 3, H, W)
+#     F^l        its feature maps in layer l, (N, N_l, H_l, W_l) with N_l channels;
+#                flattened over positions to (N_l, M_l), M_l = H_l W_l
+#     P^l        the content image's features in layer l (same shape)
+#     G^l        the Gram matrix of x in layer l:  G^l_ij = sum_k F^l_ik F^l_jk   (eq. 3)
+#     A^l        the Gram matrix of the style image in layer l
+# In the course's notation (deeplearning.ai C4W4): n_C = N_l, n_H n_W = M_l.
+#
+# Why a Gram matrix describes "style": G^l_ij = M_l * E_k[F_ik F_jk] is the (uncentred)
+# second moment of the feature vector at a *random position k*. Summing over k throws
+# the spatial arrangement away (any permutation of positions leaves G unchanged) and
+# keeps which features occur together: texture, colour, stroke statistics. The
+# derivation is in docs/style_transfer.md.
+#
+# The style-loss normalisations taught side by side (E_l = c_l sum_ij (G_ij - A_ij)^2):
+#     "gatys"  c_l = 1 / (4 N_l^2 M_l^2)          Gatys et al. eq. 4
+#     "ng"     c_l = 1 / (2 n_H n_W n_C)^2         deeplearning.ai; the SAME number as
+#                                                  "gatys", since (2 M N)^2 = 4 N^2 M^2
+#     "slide"  c_l = 1 / (4 (n_H n_W)^2)           one course slide; differs from "gatys"
+#                                                  by N_l^2, so deep (wide) layers weigh
+#                                                  N_l^2 times more
+#     "none"   c_l = 1                             the raw squared Frobenius distance
+# They change only the relative weight of the layers and the scale of beta.
+
+STYLE_NORMALISATIONS = ("gatys", "ng", "slide", "none")
+
+
+def _features_4d(name, F):
+    if not isinstance(F, Tensor):
+        raise TypeError(f"{name}: expected a Tensor of feature maps, got {type(F).__name__}")
+    if F.ndim != 4:
+        raise ValueError(f"{name}: feature maps must be (N, C, H, W), got shape {F.shape}; "
+                         "add the batch axis with .unsqueeze(0) for a single image")
+    return F
+
+
+def gram_matrix(features: Tensor, normalize: bool = False) -> Tensor:
+    """The Gram matrix of feature maps over spatial positions (Gatys et al., eq. 3).
+
+        G_ij = sum_k F_ik F_jk,   i.e.  G = F F^T   with F reshaped to (C, H W)
+
+    ``normalize=True`` divides by M = H W (the mean over positions instead of the sum),
+    which makes G independent of the image size.
+    Symmetric and positive semidefinite: v^T G v = ||F^T v||^2 >= 0.
+
+    Shapes: features (N, C, H, W) -> G (N, C, C).
+    """
+    F = _features_4d("gram_matrix", features)
+    n, c, h, w = F.shape
+    F = F.reshape(n, c, h * w)                                       # (N, C, M)
+    G = F @ F.transpose(1, 2)                                        # (N, C, C)
+    return G / float(h * w) if normalize else G
+
+
+def style_normalisation(name: str, channels: int, positions: int) -> float:
+    """The constant c_l in E_l = c_l sum_ij (G_ij - A_ij)^2 (see the table above).
+
+    channels = N_l = n_C, positions = M_l = n_H n_W.
+    """
+    N, M = float(channels), float(positions)
+    table = {
+        "gatys": 1.0 / (4.0 * N ** 2 * M ** 2),
+        "ng": 1.0 / (2.0 * M * N) ** 2,
+        "slide": 1.0 / (4.0 * M ** 2),
+        "none": 1.0,
+    }
+    if name not in table:
+        raise ValueError(f"unknown style normalisation {name!r}; choose one of "
+                         f"{', '.join(STYLE_NORMALISATIONS)}")
+    return table[name]
+
+
+def style_layer_loss(features: Tensor, target_gram, normalisation: str = "gatys") -> Tensor:
+    """E_l = c_l sum_ij (G^l_ij - A^l_ij)^2, averaged over the batch (Gatys et al., eq. 4).
+
+    ``target_gram`` is A^l, the *unnormalised* Gram matrix of the style image
+    (``gram_matrix(style_features)``), treated as a constant; (1, C, C) broadcasts
+    over a batch of generated images.
+    Shapes: features (N, C, H, W), target_gram (N or 1, C, C) -> scalar.
+    """
+    F = _features_4d("style_layer_loss", features)
+    n, c, h, w = F.shape
+    A = as_tensor(target_gram, F).detach()
+    if A.ndim != 3 or A.shape[1:] != (c, c):
+        raise ValueError(f"style_layer_loss: target_gram must be (N or 1, {c}, {c}) to match "
+                         f"features {F.shape}, got {A.shape}")
+    G = gram_matrix(F)                                               # (N, C, C)
+    D = G - A                                                        # (N, C, C)
+    c_l = style_normalisation(normalisation, c, h * w)
+    return c_l * (D * D).sum() / float(n)
+
+
+def style_loss(features: dict, target_grams: dict, layer_weights: dict = None,
+               normalisation: str = "gatys") -> Tensor:
+    """L_style = sum_l w_l E_l over the style layers (Gatys et al., eq. 5).
+
+    Gatys et al. use conv1_1, conv2_1, conv3_1, conv4_1, conv5_1 with w_l = 1/5.
+    ``layer_weights`` defaults to 1/L for each of the L layers of ``target_grams``.
+    Shapes: features[l] (N, C_l, H_l, W_l), target_grams[l] (1, C_l, C_l) -> scalar.
+    """
+    layers = list(target_grams)
+    if layer_weights is None:
+        layer_weights = {l: 1.0 / len(layers) for l in layers}
+    missing = [l for l in layer_weights if l not in features or l not in target_grams]
+    if missing:
+        raise KeyError(f"style_loss: layers {missing} have a weight but no features or target "
+                       f"Gram matrix (features: {sorted(features)}, targets: {sorted(target_grams)})")
+    total = None
+    for l, w_l in layer_weights.items():
+        E_l = style_layer_loss(features[l], target_grams[l], normalisation)
+        total = w_l * E_l if total is None else total + w_l * E_l
+    return total
+
+
+CONTENT_NORMALISATIONS = ("gatys", "ng", "mean")
+
+
+def content_loss(features: Tensor, target, normalisation: str = "gatys") -> Tensor:
+    """L_content = c sum_ij (F^l_ij - P^l_ij)^2 on one layer, averaged over the batch.
+
+    "gatys": c = 1/2 (Gatys et al., eq. 1; they use conv4_2);
+    "ng":    c = 1/(4 n_H n_W n_C) (deeplearning.ai);
+    "mean":  c = 1/(N_l M_l), the mean squared error.
+    ``target`` (P^l, from the content image) is a constant.
+    Shapes: features (N, C, H, W), target (N or 1, C, H, W) -> scalar.
+    """
+    F = _features_4d("content_loss", features)
+    n, c, h, w = F.shape
+    P = as_tensor(target, F).detach()
+    if P.shape[1:] != F.shape[1:]:
+        raise ValueError(f"content_loss: target {P.shape} does not match features {F.shape} "
+                         "(compute both at the same layer on images of the same size)")
+    table = {"gatys": 0.5, "ng": 1.0 / (4.0 * c * h * w), "mean": 1.0 / (c * h * w)}
+    if normalisation not in table:
+        raise ValueError(f"unknown content normalisation {normalisation!r}; choose one of "
+                         f"{', '.join(CONTENT_NORMALISATIONS)}")
+    D = F - P                                                        # (N, C, H, W)
+    return table[normalisation] * (D * D).sum() / float(n)
+
+
+def total_variation_loss(x: Tensor, reduction: str = "mean") -> Tensor:
+    """Squared total variation, a smoothness prior on the image:
+
+        TV(x) = sum_{c,i,j} (x_{c,i+1,j} - x_{c,i,j})^2 + (x_{c,i,j+1} - x_{c,i,j})^2
+
+    the beta = 2 case of Mahendran & Vedaldi 2015 ("Understanding Deep Image
+    Representations by Inverting Them", arXiv:1412.0035, eq. 5 with beta = 2; the
+    squared form is smooth, so L-BFGS and gradchecks see no kink). Gatys et al. use no
+    TV term; it is a common addition that removes high-frequency noise.
+    ``reduction="mean"`` divides by the number of pixel values N C H W (size-independent);
+    ``"sum"`` keeps the sum.
+    Shapes: x (N, C, H, W) -> scalar.
+    """
+    x = _features_4d("total_variation_loss", x)
+    dh = x[:, :, 1:, :] - x[:, :, :-1, :]                            # (N, C, H-1, W)
+    dw = x[:, :, :, 1:] - x[:, :, :, :-1]                            # (N, C, H, W-1)
+    tv = (dh * dh).sum() + (dw * dw).sum()
+    if reduction == "sum":
+        return tv
+    if reduction == "mean":
+        return tv / float(x.numel())
+    raise ValueError(f"total_variation_loss: reduction must be 'mean' or 'sum', got {reduction!r}")

@@ -1,2 +1,5 @@
 """Architectures as nn.Modules, one file per family (imports only point downwards)."""
 from tinygen.models.mlp import MLP, MLPGenerator, MLPDiscriminator  # noqa: F401
+from tinygen.models.autoencoders import (  # noqa: F401
+    MLPEncoder, MLPDecoder, ConvEncoder, ConvDecoder, AutoEncoder, GaussianEncoder, VAEModel,
+)
