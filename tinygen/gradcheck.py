@@ -208,7 +208,8 @@ def _check(fn, inputs, grad_outputs, eps, atol, rtol, max_full, n_directions, se
     if analytic is None:
         return
     again = _analytic(fn, inputs, diff_idx, vs, names, report)
-    if again is not None and any(not np.array_equal(a, b) for a, b in zip(analytic, again)):
+    if again is not None and any(not np.array_equal(a, b, equal_nan=True)
+                                 for a, b in zip(analytic, again)):
         report.problems.append("two backward passes gave different gradients (non-deterministic "
                                "backward or state kept between calls)")
 

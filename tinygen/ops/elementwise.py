@@ -323,15 +323,15 @@ def _floating(dtype) -> bool:
 
 
 def add(a, b):
-    return Add()(a, b)
+    return Add()(*_promote(a, b))
 
 
 def sub(a, b):
-    return Sub()(a, b)
+    return Sub()(*_promote(a, b))
 
 
 def mul(a, b):
-    return Mul()(a, b)
+    return Mul()(*_promote(a, b))
 
 
 def div(a, b):
@@ -339,10 +339,25 @@ def div(a, b):
     return Div()(a, b)
 
 
-def _promote_int_division(a, b):
-    """True division of integer tensors gives float32 (PyTorch), never an integer array."""
+def _promote(a, b):
+    """Bring a and b to one dtype, PyTorch's way.
+
+    Python scalars are weak (``as_tensor`` gives them the tensor's dtype); an
+    integer (or bool) tensor meeting a floating one takes the floating dtype.
+    NumPy alone would widen int64 with float32 to float64 (``int_tensor * 2.5``).
+    """
     like = a if isinstance(a, Tensor) else b
     a, b = as_tensor(a, like), as_tensor(b, like)
+    if _floating(a.dtype) and not _floating(b.dtype):
+        b = cast(b, a.dtype)
+    elif _floating(b.dtype) and not _floating(a.dtype):
+        a = cast(a, b.dtype)
+    return a, b
+
+
+def _promote_int_division(a, b):
+    """True division of integer tensors gives float32 (PyTorch), never an integer array."""
+    a, b = _promote(a, b)
     if not _floating(a.dtype) and not _floating(b.dtype):
         f = backend.default_float_dtype()
         a, b = cast(a, f), cast(b, f)
@@ -356,7 +371,9 @@ def neg(x):
 def pow(x, exponent):
     """x ** exponent. A constant exponent is a primitive; a tensor exponent is exp(exponent * log x)."""
     if isinstance(exponent, Tensor):
-        base = as_tensor(x, exponent)
+        # exp/log need floats: integer operands become float32 here (PyTorch would keep
+        # int64 for int ** int; NumPy's log of an int64 array would give float64).
+        base, exponent = _promote_int_division(x, exponent)
         return exp(exponent * log(base))
     return PowScalar(exponent)(x)
 
@@ -378,11 +395,11 @@ def abs(x):
 
 
 def maximum(a, b):
-    return Maximum()(a, b)
+    return Maximum()(*_promote(a, b))
 
 
 def minimum(a, b):
-    return Minimum()(a, b)
+    return Minimum()(*_promote(a, b))
 
 
 def clip(x, min=None, max=None):
