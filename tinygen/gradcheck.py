@@ -92,7 +92,7 @@ class GradcheckError(AssertionError):
 
 
 def _as_tuple(x):
-    if isinstance(x, Tensor):
+    if isinstance(x, Tensor) or hasattr(x, "shape"):   # one tensor or one array, not its rows
         return (x,)
     return tuple(x)
 
