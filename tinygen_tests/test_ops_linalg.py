@@ -1,0 +1,55 @@
+"""matmul: 2-D, batched, broadcasting batch dimensions, 1-D operands (NumPy/PyTorch rules).
+
+The gradient  ga = gy b^T,  gb = a^T gy  (summed back over broadcast batch
+dimensions) is checked to first and second order on hypothesis-drawn shapes
+with non-contiguous leaves.
+"""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import broadcastable_shapes
+
+import tinygen as tg
+from tinygen import ops
+from tinygen_tests.conftest import SETTINGS, check_grads, leaf, t64
+
+side = st.integers(1, 3)
+
+
+@st.composite
+def matmul_shapes(draw):
+    """Shapes (a, b) valid for a @ b, with vectors and broadcast batch dims."""
+    n, k, m = draw(side), draw(side), draw(side)
+    batch = draw(st.lists(side, max_size=2).map(tuple))
+    a_batch = draw(broadcastable_shapes(batch, max_side=3)) if batch else ()
+    b_batch = draw(broadcastable_shapes(batch, max_side=3)) if batch else ()
+    a = (k,) if draw(st.integers(0, 4)) == 0 else a_batch + (n, k)
+    b = (k,) if draw(st.integers(0, 4)) == 0 else b_batch + (k, m)
+    return a, b
+
+
+@SETTINGS
+@given(data=st.data(), ab=matmul_shapes())
+def test_matmul(data, ab):
+    a, b = leaf(data.draw, ab[0]), leaf(data.draw, ab[1])
+    ref = np.matmul(a.data, b.data)
+    y = ops.matmul(a, b)
+    assert y.shape == ref.shape
+    np.testing.assert_allclose(y.data, ref, rtol=1e-12)
+    check_grads(ops.matmul, (a, b))
+
+
+def test_matmul_operator_and_constant_operand():
+    a = t64(np.arange(6.0).reshape(2, 3))
+    w = np.ones((3, 2))
+    np.testing.assert_array_equal((a @ w).data, a.data @ w)
+    np.testing.assert_array_equal((w.T @ a.T).data, w.T @ a.data.T)   # __rmatmul__
+    check_grads(lambda t: t @ w, a)
+
+
+def test_matmul_errors_name_the_shapes():
+    with pytest.raises(ValueError, match=r"\(2, 3\) and \(2, 3\)"):
+        ops.matmul(tg.zeros(2, 3), tg.zeros(2, 3))
+    with pytest.raises(ValueError, match="at least one dimension"):
+        ops.matmul(tg.zeros(()), tg.zeros(2))
