@@ -670,9 +670,12 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs, acc
                 if not leaf.requires_grad or k not in grads:
                     continue
                 g = grads[k]
-                if not create_graph:
-                    g = Tensor(g.data)
-                leaf.grad = g if leaf.grad is None else leaf.grad + g
+                if leaf.grad is not None:
+                    leaf.grad = leaf.grad + g      # a new array (with a graph if create_graph)
+                else:
+                    # Always a fresh array: gy can reach several leaves unchanged (y = a + b)
+                    # or be the caller's own gradient, and .grad is updated in place later.
+                    leaf.grad = ops.clone(g) if create_graph else Tensor(g.data.copy())
     return grads
 
 

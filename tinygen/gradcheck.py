@@ -33,7 +33,7 @@ import dataclasses
 from typing import Callable, List, Optional, Sequence
 
 from tinygen import backend
-from tinygen.autograd import Tensor, _run_backward, enable_grad, grad, no_grad
+from tinygen.autograd import Tensor, _run_backward, enable_grad, grad
 
 np = backend.numpy   # host maths for the comparison only
 
@@ -214,7 +214,9 @@ def _check(fn, inputs, grad_outputs, eps, atol, rtol, max_full, n_directions, se
                                "backward or state kept between calls)")
 
     def f():
-        with no_grad():
+        # Grad mode stays on: fn may itself call grad() (a WGAN-GP penalty as a
+        # function of the weights), which needs the graph of its inner forward.
+        with enable_grad():
             outs = _outputs_of(fn, inputs)
         return sum(float((backend.to_host(o.data).astype(np.float64) *
                           backend.to_host(v)).sum()) for o, v in zip(outs, vs))
