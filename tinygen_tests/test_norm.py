@@ -96,7 +96,7 @@ def test_batch_norm_train_values_and_gradients(data, shape, affine):
 @given(data=st.data(), shape=st.sampled_from([(1, 2), (2, 3), (1, 3, 2), (1, 2, 1, 1),
                                               (2, 2, 2, 1)]), affine=st.booleans())
 def test_batch_norm_eval_values_and_gradients(data, shape, affine):
-    """Eval mode: batch size 1 (even one value per channel) is legal; running stats are constants."""
+    """Eval mode: batch size 1 (even one value per channel) is legal; stats are constants."""
     C = shape[1]
     rng = np.random.default_rng(data.draw(st.integers(0, 1000)))
     rm, rv = rng.standard_normal(C), rng.uniform(0.5, 2.0, C)
@@ -111,15 +111,17 @@ def test_batch_norm_eval_values_and_gradients(data, shape, affine):
     inputs = (x, w, b) if affine else (x,)
     fn = (lambda x, w, b: F.batch_norm(x, rm, rv, w, b)) if affine else \
         (lambda x: F.batch_norm(x, rm, rv))
+    rm_before, rv_before = rm.copy(), rv.copy()
     check_grads(fn, inputs)
-    np.testing.assert_array_equal(rm, rm)   # eval never touches the running statistics
+    np.testing.assert_array_equal(rm, rm_before)     # eval never touches the running stats
+    np.testing.assert_array_equal(rv, rv_before)
 
 
 def test_batch_norm_running_stats_by_hand():
     """running = (1 - m) running + m stat, with the BIASED variance for normalising and the
     UNBIASED one (n / (n - 1)) for the running estimate."""
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((4, 3, 2, 5))                                # n = 4*2*5 = 40 per channel
+    x = rng.standard_normal((4, 3, 2, 5))                 # n = 4*2*5 = 40 per channel
     n = 40
     mean = x.mean(axis=(0, 2, 3))
     biased = ((x - mean[None, :, None, None]) ** 2).mean(axis=(0, 2, 3))

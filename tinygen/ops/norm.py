@@ -41,9 +41,9 @@ misses every term that comes from d(inv_std)/dx. The sabotage test in
 :func:`standardize_composite` is the same computation composed from
 primitives (mean, var, sub, sqrt, div) with no hand-written backward: the
 readable reference, tested against the fused version. The fused one is
-used because it is faster (forward+backward of a (64, 128, 16, 16) float32
-batch norm, measured with ``python -m tinygen.ops.norm``: see
-docs/batchnorm.md for the numbers).
+used because it is about 1.5x faster (forward+backward of a (64, 128, 16, 16)
+float32 batch norm on the CPU: 35 ms vs 52 ms, measured with
+``python -m tinygen.ops.norm``; see docs/batchnorm.md).
 """
 from __future__ import annotations
 
