@@ -146,20 +146,40 @@ def cross_entropy(logits, target, weight=None, reduction: str = "mean",
     """Cross-entropy of softmax(logits) against class indices (or class probabilities).
 
     With label smoothing eps the target distribution is (1 - eps) one_hot + eps / C
-    (Szegedy et al. 2016, sec. 7), i.e.  loss = (1 - eps) nll + eps mean_c(-log p_c).
+    (Szegedy et al. 2016, "Rethinking the Inception Architecture", arXiv:1512.00567,
+    sec. 7), i.e.  loss_n = (1 - eps) nll_n + (eps / C) sum_c w_c (-log p_nc).
+    As in PyTorch, ignored targets contribute nothing to either term, and "mean"
+    divides both terms by the same sum of weights w[t_n] (the count of
+    non-ignored targets without ``weight``).
     Shapes: logits (N, C, *d); target (N, *d) ints, or (N, C, *d) probabilities.
     """
     log_p = log_softmax(logits, dim=1)
+    C = logits.shape[1]
+    w_c = None       # class weights shaped (1, C, 1, ...) to broadcast against log_p
+    if weight is not None:
+        w_c = as_tensor(weight.data if isinstance(weight, Tensor) else weight, log_p)
+        w_c = ops.cast(w_c, log_p.dtype).reshape((1, C) + (1,) * (log_p.ndim - 2))
     if isinstance(target, Tensor) and target.shape == logits.shape and \
             backend.numpy.issubdtype(target.dtype, backend.numpy.floating):
-        C = logits.shape[1]
         q = target * (1.0 - label_smoothing) + label_smoothing / C
-        return _reduce(-(q * log_p).sum(1), reduction)
+        terms = q * log_p if w_c is None else q * log_p * w_c
+        return _reduce(-terms.sum(1), reduction)
     nll = nll_loss(log_p, target, weight, reduction, ignore_index)
     if label_smoothing == 0.0:
         return nll
-    smooth = _reduce(-log_p.mean(1), reduction)
-    return nll * (1.0 - label_smoothing) + smooth * label_smoothing
+    t = backend.get_array_module(log_p.data).asarray(target.data if isinstance(target, Tensor) else target)
+    valid = Tensor((t != ignore_index).astype(log_p.dtype))         # (N, *d)
+    smooth = -(log_p if w_c is None else log_p * w_c).sum(1) * valid  # (N, *d)
+    if reduction == "mean":
+        if w_c is None:
+            denominator = float(valid.data.sum())
+        else:
+            w = weight.data if isinstance(weight, Tensor) else weight
+            denominator = float((w[t * (t != ignore_index)] * valid.data).sum())
+        smooth = smooth.sum() / denominator
+    else:
+        smooth = _reduce(smooth, reduction)
+    return nll * (1.0 - label_smoothing) + smooth * (label_smoothing / C)
 
 
 def binary_cross_entropy(p, target, weight=None, reduction: str = "mean"):
