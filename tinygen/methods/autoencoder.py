@@ -1,0 +1,359 @@
+"""Autoencoders: undercomplete, linear (= PCA), sparse, denoising, contractive.
+
+An autoencoder is an encoder h = f(x) and a decoder x_hat = g(h) trained to
+reconstruct x; what it learns comes from the constraint or the regulariser
+(Goodfellow, Bengio & Courville, "Deep Learning", ch. 14):
+
+    variant         objective (per image, averaged over the batch)          reference
+    undercomplete   L(x, g(f(x))),  dim h < dim x                           Hinton & Salakhutdinov 2006
+    linear          ||x - W_d W_e x||^2: spans the principal subspace       Baldi & Hornik 1989
+    sparse_l1       L(x, g(h)) + lambda sum_j |h_j|                         DL book 14.2.1
+    sparse_kl       L(x, g(h)) + beta sum_j KL(rho || rho_hat_j)            Ng, CS294A notes, Sec. 3
+    denoising       L(x, g(f(x_tilde))),  x_tilde ~ C(x_tilde | x)          Vincent et al. 2008, Sec. 2.3
+    contractive     L(x, g(h)) + lambda ||d h / d x||_F^2                   Rifai et al. 2011, eq. 2
+
+L is the summed squared error (``loss='mse'``) or binary cross-entropy with the
+decoder's logits (``loss='bce'``, x in [0, 1]), both in units per image.
+Overcomplete codes (dim h > dim x) are the default for the regularised variants.
+
+Notation / Shapes:
+    x, x_tilde, x_hat   (N, C, H, W) images in [0, 1] (x_hat: logits for bce)
+    h                   (N, J) code
+    D = C H W           pixels per image
+"""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+from typing import Optional
+
+import tinygen
+from tinygen import backend, losses, nn, optim
+from tinygen.autograd import Tensor, no_grad
+from tinygen.methods.common import Run, RunConfig, seed_everything
+from tinygen.models.autoencoders import (
+    AutoEncoder, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder,
+)
+
+np = backend.numpy   # host data and the PCA reference
+
+VARIANTS = ("undercomplete", "linear", "sparse_l1", "sparse_kl", "denoising", "contractive")
+
+
+@dataclasses.dataclass
+class Config(RunConfig):
+    """tinygen run autoencoder: an autoencoder variant on images."""
+    dataset: str = "digits"            # digits, shapes, mnist, npz:PATH, ...
+    steps: int = 2000
+    batch_size: int = 64
+    variant: str = "undercomplete"     # one of VARIANTS
+    arch: str = "mlp"                  # mlp or conv
+    loss: str = "bce"                  # bce (decoder logits, x in [0, 1]) or mse
+    code_dim: int = 0                  # 0: the variant's default (32; linear 16; regularised 1024)
+    hidden: int = 256                  # MLP hidden width (conv: channels of the first conv)
+    n_train: int = 8000                # training images (MNIST: the first 8,000 of t10k)
+    n_test: int = 2000                 # held-out images (MNIST: the last 2,000 of t10k)
+    lr: float = 1e-3                   # Adam
+    l1_weight: float = 1e-3            # lambda of the L1 code penalty (sparse_l1)
+    rho: float = 0.05                  # target mean activation (sparse_kl)
+    kl_weight: float = 1.0             # beta of the KL sparsity penalty (sparse_kl)
+    noise: str = "gaussian"            # denoising corruption: gaussian or masking
+    noise_std: float = 0.4             # sigma of the additive Gaussian noise
+    mask_prob: float = 0.3             # fraction of pixels set to 0 by masking noise
+    contractive_weight: float = 0.1    # lambda of ||J_f(x)||_F^2 (contractive)
+    jacobian: str = "closed_form"      # contractive penalty: closed_form (sigmoid layer) or autograd
+    sample_every: int = 1000
+
+
+# ---------------------------------------------------------------------------------------
+# data: images as float32 (N, C, H, W) in [0, 1]
+# ---------------------------------------------------------------------------------------
+
+def to_float_images(x) -> "np.ndarray":
+    """uint8 (N, H, W) / (N, H, W, C) or float arrays -> float32 (N, C, H, W) in [0, 1]."""
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / 255.0
+    x = x.astype(np.float32)
+    if x.ndim == 3:
+        x = x[:, None]                                    # (N, 1, H, W)
+    elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
+        x = x.transpose(0, 3, 1, 2)                       # NHWC -> NCHW
+    if x.ndim != 4:
+        raise ValueError(f"expected images (N, H, W) or (N, H, W, C), got shape {x.shape}")
+    return x
+
+
+def _read_idx(path):
+    """Minimal IDX reader (used only when tinygen.data has no MNIST loader)."""
+    with gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def _mnist_test_split(data_dir):
+    try:
+        from tinygen.data import load_mnist
+        return load_mnist(root=data_dir, split="test")
+    except ImportError:
+        for suffix in (".gz", ""):
+            images = os.path.join(data_dir or "", "t10k-images-idx3-ubyte" + suffix)
+            if os.path.exists(images):
+                labels = os.path.join(data_dir or "", "t10k-labels-idx1-ubyte" + suffix)
+                return _read_idx(images), _read_idx(labels).astype(np.int64)
+        raise FileNotFoundError(f"no MNIST test files in {data_dir!r}: place t10k-images-idx3-ubyte.gz "
+                                "and t10k-labels-idx1-ubyte.gz there (or pass --data-dir)")
+
+
+def load_images(name: str, split: str, data_dir: Optional[str] = None, n: Optional[int] = None,
+                seed: int = 0):
+    """(x float32 (N, C, H, W) in [0, 1], y int64 (N,) or None) for ``split`` 'train'/'test'.
+
+    MNIST uses only the 10,000-image test split (t10k, what the shared folder holds):
+    the first 8,000 images train, the last 2,000 evaluate, so the two never overlap.
+    Other names go to ``tinygen.data.load_dataset`` (synthetic sets are regenerated
+    with a split-dependent seed).
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if name == "mnist":
+        x, y = _mnist_test_split(data_dir)
+        x, y = (x[:8000], y[:8000]) if split == "train" else (x[8000:], y[8000:])
+    else:
+        from tinygen.data import load_dataset
+        out = load_dataset(name, split=split, data_dir=data_dir, download=False,
+                           seed=seed + (0 if split == "train" else 10_007), n=n)
+        x, y = out if isinstance(out, tuple) else (out, None)
+        if isinstance(y, dict):          # attribute tables: keep the class label
+            y = y.get("label", y.get("y"))
+    x = to_float_images(x)
+    y = None if y is None else np.asarray(y)
+    if n is not None:
+        x, y = x[:n], (None if y is None else y[:n])
+    return x, y
+
+
+# ---------------------------------------------------------------------------------------
+# models
+# ---------------------------------------------------------------------------------------
+
+def default_code_dim(variant: str) -> int:
+    return {"undercomplete": 32, "linear": 16}.get(variant, 1024)
+
+
+def build_models(config: Config, image_shape) -> AutoEncoder:
+    """The autoencoder for ``config.variant`` on images of ``image_shape`` = (C, H, W)."""
+    if config.variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {config.variant!r}")
+    C, H, W = image_shape
+    D = C * H * W
+    J = config.code_dim or default_code_dim(config.variant)
+    if config.variant == "linear":
+        # no hidden layer, no non-linearity: h = W_e x + b_e, x_hat = W_d h + b_d
+        return AutoEncoder(MLPEncoder(D, J, hidden=(), code_act="linear"),
+                           MLPDecoder(J, D, hidden=(), out_shape=image_shape))
+    # sparse_kl needs activations in (0, 1); the closed-form contractive penalty needs
+    # a single sigmoid layer h = sigmoid(W x + b) (Rifai et al. 2011, Sec. 3)
+    code_act = "sigmoid" if config.variant in ("sparse_kl", "contractive") else "relu"
+    if config.variant == "undercomplete":
+        code_act = "linear"
+    if config.variant == "contractive" and config.jacobian == "closed_form":
+        if config.arch != "mlp":
+            raise ValueError("contractive with jacobian='closed_form' needs arch='mlp' (one sigmoid "
+                             "layer); use --jacobian autograd for a conv encoder")
+        encoder = MLPEncoder(D, J, hidden=(), code_act="sigmoid")
+    elif config.arch == "mlp":
+        encoder = MLPEncoder(D, J, hidden=(config.hidden,), code_act=code_act)
+    elif config.arch == "conv":
+        encoder = ConvEncoder(C, H, J, width=32, code_act=code_act)
+    else:
+        raise ValueError(f"arch must be 'mlp' or 'conv', got {config.arch!r}")
+    if config.arch == "conv":
+        decoder = ConvDecoder(J, C, H, width=32)
+    else:
+        decoder = MLPDecoder(J, D, hidden=(config.hidden,), out_shape=image_shape)
+    return AutoEncoder(encoder, decoder)
+
+
+# ---------------------------------------------------------------------------------------
+# the objective
+# ---------------------------------------------------------------------------------------
+
+def reconstruction_error(x_hat: Tensor, x, loss: str) -> Tensor:
+    """L(x, x_hat) per image (N,): summed squared error, or BCE with the decoder's logits."""
+    if loss == "mse":
+        x = tinygen.tensor(x) if not isinstance(x, Tensor) else x
+        d = x_hat - x
+        return (d * d).reshape(d.shape[0], -1).sum(1)
+    if loss == "bce":
+        return -losses.bernoulli_log_likelihood(x_hat, x)
+    raise ValueError(f"loss must be 'mse' or 'bce', got {loss!r}")
+
+
+def output_image(x_hat: Tensor, loss: str) -> Tensor:
+    """The reconstruction in [0, 1]: sigmoid of the logits for bce, the mean for mse."""
+    return tinygen.sigmoid(x_hat) if loss == "bce" else tinygen.clip(x_hat, 0.0, 1.0)
+
+
+def corrupt(x: Tensor, noise: str, noise_std: float = 0.4, mask_prob: float = 0.3) -> Tensor:
+    """x_tilde ~ C(x_tilde | x) (Vincent et al. 2008, Sec. 2.3 and 4.2).
+
+    gaussian:  x_tilde = x + sigma eps,  eps ~ N(0, I)   (kept unclipped)
+    masking:   x_tilde = x * m,  m_d ~ Bernoulli(1 - p)  (a fraction p of pixels forced to 0)
+    """
+    if noise == "gaussian":
+        return x + noise_std * tinygen.randn(*x.shape, dtype=x.dtype, device=x.device)
+    if noise == "masking":
+        keep = tinygen.rand(*x.shape, dtype=x.dtype, device=x.device).data >= mask_prob
+        return x * Tensor(keep.astype(x.dtype))
+    raise ValueError(f"noise must be 'gaussian' or 'masking', got {noise!r}")
+
+
+def loss_terms(model: AutoEncoder, x: Tensor, config: Config) -> dict:
+    """The variant's objective on a batch: {'loss', 'recon', 'penalty'} (scalars)."""
+    v = config.variant
+    x_in = corrupt(x, config.noise, config.noise_std, config.mask_prob) if v == "denoising" else x
+    if v == "contractive" and config.jacobian == "autograd":
+        x_in = x_in.detach().requires_grad_()
+    h = model.encoder(x_in)                                            # (N, J)
+    x_hat = model.decoder(h)                                           # (N, C, H, W)
+    recon = reconstruction_error(x_hat, x, config.loss).mean()         # clean target
+    if v == "sparse_l1":
+        penalty = config.l1_weight * losses.l1_code_penalty(h).mean()
+    elif v == "sparse_kl":
+        penalty = config.kl_weight * losses.sparse_kl_penalty(h, config.rho)
+    elif v == "contractive":
+        if config.jacobian == "autograd":
+            jac = losses.contractive_penalty(h, x_in)                  # (N,)
+        else:
+            W = model.encoder.net[1].weight                            # (J, D): Flatten, Linear, Sigmoid
+            jac = losses.contractive_penalty_sigmoid(h, W)             # (N,)
+        penalty = config.contractive_weight * jac.mean()
+    else:
+        penalty = None
+    total = recon if penalty is None else recon + penalty
+    return {"loss": total, "recon": recon, "penalty": penalty}
+
+
+def encode(model: AutoEncoder, x, batch_size: int = 500) -> "np.ndarray":
+    """Codes of host images x (N, C, H, W) -> float64 (N, J), in batches, no graph."""
+    out = []
+    with no_grad():
+        for i in range(0, len(x), batch_size):
+            out.append(backend.to_host(model.encoder(tinygen.tensor(x[i:i + batch_size])).data))
+    return np.concatenate(out).astype(np.float64)
+
+
+def reconstruct(model: AutoEncoder, x, loss: str, batch_size: int = 500) -> "np.ndarray":
+    """Reconstructions in [0, 1] of host images x (N, C, H, W) -> float32 (N, C, H, W)."""
+    out = []
+    with no_grad():
+        for i in range(0, len(x), batch_size):
+            _, x_hat = model(tinygen.tensor(x[i:i + batch_size]))
+            out.append(backend.to_host(output_image(x_hat, loss).data))
+    return np.concatenate(out)
+
+
+def reconstruction_errors(model: AutoEncoder, x, loss: str = "mse", batch_size: int = 500):
+    """Per-image summed squared error ||x - x_hat||^2 (in [0, 1] pixel units) -> (N,)."""
+    r = reconstruct(model, x, loss, batch_size)
+    return ((r.astype(np.float64) - x) ** 2).reshape(len(x), -1).sum(1)
+
+
+def fit(model: nn.Module, objective, x, steps: int, batch_size: int = 64, lr: float = 1e-3,
+        seed: int = 0, log=None, log_every: int = 100, start_step: int = 0, optimizer=None):
+    """Minibatch Adam on host images ``x``: ``objective(model, batch) -> {'loss': ...}``.
+
+    The loop every variant (and the applications) share: sample a batch, the
+    objective, backward, step. Returns the optimizer.
+    """
+    opt = optimizer or optim.Adam(model.parameters(), lr=lr)
+    for step in range(start_step, steps):
+        # each step's batch depends only on (seed, step): a resumed run sees the same batches
+        idx = np.random.default_rng((seed, step)).integers(0, len(x), size=min(batch_size, len(x)))
+        terms = objective(model, tinygen.tensor(x[idx]))
+        opt.zero_grad()
+        terms["loss"].backward()
+        opt.step()
+        if log is not None and ((step + 1) % log_every == 0 or step + 1 == steps):
+            log(step + 1, **{k: float(v.item()) for k, v in terms.items() if v is not None})
+    return opt
+
+
+# ---------------------------------------------------------------------------------------
+# the linear autoencoder and PCA
+# ---------------------------------------------------------------------------------------
+
+def pca(x, k: int):
+    """Principal components by SVD of the centred data: (mean (D,), components (k, D)).
+
+    x (N, D) host array; the rows of ``components`` are orthonormal, by decreasing variance.
+    """
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    mean = x.mean(0)
+    _, _, Vt = np.linalg.svd(x - mean, full_matrices=False)
+    return mean, Vt[:k]
+
+
+def principal_angles(A, B) -> "np.ndarray":
+    """Principal angles (radians, ascending) between the column spans of A (D, k) and B (D, m).
+
+    Björck & Golub 1973: with orthonormal bases Q_A, Q_B, cos theta_i are the
+    singular values of Q_A^T Q_B.
+    """
+    Qa, _ = np.linalg.qr(np.asarray(A, dtype=np.float64))
+    Qb, _ = np.linalg.qr(np.asarray(B, dtype=np.float64))
+    s = np.linalg.svd(Qa.T @ Qb, compute_uv=False)
+    return np.sort(np.arccos(np.clip(s, -1.0, 1.0)))
+
+
+def decoder_subspace(model: AutoEncoder) -> "np.ndarray":
+    """The span of a linear decoder: the columns of W_d (D, J)."""
+    linear = model.decoder.net[0]
+    return backend.to_host(linear.weight.data).astype(np.float64)
+
+
+# ---------------------------------------------------------------------------------------
+# the run
+# ---------------------------------------------------------------------------------------
+
+def train(config: Config) -> str:
+    """Train ``config.variant``; write metrics, reconstruction grids, codes, checkpoint."""
+    data_rng = seed_everything(config.seed)
+    run = Run(config, "autoencoder")
+    if config.variant == "linear" and config.loss != "mse":
+        config.loss = "mse"          # the PCA equivalence holds for the squared error
+    x_train, _ = load_images(config.dataset, "train", config.data_dir, config.n_train, config.seed)
+    x_test, y_test = load_images(config.dataset, "test", config.data_dir, config.n_test, config.seed)
+    model = build_models(config, x_train.shape[1:]).to(config.device)
+    opt = optim.Adam(model.parameters(), lr=config.lr)
+    start = run.resume(extra_rngs={"data": data_rng}, model=model, optimizer=opt)
+    show = x_test[:32]
+
+    def objective(m, xb):
+        return loss_terms(m, xb.to(config.device), config)
+
+    def log(step, **terms):
+        if step % config.sample_every == 0 or step == config.steps:
+            r = reconstruct(model, show, config.loss)
+            run.save_grid(np.concatenate([show, r]), f"reconstructions_{step:06d}.png",
+                          nrow=8, value_range=(0.0, 1.0))
+        extra = {}
+        if step == config.steps:
+            err = reconstruction_errors(model, x_test, config.loss)
+            extra["test_mse"] = float(err.mean())
+        run.log(step, **terms, **extra)
+
+    fit(model, objective, x_train, config.steps, config.batch_size, seed=config.seed, log=log,
+        log_every=config.log_every, start_step=start, optimizer=opt)
+    codes = encode(model, x_test)
+    run.save_samples(reconstruct(model, x_test[:64], config.loss), name="samples.npz")
+    from tinygen.methods.common import save_npz
+    save_npz(run.path("codes.npz"), h=codes, y=y_test if y_test is not None else np.zeros(0))
+    run.save_checkpoint(config.steps, extra_rngs={"data": data_rng}, model=model, optimizer=opt)
+    run.save_gif()
+    run.close()
+    return run.dir

@@ -1,0 +1,230 @@
+"""Variational autoencoder (Kingma & Welling 2014), beta-VAE, and the IWAE bound for evaluation.
+
+Kingma & Welling, "Auto-Encoding Variational Bayes", arXiv:1312.6114.
+    encoder   q_phi(z|x) = N(z; mu(x), diag(sigma^2(x)))          (Sec. 3, Appendix C.2)
+    prior     p(z) = N(0, I)
+    decoder   p_theta(x|z) = Bernoulli(sigmoid(logits(z)))  or  N(x; mean(z), sigma_x^2 I)
+    reparameterisation   z = mu + sigma * eps,  eps ~ N(0, I)      (Sec. 2.4, eq. 10)
+    ELBO      L(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z))          (eq. 3; KL closed form, App. B)
+              estimated with L = 1 sample of z per x during training (eq. 10: "SGVB estimator B")
+Higgins et al. 2017, "beta-VAE" (ICLR): multiply the KL by beta (beta = 1 is the VAE).
+Burda, Grosse & Salakhutdinov 2016, "Importance Weighted Autoencoders", arXiv:1509.00519, eq. 8:
+    L_k(x) = E[ log (1/k) sum_i p(x, z_i) / q(z_i|x) ],  z_i ~ q(z|x)
+a tighter lower bound on log p(x) (L_1 = ELBO <= L_k <= log p(x)), used here for evaluation.
+
+All likelihoods and bounds are in nats per image (summed over pixels, averaged over images).
+With the Bernoulli decoder the data must be binary: training images are binarised
+afresh at every step (x_b ~ Bernoulli(x), "dynamic binarisation") and the test images
+once with a fixed seed, the usual protocol for binarised MNIST.
+
+Shapes:
+    x        (N, C, H, W) in {0, 1} (Bernoulli) or [0, 1] (Gaussian)
+    mu, logvar, eps, z   (N, L)          L = latent_dim
+    logits   (N, C, H, W)
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import tinygen
+from tinygen import backend, losses, optim
+from tinygen.autograd import Tensor, no_grad
+from tinygen.methods.autoencoder import load_images
+from tinygen.methods.common import Run, RunConfig, save_npz, seed_everything
+from tinygen.models.autoencoders import VAEModel
+
+np = backend.numpy   # host data
+
+
+@dataclasses.dataclass
+class Config(RunConfig):
+    """tinygen run vae: a VAE (Kingma & Welling 2014) on images; test ELBO and IWAE bound in nats."""
+    dataset: str = "digits"            # digits, mnist (first 8,000 / last 2,000 of t10k), shapes...
+    steps: int = 10000                 # Adam steps (~125 passes over 8,000 images at batch 100)
+    batch_size: int = 100              # the paper's M = 100
+    latent_dim: int = 20               # J = 20 in the paper's MNIST figures
+    hidden: int = 400                  # 400 hidden units per MLP (the paper's MNIST setting)
+    arch: str = "mlp"                  # mlp or conv
+    decoder: str = "bernoulli"         # bernoulli (binarised data) or gaussian
+    gaussian_std: float = 0.1          # sigma_x of the Gaussian decoder (fixed)
+    beta: float = 1.0                  # KL weight: 1 = VAE, > 1 = beta-VAE (Higgins et al. 2017)
+    lr: float = 1e-3                   # Adam (the paper used Adagrad; Adam is the modern default)
+    n_train: int = 8000
+    n_test: int = 2000
+    iwae_k: int = 100                  # importance samples for the final test bound (0: skip)
+    n_iwae: int = 2000                 # how many test images get the (costly) IWAE bound
+    eval_every: int = 2000             # steps between test-ELBO evaluations
+    log_every: int = 200
+    sample_every: int = 2000
+
+
+# ---------------------------------------------------------------------------------------
+# the model's pieces, in the paper's order
+# ---------------------------------------------------------------------------------------
+
+def reparameterize(mu: Tensor, logvar: Tensor, eps: Tensor = None) -> Tensor:
+    """z = mu + sigma * eps, sigma = exp(logvar / 2), eps ~ N(0, I) (eq. 10).
+
+    Sampling moves into eps, a constant, so dz/dmu = 1 and dz/dlogvar = sigma eps / 2
+    and the ELBO can be differentiated through z. Shapes: mu, logvar (N, L) -> z (N, L);
+    eps may carry extra leading sample axes (k, N, L).
+    """
+    if eps is None:
+        eps = tinygen.randn(*mu.shape, dtype=mu.dtype, device=mu.device)
+    return mu + (0.5 * logvar).exp() * eps                            # (..., N, L)
+
+
+def log_likelihood(model: VAEModel, z: Tensor, x, config) -> Tensor:
+    """log p(x|z) per image (N,) for the configured decoder."""
+    out = model.decoder(z)                                            # (N, C, H, W)
+    if config.decoder == "bernoulli":
+        return losses.bernoulli_log_likelihood(out, x)
+    if config.decoder == "gaussian":
+        return losses.gaussian_log_likelihood(out, x, 2.0 * math.log(config.gaussian_std))
+    raise ValueError(f"decoder must be 'bernoulli' or 'gaussian', got {config.decoder!r}")
+
+
+def elbo_terms(model: VAEModel, x, config) -> dict:
+    """One-sample ELBO per image: {'elbo', 'log_px_z', 'kl'}, each (N,).
+
+    L(x) ~ log p(x | z) - KL(q(z|x) || p(z)),  z = mu + sigma eps   (eq. 10, L = 1)
+    """
+    x = x if isinstance(x, Tensor) else tinygen.tensor(x)
+    mu, logvar = model.encoder(x)                                     # (N, L), (N, L)
+    z = reparameterize(mu, logvar)                                    # (N, L)
+    log_px_z = log_likelihood(model, z, x, config)                    # (N,)
+    kl = losses.kl_normal_standard(mu, logvar)                        # (N,)
+    return {"elbo": log_px_z - kl, "log_px_z": log_px_z, "kl": kl}
+
+
+def iwae_bound(model: VAEModel, x, k: int, config) -> Tensor:
+    """L_k per image (N,) (Burda et al. 2016, eq. 8), by logsumexp over k importance samples.
+
+        log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x),   z_i ~ q(z|x)
+        L_k     = logsumexp_i(log w_i) - log k
+    """
+    x = x if isinstance(x, Tensor) else tinygen.tensor(x)
+    N = x.shape[0]
+    mu, logvar = model.encoder(x)                                     # (N, L)
+    eps = tinygen.randn(k, *mu.shape, dtype=mu.dtype, device=mu.device)   # (k, N, L)
+    z = reparameterize(mu, logvar, eps)                               # (k, N, L)
+    z_flat = z.reshape(k * N, -1)                                     # (k N, L)
+    x_rep = tinygen.broadcast_to(x, (k,) + x.shape).reshape(k * N, *x.shape[1:])  # (k N, C, H, W)
+    log_px_z = log_likelihood(model, z_flat, x_rep, config).reshape(k, N)        # (k, N)
+    log_pz = losses.log_normal_diag(z, 0.0, 0.0)                      # (k, N)
+    log_qz = losses.log_normal_diag(z, mu, logvar)                    # (k, N)
+    return losses.iwae_bound(log_px_z + log_pz - log_qz)              # (N,)
+
+
+def sample(model: VAEModel, n: int, config, mean: bool = True):
+    """x ~ p(x|z), z ~ N(0, I): decoder means (Bernoulli: sigmoid(logits)) as host (n, C, H, W)."""
+    with no_grad():
+        z = tinygen.randn(n, model.latent_dim, device=config.device)  # (n, L)
+        return decode(model, z, config) if mean else None
+
+
+def decode(model: VAEModel, z, config):
+    """Decoder mean for latents z (n, L) -> host float32 (n, C, H, W) in [0, 1]."""
+    with no_grad():
+        z = z if isinstance(z, Tensor) else tinygen.tensor(np.asarray(z, dtype=np.float32))
+        out = model.decoder(z)
+        if config.decoder == "bernoulli":
+            out = tinygen.sigmoid(out)
+        return backend.to_host(tinygen.clip(out, 0.0, 1.0).data)
+
+
+def encode_mean(model: VAEModel, x, batch_size: int = 500):
+    """mu(x) for host images -> float64 (N, L) (the code used by the applications)."""
+    out = []
+    with no_grad():
+        for i in range(0, len(x), batch_size):
+            mu, _ = model.encoder(tinygen.tensor(x[i:i + batch_size]))
+            out.append(backend.to_host(mu.data))
+    return np.concatenate(out).astype(np.float64)
+
+
+def evaluate(model: VAEModel, x, config, k: int = 0, n_iwae: int = None, batch_size: int = 500,
+             iwae_batch: int = 25) -> dict:
+    """Test metrics in nats per image: test_elbo, test_log_px_z, test_kl (and test_iwae_k{k})."""
+    totals = {"elbo": 0.0, "log_px_z": 0.0, "kl": 0.0}
+    with no_grad():
+        for i in range(0, len(x), batch_size):
+            terms = elbo_terms(model, x[i:i + batch_size], config)
+            for key in totals:
+                totals[key] += float(terms[key].sum().item())
+        out = {f"test_{key}": v / len(x) for key, v in totals.items()}
+        if k:
+            xs = x[:n_iwae or len(x)]
+            total = 0.0
+            for i in range(0, len(xs), iwae_batch):
+                total += float(iwae_bound(model, xs[i:i + iwae_batch], k, config).sum().item())
+            out[f"test_iwae_k{k}"] = total / len(xs)
+    return out
+
+
+def binarize(x, rng):
+    """x_b ~ Bernoulli(x) elementwise (host float32 in {0, 1})."""
+    return (rng.random(x.shape, dtype=np.float32) < x).astype(np.float32)
+
+
+def build_models(config, image_shape) -> VAEModel:
+    return VAEModel(image_shape, config.latent_dim, config.hidden, config.arch)
+
+
+def loss_fn(model: VAEModel, x, config) -> dict:
+    """The minimised loss: mean_n [-log p(x|z) + beta KL] (negative ELBO for beta = 1)."""
+    terms = elbo_terms(model, x, config)
+    loss = losses.negative_elbo(terms["log_px_z"], terms["kl"], config.beta)
+    return {"loss": loss, "elbo": terms["elbo"].mean(), "kl": terms["kl"].mean()}
+
+
+def load_data(config):
+    """(x_train, x_test, y_test) host arrays ready for the decoder (test binarised once)."""
+    x_train, _ = load_images(config.dataset, "train", config.data_dir, config.n_train, config.seed)
+    x_test, y_test = load_images(config.dataset, "test", config.data_dir, config.n_test, config.seed)
+    if config.decoder == "bernoulli":
+        x_test = binarize(x_test, np.random.default_rng(12345))   # one fixed binarisation
+    return x_train, x_test, y_test
+
+
+def train(config: Config, data=None) -> str:
+    """Train a VAE; log ELBO terms; write samples, reconstructions, the test bounds, a checkpoint."""
+    seed_everything(config.seed)
+    run = Run(config, "vae")
+    x_train, x_test, y_test = data if data is not None else load_data(config)
+    model = build_models(config, x_train.shape[1:]).to(config.device)
+    opt = optim.Adam(model.parameters(), lr=config.lr)
+    start = run.resume(model=model, optimizer=opt)
+    z_fixed = tinygen.randn(64, config.latent_dim, device=config.device)   # same z every grid
+
+    for step in range(start, config.steps):
+        # each step's batch and binarisation depend only on (seed, step): exact resume
+        rng = np.random.default_rng((config.seed, step))
+        xb = x_train[rng.integers(0, len(x_train), size=config.batch_size)]
+        if config.decoder == "bernoulli":
+            xb = binarize(xb, rng)
+        terms = loss_fn(model, tinygen.tensor(xb).to(config.device), config)
+        opt.zero_grad()
+        terms["loss"].backward()
+        opt.step()
+        done = step + 1
+        metrics = {}
+        if done % config.eval_every == 0 or done == config.steps:
+            metrics.update(evaluate(model, x_test, config))
+        if done % config.log_every == 0 or metrics:
+            run.log(done, loss=terms["loss"], elbo=terms["elbo"], kl=terms["kl"], **metrics)
+        if done % config.sample_every == 0 or done == config.steps:
+            run.save_grid(decode(model, z_fixed, config), f"samples_{done:06d}.png",
+                          value_range=(0.0, 1.0))
+
+    final = evaluate(model, x_test, config, k=config.iwae_k, n_iwae=config.n_iwae)
+    run.log(config.steps, **final)
+    samples = decode(model, z_fixed, config)
+    run.save_samples(samples)
+    save_npz(run.path("codes.npz"), mu=encode_mean(model, x_test),
+             y=y_test if y_test is not None else np.zeros(0))
+    run.save_checkpoint(config.steps, model=model, optimizer=opt)
+    run.save_gif()
+    run.close()
+    return run.dir
