@@ -1,0 +1,58 @@
+"""Atomic file writes and the cache directory shared by datasets and weight files.
+
+Every file tinygen writes (images, GIFs, checkpoints, downloads) goes through
+:func:`atomic_write_bytes` or :func:`atomic_path`: the bytes are written to a
+temporary file *in the same directory* and then moved over the target with
+``os.replace``, which is atomic on POSIX and Windows. A reader therefore sees
+either the old file or the complete new one, never half of it, even if the
+process is killed mid-write.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from typing import Iterator, Optional
+
+
+def cache_dir(subdir: Optional[str] = None) -> str:
+    """The tinygen cache folder: ``$TINYGEN_DATA`` if set, else ``~/.cache/tinygen``.
+
+    ``subdir`` (e.g. ``"mnist"``, ``"weights"``) is appended. The folder is not created here;
+    writers create it when they need it.
+    """
+    root = os.environ.get("TINYGEN_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "tinygen")
+    return os.path.join(root, subdir) if subdir else root
+
+
+@contextlib.contextmanager
+def atomic_path(path: str) -> Iterator[str]:
+    """Yield a temporary file name beside ``path``; on success move it onto ``path``.
+
+    Parent folders are created. If the body raises, the temporary file is removed and
+    ``path`` is left untouched::
+
+        with atomic_path("out/grid.png") as tmp:
+            image.save(tmp, format="PNG")
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
+                               suffix=".tmp")
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder + ``os.replace``)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
