@@ -1,0 +1,139 @@
+"""im2col / col2im: the array-level plumbing that turns convolution into one matrix product.
+
+These helpers work on raw backend arrays (NumPy or CuPy); they are not
+differentiable themselves. :mod:`tinygen.ops.conv` builds the differentiable
+convolution Functions on top of them.
+
+Notation:
+    N         batch size
+    C         channels of the image being unfolded
+    H, W      its height and width (before padding)
+    KH, KW    kernel height and width
+    OH, OW    output height and width (number of window positions)
+    sH, sW    stride;   pH, pW  zero padding on each side;   dH, dW  dilation
+    Hp, Wp    padded height and width, H + 2 pH and W + 2 pW
+
+Window (oh, ow) with kernel offset (kh, kw) reads the padded image at
+
+    row  = oh * sH + kh * dH,     col = ow * sW + kw * dW                 (1)
+
+and the natural number of window positions is
+
+    OH = floor((H + 2 pH - dH (KH - 1) - 1) / sH) + 1                     (2)
+
+im2col
+------
+``im2col(x)[c, kh, kw, n, oh, ow] = x_padded[n, c, oh sH + kh dH, ow sW + kw dW]``
+
+The result has shape (C, KH, KW, N, OH, OW): read as a matrix it is
+(C KH KW, N OH OW), one *column* per window position, with the batch folded
+into the long dimension. Then a convolution with weight (O, C, KH, KW) is the
+single matrix product  W.reshape(O, C KH KW) @ cols  -> (O, N OH OW): one big
+BLAS call instead of N small ones.
+
+It is built without any Python loop: ``as_strided`` gives a 6-D *view* of
+the padded image whose strides implement (1), and one copy makes it
+contiguous. Worked example (N = C = 1, H = W = 3, KH = KW = 2, s = 1, p = 0)::
+
+    x = [[1, 2, 3],        cols (4 x 4): one column per window (oh, ow)
+         [4, 5, 6],          (kh,kw)=(0,0): [1, 2, 4, 5]
+         [7, 8, 9]]          (kh,kw)=(0,1): [2, 3, 5, 6]
+                             (kh,kw)=(1,0): [4, 5, 7, 8]
+                             (kh,kw)=(1,1): [5, 6, 8, 9]
+
+col2im
+------
+The adjoint of im2col: every column entry is *added* back to the pixel it
+was read from (pixels shared by overlapping windows collect several
+contributions). It loops over the KH KW kernel offsets (16 iterations for a
+4x4 kernel), each one a vectorised strided add of a whole (C, N, OH, OW)
+slab — never a loop over pixels.
+
+Memory bound
+------------
+The column matrix holds C KH KW N OH OW numbers, up to KH KW / (sH sW) times
+the image. :func:`batch_chunks` splits the batch so that one chunk's columns
+stay under ``MAX_COLUMN_BYTES`` (256 MB); the convolution code loops over
+those chunks (a (64, 256, 32, 32) float32 input with a 4x4 stride-1 kernel
+would otherwise need a 1 GB column matrix).
+"""
+from __future__ import annotations
+
+from tinygen import backend
+
+xp_of = backend.get_array_module
+
+MAX_COLUMN_BYTES = 256 * 2 ** 20   # keep one chunk's im2col matrix below 256 MB
+
+__all__ = ["im2col", "col2im", "pad_zeros", "batch_chunks", "conv_output_size",
+           "conv_transpose_output_size", "MAX_COLUMN_BYTES"]
+
+
+def conv_output_size(size, kernel, stride, padding, dilation):
+    """Equation (2): floor((H + 2p - d (K - 1) - 1) / s) + 1 (PyTorch's Conv2d formula)."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv_transpose_output_size(size, kernel, stride, padding, dilation, output_padding):
+    """(H - 1) s - 2p + d (K - 1) + output_padding + 1 (PyTorch's ConvTranspose2d formula)."""
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def pad_zeros(x, pH, pW, extra_h=0, extra_w=0):
+    """x (N, C, H, W) -> zeros (N, C, H + 2 pH + extra_h, W + 2 pW + extra_w) with x at (pH, pW)."""
+    if pH == pW == extra_h == extra_w == 0:
+        return x
+    N, C, H, W = x.shape
+    out = xp_of(x).zeros((N, C, H + 2 * pH + extra_h, W + 2 * pW + extra_w), dtype=x.dtype)
+    out[:, :, pH:pH + H, pW:pW + W] = x
+    return out
+
+
+def batch_chunks(N, bytes_per_sample, max_bytes=MAX_COLUMN_BYTES):
+    """Slices of range(N), each holding at most ``max_bytes`` of columns (at least one sample)."""
+    step = max(1, int(max_bytes // max(bytes_per_sample, 1)))
+    return [slice(n, min(n + step, N)) for n in range(0, N, step)]
+
+
+def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
+    """Unfold x (N, C, H, W) into columns (C, KH, KW, N, OH, OW), contiguous.
+
+    ``out_size`` = (OH, OW) may be smaller than the natural size (2): then
+    only the first OH x OW windows are taken (used by the gradients of
+    transposed convolutions whose output_padding left extra rows).
+    """
+    xp = xp_of(x)
+    N, C, H, W = x.shape
+    (KH, KW), (sH, sW), (pH, pW), (dH, dW) = kernel_size, stride, padding, dilation
+    if out_size is None:
+        out_size = (conv_output_size(H, KH, sH, pH, dH), conv_output_size(W, KW, sW, pW, dW))
+    OH, OW = out_size
+    xpad = xp.ascontiguousarray(pad_zeros(x, pH, pW))          # (N, C, Hp, Wp)
+    bN, bC, bH, bW = xpad.strides                                # byte strides
+    windows = xp.lib.stride_tricks.as_strided(                   # a view, no copy yet
+        xpad, shape=(C, KH, KW, N, OH, OW),
+        strides=(bC, dH * bH, dW * bW, bN, sH * bH, sW * bW))
+    return xp.ascontiguousarray(windows)                         # (C, KH, KW, N, OH, OW)
+
+
+def col2im(cols, image_size, stride, padding, dilation):
+    """The adjoint of :func:`im2col`: cols (C, KH, KW, N, OH, OW) -> image (N, C, H, W).
+
+    Each column entry is added to the pixel (1) it came from; entries that
+    fall into the padding are dropped.
+    """
+    xp = xp_of(cols)
+    C, KH, KW, N, OH, OW = cols.shape
+    H, W = image_size
+    (sH, sW), (pH, pW), (dH, dW) = stride, padding, dilation
+    # The canvas must hold both the padded image and every window position.
+    Hc = max(H + 2 * pH, (KH - 1) * dH + (OH - 1) * sH + 1)
+    Wc = max(W + 2 * pW, (KW - 1) * dW + (OW - 1) * sW + 1)
+    canvas = xp.zeros((C, N, Hc, Wc), dtype=cols.dtype)           # channel-first: matches cols
+    for kh in range(KH):
+        h0 = kh * dH
+        for kw in range(KW):
+            w0 = kw * dW
+            canvas[:, :, h0:h0 + sH * (OH - 1) + 1:sH, w0:w0 + sW * (OW - 1) + 1:sW] += cols[:, kh, kw]
+    image = canvas[:, :, pH:pH + H, pW:pW + W]                    # (C, N, H, W), drop the padding
+    return xp.ascontiguousarray(image.transpose(1, 0, 2, 3))      # (N, C, H, W)
