@@ -1,0 +1,190 @@
+"""Convolution layers: Conv2d and ConvTranspose2d (PyTorch's arguments, init and state-dict keys).
+
+Shapes:
+    Conv2d           x (N, C_in, H, W) -> y (N, C_out, OH, OW)
+                     weight (C_out, C_in/groups, KH, KW), bias (C_out,)
+                     OH = floor((H + 2 p - d (KH - 1) - 1) / s) + 1
+    ConvTranspose2d  x (N, C_in, H, W) -> y (N, C_out, OH, OW)
+                     weight (C_in, C_out/groups, KH, KW), bias (C_out,)
+                     OH = (H - 1) s - 2 p + d (KH - 1) + output_padding + 1
+
+Init: PyTorch's default, kaiming_uniform(a = sqrt 5) = U(-1/sqrt(fan_in),
+1/sqrt(fan_in)) with fan_in = weight.shape[1] KH KW for both layers (for
+ConvTranspose2d that is C_out/groups KH KW: PyTorch reads dimension 1 as
+"fan in" whatever the layout, and so do we), the same bound for the bias.
+"""
+from __future__ import annotations
+
+from tinygen import backend
+from tinygen.nn import init
+from tinygen.nn.module import Module, Parameter
+from tinygen.ops.conv import _pair, _same_padding, conv2d, conv_transpose2d
+from tinygen.ops.im2col import conv_transpose_output_size
+from tinygen.ops.resample import pad as _pad
+
+__all__ = ["Conv2d", "ConvTranspose2d"]
+
+
+def _empty(shape, device, dtype):
+    xp = backend.array_module_for(device)
+    return xp.zeros(shape, dtype=dtype or backend.default_float_dtype())
+
+
+def _check_channels(name, in_channels, out_channels, groups):
+    if groups < 1 or in_channels % groups or out_channels % groups:
+        raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) "
+                         f"must both be divisible by groups ({groups})")
+
+
+class Conv2d(Module):
+    """2-D convolution (cross-correlation) layer, ``y = conv2d(x, weight) + bias``.
+
+    ``padding``: int, pair, 'valid' or 'same'. ``padding_mode``: 'zeros'
+    (default), 'reflect', 'replicate' or 'circular' — the non-zero modes pad
+    the input with :func:`tinygen.ops.resample.pad` and then convolve with
+    padding 0, as PyTorch does.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__()
+        _check_channels("Conv2d", in_channels, out_channels, groups)
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"Conv2d: padding_mode must be 'zeros', 'reflect', 'replicate' or "
+                             f"'circular', got {padding_mode!r}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride, self.dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ValueError(f"Conv2d: padding must be an int, a pair, 'valid' or 'same', "
+                                 f"got {padding!r}")
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError(f"Conv2d: padding='same' needs stride 1, got stride={self.stride}")
+            self.padding = padding
+        else:
+            self.padding = _pair(padding, "padding")
+        self.groups, self.padding_mode = groups, padding_mode
+        self.weight = Parameter(_empty((out_channels, in_channels // groups) + self.kernel_size,
+                                       device, dtype))
+        if bias:
+            self.bias = Parameter(_empty((out_channels,), device, dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.default_linear_init_(self.weight, self.bias)
+
+    def _explicit_padding(self):
+        """(left, right, top, bottom) for F.pad when padding_mode is not 'zeros'."""
+        if self.padding == "valid":
+            return (0, 0, 0, 0)
+        if self.padding == "same":
+            before, after = _same_padding(self.kernel_size, self.dilation)
+            return (before[1], after[1], before[0], after[0])
+        pH, pW = self.padding
+        return (pW, pW, pH, pH)
+
+    def forward(self, x):
+        if self.padding_mode == "zeros":
+            return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                          self.groups)
+        x = _pad(x, self._explicit_padding(), mode=self.padding_mode)
+        return conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+    def extra_repr(self):
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0, 0):
+            s += f", padding={self.padding!r}" if isinstance(self.padding, str) \
+                else f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
+
+class ConvTranspose2d(Module):
+    """Transposed convolution layer (the gradient of Conv2d w.r.t. its input, as a layer).
+
+    ``forward(x, output_size=None)``: ``output_size`` (OH, OW) — or a longer
+    sequence whose last two entries are used — picks the output_padding that
+    gives exactly that size (PyTorch's way to undo a strided Conv2d whose
+    input size was ambiguous).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
+                 device=None, dtype=None):
+        super().__init__()
+        _check_channels("ConvTranspose2d", in_channels, out_channels, groups)
+        if padding_mode != "zeros":
+            raise ValueError(f"ConvTranspose2d: only padding_mode='zeros' is supported (as in "
+                             f"PyTorch), got {padding_mode!r}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride, self.padding = _pair(stride, "stride"), _pair(padding, "padding")
+        self.output_padding = _pair(output_padding, "output_padding")
+        self.dilation, self.groups, self.padding_mode = _pair(dilation, "dilation"), groups, padding_mode
+        for op, s, d in zip(self.output_padding, self.stride, self.dilation):
+            if op >= s and op >= d:
+                raise ValueError(f"ConvTranspose2d: output_padding {self.output_padding} must be "
+                                 f"smaller than either stride {self.stride} or dilation "
+                                 f"{self.dilation}")
+        self.weight = Parameter(_empty((in_channels, out_channels // groups) + self.kernel_size,
+                                       device, dtype))
+        if bias:
+            self.bias = Parameter(_empty((out_channels,), device, dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.default_linear_init_(self.weight, self.bias)
+
+    def _output_padding(self, x, output_size):
+        if output_size is None:
+            return self.output_padding
+        output_size = tuple(int(s) for s in output_size)[-2:]
+        if len(output_size) != 2:
+            raise ValueError(f"ConvTranspose2d: output_size must end with (OH, OW), got {output_size}")
+        pads = []
+        for axis in range(2):
+            smallest = conv_transpose_output_size(x.shape[-2 + axis], self.kernel_size[axis],
+                                                  self.stride[axis], self.padding[axis],
+                                                  self.dilation[axis], 0)
+            op = output_size[axis] - smallest
+            limit = max(self.stride[axis], self.dilation[axis])
+            if not 0 <= op < limit:
+                raise ValueError(
+                    f"ConvTranspose2d: requested output_size {output_size} is not reachable from "
+                    f"input {tuple(x.shape[-2:])}: along {'HW'[axis]} the size must lie in "
+                    f"[{smallest}, {smallest + limit - 1}]")
+            pads.append(op)
+        return tuple(pads)
+
+    def forward(self, x, output_size=None):
+        output_padding = self._output_padding(x, output_size)
+        return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                output_padding, self.groups, self.dilation)
+
+    def extra_repr(self):
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.output_padding != (0, 0):
+            s += f", output_padding={self.output_padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
