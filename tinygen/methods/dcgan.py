@@ -1,0 +1,88 @@
+"""DCGAN: Radford, Metz & Chintala, "Unsupervised Representation Learning with Deep
+Convolutional Generative Adversarial Networks", arXiv:1511.06434.
+
+The training algorithm is the GAN's (Goodfellow et al. 2014, Algorithm 1, k = 1, with the
+non-saturating generator loss); what DCGAN fixes is the architecture and the optimiser
+(Sec. 3-4), so this file is short:
+
+    models      tinygen/models/dcgan.py: strided convs, BN, ReLU / LeakyReLU(0.2), tanh,
+                weights N(0, 0.02), BN scale N(1, 0.02)                    build_models()
+    optimiser   Adam, lr 0.0002, beta_1 0.5 ("0.9 resulted in training
+                oscillation and instability"), beta_2 0.999               build_optimizers()
+    batch       128; images scaled to [-1, 1], the range of tanh
+    D step      descend -[log D(x) + log(1 - D(G(z)))]                    discriminator_step()
+    G step      descend -log D(G(z))                                      generator_step()
+
+Works on 28 x 28 one-channel data (digits, mnist: two up-sampling stages from 7 x 7) and on
+32 / 64 px three-channel data (shapes, folder:PATH: three / four stages from 4 x 4).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import tinygen
+from tinygen import optim
+from tinygen import losses as L
+from tinygen.methods import gan
+from tinygen.methods.gan import sample, sample_noise  # noqa: F401
+
+
+@dataclasses.dataclass
+class Config(gan.ModelConfig):
+    """DCGAN (Radford et al. 2015, arXiv:1511.06434, Sec. 4)."""
+    dataset: str = "digits"        # 28x28 synthetic digits (mnist / shapes / folder:PATH too)
+    arch: str = "dcgan"            # the convolutional architecture of Sec. 3
+    batch_size: int = 128          # "mini-batch SGD with a mini-batch size of 128"
+    latent_dim: int = 100          # z in R^100, uniform in the paper; we use N(0, I) (see gan.py)
+    ngf: int = 64                  # generator width (PyTorch's DCGAN example; LSUN model: 128)
+    ndf: int = 64                  # discriminator width
+    lr: float = 2e-4               # "learning rate of 0.0002"
+    beta1: float = 0.5             # "reducing beta_1 to 0.5 helped stabilize training"
+    beta2: float = 0.999           # Adam's default
+    n_samples: int = 512           # final images in samples.npz
+    log_every: int = 50
+    sample_every: int = 100
+
+
+def build_models(config, data):
+    """DCGANGenerator / DCGANDiscriminator for the data's channels and side."""
+    if data.is_points:
+        raise ValueError(f"dcgan needs image data (dataset {config.dataset!r} is 2-D points); "
+                         "use `tinygen run gan` for 2-D toys, or --dataset digits / mnist / shapes")
+    return gan.build_models(config, data)
+
+
+def build_optimizers(config, G, D):
+    """Adam(0.0002, betas=(0.5, 0.999)) for both networks."""
+    betas = (config.beta1, config.beta2)
+    return (optim.Adam(G.parameters(), lr=config.lr, betas=betas),
+            optim.Adam(D.parameters(), lr=config.lr, betas=betas))
+
+
+def discriminator_step(config, G, D, opt_d, x, nz, step) -> dict:
+    """Descend -[log D(x) + log(1 - D(G(z)))] (BN sees a real batch and a fake batch)."""
+    z = sample_noise(x.shape[0], nz, x.device)                       # (m, nz)
+    with tinygen.no_grad():
+        x_fake = G(z)                                                # (m, nc, H, W)
+    loss = L.d_loss_minimax(D(x), D(x_fake))
+    opt_d.zero_grad()
+    loss.backward()
+    opt_d.step()
+    return {"loss_d": float(loss.item())}
+
+
+def generator_step(config, G, D, opt_g, m, nz, device) -> dict:
+    """Descend the non-saturating loss -log D(G(z))."""
+    z = sample_noise(m, nz, device)                                  # (m, nz)
+    loss = L.g_loss_nonsaturating(D(G(z)))
+    opt_g.zero_grad()
+    loss.backward()
+    opt_g.step()
+    return {"loss_g": float(loss.item())}
+
+
+def train(config: Config) -> str:
+    """``tinygen run dcgan``: train and return the run folder."""
+    run, *_ = gan.fit(config, "dcgan", discriminator_step, generator_step, build_models,
+                      build_optimizers)
+    return run.dir
