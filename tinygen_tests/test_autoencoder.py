@@ -205,6 +205,7 @@ def test_conv_autoencoder_shapes_and_short_training():
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("TINYGEN_SLOW"), reason="long training: set TINYGEN_SLOW=1")
 def test_mnist_denoising_autoencoder_beats_the_noisy_input():
     root = "/work/shared/data/mnist"
     if not os.path.exists(os.path.join(root, "t10k-images-idx3-ubyte.gz")):

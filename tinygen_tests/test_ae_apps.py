@@ -1,0 +1,173 @@
+"""Applications of codes: ROC AUC, precision@k, k-means(++), purity/NMI, restoration, latent maths."""
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from tinygen.methods import ae_apps as P
+
+SETTINGS = dict(max_examples=15, deadline=None)
+
+
+# ---------------------------------------------------------------------------------------
+# ROC AUC
+# ---------------------------------------------------------------------------------------
+
+@given(st.lists(st.integers(0, 5), min_size=2, max_size=30), st.integers(0, 10_000))
+@settings(**SETTINGS)
+def test_roc_auc_equals_the_pairwise_probability_with_ties_as_half(scores, seed):
+    rng = np.random.default_rng(seed)
+    pos = rng.random(len(scores)) < 0.5
+    if pos.all() or not pos.any():
+        pos[0] = not pos[0]
+    s = np.array(scores, dtype=float)
+    pairs = [(1.0 if a > b else 0.5 if a == b else 0.0) for a, b in itertools.product(s[pos], s[~pos])]
+    assert P.roc_auc(s, pos) == pytest.approx(np.mean(pairs), abs=1e-12)
+    # and equals the trapezoid area under the curve
+    fpr, tpr = P.roc_curve(s, pos)
+    if len(np.unique(s)) == len(s):
+        assert P.roc_auc(s, pos) == pytest.approx(np.trapezoid(tpr, fpr), abs=1e-12)
+
+
+def test_roc_auc_extremes_and_errors():
+    assert P.roc_auc([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]) == 1.0
+    assert P.roc_auc([0.9, 0.8, 0.2, 0.1], [0, 0, 1, 1]) == 0.0
+    assert P.roc_auc([1, 1, 1, 1], [0, 1, 0, 1]) == 0.5
+    with pytest.raises(ValueError, match="both classes"):
+        P.roc_auc([1, 2], [1, 1])
+
+
+# ---------------------------------------------------------------------------------------
+# retrieval, PCA
+# ---------------------------------------------------------------------------------------
+
+def test_precision_at_k_by_hand():
+    f = np.array([[0.0], [0.1], [5.0], [5.1], [0.2]])
+    y = np.array([0, 0, 1, 1, 1])
+    # neighbours (k=1): 0->1 (same), 1->0 (same), 2->3 (same), 3->2 (same), 4->1 (different)
+    assert P.precision_at_k(f, y, 1) == pytest.approx(4 / 5)
+    with pytest.raises(ValueError, match="k must be"):
+        P.precision_at_k(f, y, 5)
+
+
+def test_pca_2d_captures_the_two_largest_directions():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 4)) * [5, 3, 0.1, 0.1]
+    z = P.pca_2d(x)
+    assert z.shape == (400, 2)
+    assert z[:, 0].var() == pytest.approx(x[:, 0].var(), rel=0.05)
+    assert abs(np.corrcoef(z[:, 0], z[:, 1])[0, 1]) < 1e-8
+
+
+# ---------------------------------------------------------------------------------------
+# clustering
+# ---------------------------------------------------------------------------------------
+
+def test_kmeans_recovers_separated_blobs():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0], [10, 0], [0, 10], [10, 10]], float)
+    y = np.repeat(np.arange(4), 50)
+    x = centres[y] + rng.normal(size=(200, 2))
+    assign, found, inertia = P.kmeans(x, 4, seed=1)
+    assert P.purity(y, assign) == 1.0 and P.nmi(y, assign) == pytest.approx(1.0)
+    assert inertia == pytest.approx(((x - found[assign]) ** 2).sum())
+
+
+def test_kmeans_plus_plus_spreads_the_seeds():
+    x = np.array([[0, 0], [0, 0.1], [100, 0], [100, 0.1]], float)
+    c = P.kmeans_plus_plus_init(x, 2, np.random.default_rng(0))
+    assert abs(c[0, 0] - c[1, 0]) == 100.0     # the second seed is (almost surely) the far pair
+
+
+def test_purity_and_nmi_known_values():
+    t = [0, 0, 1, 1]
+    assert P.purity(t, [5, 5, 7, 7]) == 1.0 and P.nmi(t, [5, 5, 7, 7]) == pytest.approx(1.0)
+    assert P.nmi(t, [0, 1, 0, 1]) == pytest.approx(0.0, abs=1e-12)
+    assert P.purity(t, [0, 0, 0, 0]) == 0.5
+    # Manning et al., "Introduction to IR", Fig. 16.4: purity 0.71, NMI 0.36
+    truth = [0] * 5 + [1] + [0] + [1] * 4 + [2] + [0] * 2 + [2] * 3
+    clusters = [0] * 6 + [1] * 6 + [2] * 5
+    assert P.purity(truth, clusters) == pytest.approx(12 / 17)
+    assert P.nmi(truth, clusters) == pytest.approx(0.36, abs=0.01)
+
+
+@given(st.lists(st.integers(0, 3), min_size=2, max_size=40), st.integers(0, 1000))
+@settings(**SETTINGS)
+def test_nmi_is_symmetric_bounded_and_rename_invariant(t, seed):
+    rng = np.random.default_rng(seed)
+    p = rng.integers(0, 3, len(t))
+    v = P.nmi(t, p)
+    assert 0.0 <= v <= 1.0 + 1e-12
+    assert v == pytest.approx(P.nmi(p, t))
+    assert v == pytest.approx(P.nmi(t, (p + 1) * 7))
+
+
+# ---------------------------------------------------------------------------------------
+# restoration tasks
+# ---------------------------------------------------------------------------------------
+
+def test_mask_square_and_to_gray():
+    x = np.ones((3, 1, 8, 8), np.float32)
+    masked, mask = P.mask_square(x, 3, np.random.default_rng(0))
+    assert ((mask == 0).sum(axis=(1, 2, 3)) == 9).all() and (masked == mask).all()
+    rgb = np.stack([np.full((4, 4), 1.0), np.zeros((4, 4)), np.zeros((4, 4))])[None].astype(np.float32)
+    np.testing.assert_allclose(P.to_gray(rgb), 0.299, rtol=1e-6)
+    with pytest.raises(ValueError, match="colour images"):
+        P.to_gray(np.zeros((1, 1, 4, 4)))
+
+
+def test_short_denoising_map_beats_the_noisy_input():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 400)
+    x = np.zeros((400, 1, 8, 8), np.float32)
+    for i, c in enumerate(y):
+        r, k = divmod(int(c), 2)
+        x[i, 0, r * 4:r * 4 + 4, k * 4:k * 4 + 4] = 1.0
+    noisy = P.add_gaussian_noise(x, 0.4, rng)
+    model = P.train_mapping(noisy[:300], x[:300], steps=200, code_dim=32, hidden=64, lr=3e-3)
+    gain = P.mean_psnr(x[300:], P.restore(model, noisy[300:])) - P.mean_psnr(x[300:], noisy[300:])
+    assert gain > 3.0
+
+
+# ---------------------------------------------------------------------------------------
+# latent-space maths
+# ---------------------------------------------------------------------------------------
+
+@given(st.integers(2, 6), st.integers(0, 1000))
+@settings(**SETTINGS)
+def test_slerp_endpoints_norm_and_angle(L, seed):
+    rng = np.random.default_rng(seed)
+    z0, z1 = rng.normal(size=L), rng.normal(size=L)
+    z1 = z1 / np.linalg.norm(z1) * np.linalg.norm(z0)           # equal norms
+    t = np.linspace(0, 1, 7)
+    path = P.slerp(z0, z1, t)
+    np.testing.assert_allclose(path[0], z0, atol=1e-10)
+    np.testing.assert_allclose(path[-1], z1, atol=1e-10)
+    np.testing.assert_allclose(np.linalg.norm(path, axis=1), np.linalg.norm(z0), rtol=1e-9)
+    # equal angular steps
+    cos = [(a @ b) / (np.linalg.norm(a) * np.linalg.norm(b)) for a, b in zip(path[:-1], path[1:])]
+    np.testing.assert_allclose(cos, cos[0], atol=1e-9)
+    lin = P.lerp(z0, z1, t)
+    np.testing.assert_allclose(lin[3], 0.5 * (z0 + z1))
+    assert np.linalg.norm(lin[3]) <= np.linalg.norm(path[3]) + 1e-12
+
+
+def test_manifold_grid_covers_the_prior_by_quantiles():
+    g = P.manifold_grid(5)
+    assert g.shape == (25, 2)
+    np.testing.assert_allclose(g[:5, 1], g[0, 1])                 # a row shares z_2
+    np.testing.assert_allclose(g[:5, 0], -g[:5, 0][::-1], atol=1e-12)   # symmetric quantiles
+    assert g[0, 1] > 0 > g[-1, 1]
+
+
+def test_attribute_vector_and_its_application():
+    codes = np.array([[1.0, 0], [3.0, 0], [0.0, 2], [0.0, 4]])
+    has = [True, True, False, False]
+    v = P.attribute_vector(codes, has)
+    np.testing.assert_allclose(v, [2.0, -3.0])
+    out = P.apply_attribute(codes[2:], v, [0.0, 1.0])
+    assert out.shape == (2, 2, 2)
+    np.testing.assert_allclose(out[:, 1].mean(0), codes[:2].mean(0))   # mean "without" + v = mean "with"
+    with pytest.raises(ValueError, match="both with and without"):
+        P.attribute_vector(codes, [True] * 4)
