@@ -126,9 +126,10 @@ def load_images(name: str, split: str, data_dir: Optional[str] = None, n: Option
         from tinygen.data import load_dataset
         out = load_dataset(name, split=split, data_dir=data_dir, download=False,
                            seed=seed + (0 if split == "train" else 10_007), n=n)
-        x, y = out if isinstance(out, tuple) else (out, None)
-        if isinstance(y, dict):          # attribute tables: keep the class label
-            y = y.get("label", y.get("y"))
+        if hasattr(out, "x"):            # a tinygen.data.Dataset (x, y, meta)
+            x, y = out.x, out.y
+        else:
+            x, y = out if isinstance(out, tuple) else (out, None)
     x = to_float_images(x)
     y = None if y is None else np.asarray(y)
     if n is not None:
