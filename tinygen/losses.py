@@ -489,7 +489,9 @@ def gram_matrix(features: Tensor, normalize: bool = False) -> Tensor:
     F = _features_4d("gram_matrix", features)
     n, c, h, w = F.shape
     F = F.reshape(n, c, h * w)                                       # (N, C, M)
-    G = F @ F.transpose(1, 2)                                        # (N, C, C)
+    # One 2-D product per image: NumPy runs a batched (N, C, M) @ (N, M, C) on a
+    # transposed view without BLAS, ~7x slower than the 2-D F_n F_n^T.
+    G = ops.stack([F[i] @ F[i].T for i in range(n)], 0)              # (N, C, C)
     return G / float(h * w) if normalize else G
 
 

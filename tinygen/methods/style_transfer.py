@@ -83,7 +83,7 @@ class StyleConfig:
 # scale (Gatys et al., Fig. 3) becomes ~1e-6.5 after torchvision's /std normalisation
 # (features scale by ~1/58, the content loss by 58^-2 and the style loss by 58^-4), hence
 # beta = 3e6 for alpha = 1. The random fallback was tuned by eye on the bundled images.
-DEFAULT_WEIGHTS = {"vgg19": (1.0, 3e6), "random": (1.0, 1e3)}
+DEFAULT_WEIGHTS = {"vgg19": (1.0, 3e6), "random": (1.0, 5e3)}
 
 
 # --------------------------------------------------------------------------

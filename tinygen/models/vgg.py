@@ -221,37 +221,50 @@ class RandomMultiScaleFeatures(_NamedFeatures, nn.Module):
     cost of the scale before.
 
         x_0 = normalise(x),   x_{s+1} = (b b^T * x_s)[::2, ::2],  b = [1, 4, 6, 4, 1] / 16
-        scale{s} = relu(conv_valid(x_s, W_s) + b_s),  W_s ~ N(0, 1/(3 k^2)),  b_s ~ N(0, 0.1^2)
+        scale{s} = relu(conv(x_s, W_s) + b_s),   W_s ~ N(0, 1/(3 k^2)),  b_s ~ N(0, 0.1^2)
+        edges{c} = relu(conv(x_c, V)),  V: zero-mean filters on the luminance (content only)
 
-    Two choices that matter for the *pictures*: the pyramid is blurred before
-    subsampling (Burt & Adelson's binomial filter) because a 2x2 average pool sends
-    back blocky, piecewise-constant gradients that L-BFGS paints into the image; and the
-    random convolutions are "valid" (no zero padding), so no artificial dark border
-    enters the statistics (the pyramid replicates edge pixels instead).
+    Three choices that matter for the *pictures* (found by looking at them):
+    the pyramid is blurred before subsampling (Burt & Adelson's binomial filter) because
+    a 2x2 average pool sends back blocky, piecewise-constant gradients that L-BFGS paints
+    into the image; the convolutions replicate edge pixels instead of zero padding, so
+    no dark frame enters the statistics; and the *content* features are zero-mean
+    filters on the luminance — blind to colour and to flat regions — so the content
+    term keeps edges and layout while the style term is free to repaint colours (the
+    role VGG's conv4_2 plays; with colour-sensitive content features the result keeps
+    the photograph's colours and only gains noise).
 
-    Layer names: ``down{s}`` (the pyramid level, s >= 1) and ``scale{s}`` (features).
-    Style uses every ``scale{s}``; content uses ``scale2`` (a ~20-pixel neighbourhood, so
-    fine texture is free to change while the layout is kept), the analogue of conv4_2.
+    Layer names: ``down{s}`` (pyramid level s >= 1), ``scale{s}`` (style features) and
+    ``edges{c}`` (content features at ``content_scale`` c = 2, a ~20-pixel
+    neighbourhood, so fine texture can change while the layout is kept).
     The filters come from a fixed seed, so every run and machine gets the same features.
     """
 
     def __init__(self, scales: int = 4, channels: int = 96, kernel_size: int = 5,
-                 seed: int = 1606):
+                 content_scale: int = 2, seed: int = 1606):
         super().__init__()
         rng = np.random.default_rng(seed)
+        k = kernel_size
         self.normalize = ImageNetNormalize()
         self.layer_names, layers = [], []
         for s in range(scales):
             if s > 0:
                 layers.append(BlurDownsample())
                 self.layer_names.append(f"down{s}")
-            conv = nn.Conv2d(3, channels, kernel_size)
-            std = 1.0 / np.sqrt(3 * kernel_size ** 2)
-            w = rng.normal(0.0, std, conv.weight.shape).astype(np.float32)
-            b = rng.normal(0.0, 0.1, conv.bias.shape).astype(np.float32)
-            conv.load_state_dict({"weight": w, "bias": b})
-            layers.append(_Branch(conv))
+            # style features: W_s ~ N(0, 1/(3 k^2)), b_s ~ N(0, 0.1^2)
+            w = rng.normal(0.0, 1.0 / np.sqrt(3 * k * k), (channels, 3, k, k))
+            b = rng.normal(0.0, 0.1, channels)
+            layers.append(_Branch(w, b))
             self.layer_names.append(f"scale{s}")
+            if s == content_scale:
+                # content features: zero-mean filters on the luminance (each filter copied
+                # over R, G, B / 3), blind to colour and to flat regions, so the content
+                # term keeps edges and layout while the style term repaints colours
+                # (the role conv4_2 plays in VGG).
+                v = rng.normal(0.0, 1.0 / np.sqrt(k * k), (channels, 1, k, k))
+                v = v - v.mean(axis=(2, 3), keepdims=True)
+                layers.append(_Branch(np.repeat(v / 3.0, 3, axis=1), np.zeros(channels)))
+                self.layer_names.append(f"edges{s}")
         self.features = nn.Sequential(*layers)
         self.scales = scales
 
@@ -266,7 +279,7 @@ class RandomMultiScaleFeatures(_NamedFeatures, nn.Module):
             name = self.layer_names[i]
             if isinstance(module, _Branch):
                 if name in wanted:
-                    out[name] = module(h)                            # (N, C, H_s-k+1, W_s-k+1)
+                    out[name] = module(h)                            # (N, C, H_s, W_s)
             else:
                 h = module(h)                                        # (N, 3, H_s, W_s)
                 if name in wanted:
@@ -281,14 +294,22 @@ class RandomMultiScaleFeatures(_NamedFeatures, nn.Module):
 
 
 class _Branch(nn.Module):
-    """relu(conv(x)): one scale of :class:`RandomMultiScaleFeatures`."""
+    """relu(conv(replicate_pad(x), W) + b) with fixed random W, b: one set of features.
 
-    def __init__(self, conv):
+    Shapes: x (N, 3, H, W) -> (N, C, H, W) (edge pixels replicated, so the border is
+    constrained like the interior and no dark frame enters the statistics).
+    """
+
+    def __init__(self, weight, bias):
         super().__init__()
-        self.conv = conv
+        c_out, c_in, k, _ = weight.shape
+        self.pad = k // 2
+        self.conv = nn.Conv2d(c_in, c_out, k)
+        self.conv.load_state_dict({"weight": np.asarray(weight, np.float32),
+                                   "bias": np.asarray(bias, np.float32)})
 
     def forward(self, x):
-        return F.relu(self.conv(x))
+        return F.relu(self.conv(replicate_pad(x, self.pad)))          # (N, C, H, W)
 
 
 def replicate_pad(x: Tensor, p: int) -> Tensor:
@@ -318,5 +339,5 @@ class BlurDownsample(nn.Module):
         return F.conv2d(replicate_pad(x, 2), w, None, stride=2)      # (N, C, H/2, W/2)
 
 
-FALLBACK_CONTENT_LAYERS = ("scale2",)
+FALLBACK_CONTENT_LAYERS = ("edges2",)
 FALLBACK_STYLE_LAYERS = ("scale0", "scale1", "scale2", "scale3")
