@@ -64,6 +64,7 @@ class ModelConfig(RunConfig):
                                    # the 2-D demo uses it to sharpen the modes at the end)
     n_eval: int = 2500             # samples for the mode metrics (VEEGAN uses 2,500)
     n_samples: int = 2500          # final samples in samples.npz (images: at least 512)
+    n_train: int = 0               # training examples to load (0 = the dataset's default)
 
 
 @dataclasses.dataclass
@@ -109,7 +110,8 @@ def load_data(config) -> Data:
     Images are scaled to [-1, 1] (the range of the generator's tanh output).
     """
     from tinygen.data import load_dataset
-    ds = load_dataset(config.dataset, split="train", data_dir=config.data_dir, seed=config.seed)
+    ds = load_dataset(config.dataset, split="train", data_dir=config.data_dir, seed=config.seed,
+                      n=getattr(config, "n_train", 0) or None)
     x = getattr(ds, "x", None)
     if x is None:
         x = getattr(ds, "images", None)
@@ -278,14 +280,14 @@ def sample(G, n: int, nz: int, device, batch: int = 500, generator=None):
 
     ``generator``: a numpy Generator for z; evaluation uses its own, so that logging or
     drawing pictures never changes the training run's random stream (exact resume).
+    G stays in training mode, as in the DCGAN authors' code: batch norm normalises with the
+    batch's own statistics (the running averages lag far behind early in training).
     """
-    G.eval()
     out = []
     with tinygen.no_grad():
         for start in range(0, n, batch):
             z = sample_noise(min(batch, n - start), nz, device, generator)
             out.append(backend.to_host(G(z).data))
-    G.train()
     return np.concatenate(out, 0)
 
 
@@ -349,10 +351,8 @@ def fit(config, method: str, discriminator_step=discriminator_step, generator_st
                 run.save_frame(render_scatter(data.x[:1000], pts, f"{method} step {step}"),
                                name=f"samples_{step:06d}.png")
             else:
-                G.eval()
                 with tinygen.no_grad():
-                    images = G(z_fixed)
-                G.train()
+                    images = G(z_fixed)                          # batch statistics, see sample()
                 run.save_grid(images, f"samples_{step:06d}.png")
     run.save_checkpoint(config.steps, extra_rngs={"data": rng}, G=G, D=D, opt_g=opt_g, opt_d=opt_d)
     final = sample(G, config.n_samples if data.is_points else max(512, config.n_samples // 5),

@@ -1,0 +1,64 @@
+"""DCGAN: architecture shapes and the paper's initialisation, a short run on synthetic digits."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import tinygen as tg
+from tinygen import nn
+from tinygen.methods import dcgan, gan
+from tinygen.models.dcgan import DCGANDiscriminator, DCGANGenerator, stages_for
+
+
+@pytest.mark.parametrize("size, nc, base, stages", [(28, 1, 7, 2), (32, 3, 4, 3), (64, 3, 4, 4)])
+def test_shapes_for_each_image_size(size, nc, base, stages):
+    assert stages_for(size) == (base, stages)
+    tg.manual_seed(0)
+    G, D = DCGANGenerator(10, nc, size, ngf=4), DCGANDiscriminator(nc, size, ndf=4)
+    x = G(tg.randn(3, 10))
+    assert x.shape == (3, nc, size, size)
+    assert float(np.abs(x.numpy()).max()) <= 1.0            # tanh output
+    assert D(x).shape == (3, 1)
+
+
+def test_paper_architecture_and_init():
+    tg.manual_seed(0)
+    G, D = DCGANGenerator(100, 1, 28, ngf=32), DCGANDiscriminator(1, 28, ndf=32)
+    g_layers, d_layers = list(G.main), list(D.main)
+    assert isinstance(g_layers[-1], nn.Tanh) and isinstance(g_layers[-2], nn.ConvTranspose2d)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in d_layers[:2])   # none on D's input
+    assert all(m.negative_slope == 0.2 for m in d_layers if isinstance(m, nn.LeakyReLU))
+    assert not any(isinstance(m, nn.Linear) for m in G.modules() if m is not G)
+    convs = [m for m in list(G.modules()) + list(D.modules())
+             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    w = np.concatenate([m.weight.numpy().ravel() for m in convs])
+    assert abs(w.std() - 0.02) < 0.002 and abs(w.mean()) < 0.002
+    bn = np.concatenate([m.weight.numpy().ravel() for m in G.modules()
+                         if isinstance(m, nn.BatchNorm2d)])
+    assert abs(bn.mean() - 1.0) < 0.01 and abs(bn.std() - 0.02) < 0.01
+    c = dcgan.Config()
+    assert (c.lr, c.beta1, c.batch_size) == (2e-4, 0.5, 128)
+
+
+def test_critic_norm_options():
+    D = DCGANDiscriminator(3, 32, ndf=4, norm="none")
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in D.modules())
+    with pytest.raises(ValueError, match="norm must be"):
+        DCGANDiscriminator(3, 32, norm="spectral")
+    with pytest.raises(ValueError, match="28, 32, 64"):
+        stages_for(30)
+
+
+def test_short_dcgan_run_on_digits(tmp_path):
+    config = dcgan.Config(dataset="digits", n_train=64, steps=4, ngf=4, ndf=4, batch_size=8, log_every=2,
+                          sample_every=2, n_samples=512, quiet=True, out=str(tmp_path))
+    out = dcgan.train(config)
+    records = [json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
+    assert [r["step"] for r in records] == [2, 4]
+    assert all(np.isfinite(r["loss_d"]) and np.isfinite(r["loss_g"]) for r in records)
+    x = np.load(os.path.join(out, "samples.npz"))["x"]
+    assert x.shape == (512, 28, 28) and x.dtype == np.uint8
+    assert os.path.exists(os.path.join(out, "samples_000004.png"))
+    with pytest.raises(ValueError, match="image data"):
+        dcgan.build_models(config, gan.Data(np.zeros((4, 2), np.float32)))
