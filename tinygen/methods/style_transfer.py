@@ -226,8 +226,10 @@ def build_features(config: StyleConfig, log=print):
     if config.features in ("auto", "vgg19"):
         path, reason = find_vgg_weights(config.weights)
         if path is None and config.features == "vgg19":
-            raise FileNotFoundError(FALLBACK_NOTICE.format(name=vgg.VGG19_WEIGHTS, where=reason)
-                                    .replace("NOTICE", "ERROR").split("\n        Using")[0])
+            raise FileNotFoundError(
+                f"--features vgg19: VGG19 weights ({vgg.VGG19_WEIGHTS}) not found{reason}. Get "
+                f"them with `tinygen weights download {vgg.VGG19_WEIGHTS}`, pass --weights PATH, "
+                "or use --features random (the fallback)")
         if path is None:
             log(FALLBACK_NOTICE.format(name=vgg.VGG19_WEIGHTS, where=reason))
     if path is not None:
@@ -417,8 +419,8 @@ def stylise(config: StyleConfig) -> str:
     alpha, beta = DEFAULT_WEIGHTS[kind]
     alpha = alpha if config.content_weight is None else config.content_weight
     beta = beta if config.style_weight is None else config.style_weight
-    record = {"method": "style", "features": kind, "alpha": alpha, "beta": beta,
-              **dataclasses.asdict(config)}
+    record = {"method": "style", **dataclasses.asdict(config),
+              "features": kind, "alpha": alpha, "beta": beta}     # what was actually used
     atomic_write_bytes(os.path.join(out, "config.json"), json.dumps(record, indent=2).encode())
     metrics_path = os.path.join(out, "metrics.jsonl")
     if os.path.exists(metrics_path):
