@@ -89,8 +89,10 @@ def pad_zeros(x, pH, pW, extra_h=0, extra_w=0):
     return out
 
 
-def batch_chunks(N, bytes_per_sample, max_bytes=MAX_COLUMN_BYTES):
-    """Slices of range(N), each holding at most ``max_bytes`` of columns (at least one sample)."""
+def batch_chunks(N, bytes_per_sample, max_bytes=None):
+    """Slices of range(N), each holding at most ``max_bytes`` (default MAX_COLUMN_BYTES) of
+    columns, and at least one sample."""
+    max_bytes = MAX_COLUMN_BYTES if max_bytes is None else max_bytes
     step = max(1, int(max_bytes // max(bytes_per_sample, 1)))
     return [slice(n, min(n + step, N)) for n in range(0, N, step)]
 
