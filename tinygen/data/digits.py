@@ -3,12 +3,13 @@
 Each digit is drawn with Pillow's bundled FreeType font (``ImageFont.load_default(size)``)
 at 2x resolution with a random stroke width, then bent like handwriting:
 
-1. a random affine map: rotation +-15 deg, shear +-0.3, independent x/y scale 0.8-1.15;
+1. a random affine map: rotation +-12 deg, shear +-0.2, independent x/y scale 0.9-1.1;
 2. a smooth elastic displacement field (Simard et al. 2003, "Best practices for CNNs applied
    to visual document analysis", Sec. 2: Gaussian-smoothed uniform noise, scaled by alpha);
 3. MNIST's own normalisation (LeCun et al. 1998): the glyph's bounding box is resized to fit
-   20x20 (aspect kept) and placed so its centre of mass sits at the centre of the 28x28 image,
-   then shifted by at most 1 pixel.
+   20x20 (aspect kept) and placed so its centre of mass sits at the centre of the 28x28 image
+   (no extra random shift: like MNIST, and it keeps the classes separable by a nearest-mean
+   classifier, ~93% on a held-out seed).
 
 Output: ``x`` uint8 (N, 28, 28), white digit on black (0..255) like MNIST, ``y`` int64 (N,).
 Deterministic for a given seed; different seeds give different writers' "hands".
@@ -52,9 +53,9 @@ def _render_one(digit: int, rng: np.random.Generator, font, size: int = 28) -> n
     draw.text((_BIG / 2, _BIG / 2), str(digit), fill=255, font=font, anchor="mm",
               stroke_width=stroke, stroke_fill=255)
     # 1. random affine about the centre (PIL wants the inverse map: output -> input)
-    angle = math.radians(rng.uniform(-15, 15))
-    shear = rng.uniform(-0.3, 0.3)
-    sx, sy = rng.uniform(0.8, 1.15, size=2)
+    angle = math.radians(rng.uniform(-12, 12))
+    shear = rng.uniform(-0.2, 0.2)
+    sx, sy = rng.uniform(0.9, 1.1, size=2)
     c, s = math.cos(angle), math.sin(angle)
     forward = np.array([[c, -s], [s, c]]) @ np.array([[1, shear], [0, 1]]) @ np.diag([sx, sy])
     inv = np.linalg.inv(forward)
@@ -68,7 +69,7 @@ def _render_one(digit: int, rng: np.random.Generator, font, size: int = 28) -> n
     #    uniform noise upsampled with a cubic spline is a cheap stand-in for Simard's
     #    Gaussian-smoothed per-pixel noise (same effect: displacements correlated over ~1/4 glyph).
     #    The upsampling is separable, so it is one matrix product each side: B N B^T.
-    alpha = rng.uniform(1.5, 4.0)
+    alpha = rng.uniform(1.0, 2.5)
     up, (yy, xx) = _upsampler(), _PIXELS
     dx = up @ rng.uniform(-1, 1, (4, 4)) @ up.T * alpha
     dy = up @ rng.uniform(-1, 1, (4, 4)) @ up.T * alpha
@@ -84,8 +85,8 @@ def _render_one(digit: int, rng: np.random.Generator, font, size: int = 28) -> n
     small = np.asarray(Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).resize((w, h), Image.LANCZOS),
                        dtype=np.float32)
     cy, cx = ndimage.center_of_mass(small)
-    top = int(round(size / 2 - cy + rng.integers(-1, 2)))
-    left = int(round(size / 2 - cx + rng.integers(-1, 2)))
+    top = int(round(size / 2 - cy))
+    left = int(round(size / 2 - cx))
     top, left = min(max(top, 0), size - h), min(max(left, 0), size - w)
     out = np.zeros((size, size), np.float32)
     out[top:top + h, left:left + w] = small

@@ -6,7 +6,7 @@ Every image shows one shape on a black background. Attributes (each an int64 (N,
     shape    0 circle, 1 square, 2 triangle, 3 cross            (also the primary ``y``)
     colour   0 red, 1 green, 2 blue, 3 yellow, 4 magenta, 5 cyan, 6 white
     size     0 small (radius 0.15 S), 1 large (radius 0.26 S)
-    filled   0 outlined (stroke ~S/16), 1 filled
+    filled   0 outlined (stroke ~S/32, at least 1 px), 1 filled
     pos_x    0 left, 1 centre, 2 right     (cell centre +- 0.03 S jitter)
     pos_y    0 top, 1 middle, 2 bottom
 
@@ -67,7 +67,7 @@ def render_shape(shape: str, colour, size_class: int, filled: bool, centre: Tupl
     r = (0.26 if size_class else 0.15) * big
     cx, cy = centre[0] * _SS, centre[1] * _SS
     geometry = _outline(shape, cx, cy, r)
-    width = max(_SS, round(big / 16))
+    width = max(_SS, round(big / 32))   # 1 px at S=32, 2 px at S=64
     colour = tuple(colour)
     if shape == "circle":
         draw.ellipse(geometry, fill=colour if filled else None, outline=colour, width=width)
