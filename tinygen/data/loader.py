@@ -26,17 +26,20 @@ import numpy as np
 def to_float(x: np.ndarray) -> np.ndarray:
     """uint8 images (N, H, W) / (N, H, W, C) -> float32 (N, C, H, W) in [-1, 1] (x / 127.5 - 1).
 
-    Float images in channels-last layout are transposed to (N, C, H, W) without rescaling;
-    (N, C, H, W) floats and (N, D) points are only cast to float32.
+    4-D uint8 arrays are always read as channels-last (the Dataset convention). Float images
+    are transposed only when clearly channels-last (last axis 1/3/4, axis 1 not), without
+    rescaling; (N, C, H, W) floats and (N, D) points are only cast to float32.
     """
     x = np.asarray(x)
+    channels_last = x.ndim == 4 and (x.dtype == np.uint8 or (x.shape[-1] in (1, 3, 4)
+                                                             and x.shape[1] not in (1, 3, 4)))
     if x.dtype == np.uint8:
         x = x.astype(np.float32) / 127.5 - 1.0
     else:
         x = x.astype(np.float32, copy=False)
     if x.ndim == 3:
         x = x[:, None]                                   # (N, 1, H, W)
-    elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+    elif channels_last:
         x = x.transpose(0, 3, 1, 2)                      # NHWC -> NCHW
     return np.ascontiguousarray(x)
 

@@ -179,7 +179,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
     """Only NumPy array reconstruction; any other global is refused (nothing executes)."""
 
     ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype")}
+               ("numpy", "ndarray"), ("numpy", "dtype"),
+               # protocol-2 pickles written by Python 3 spell bytes as _codecs.encode(str, "latin1")
+               ("_codecs", "encode")}
 
     def find_class(self, module, name):
         if (module, name) not in self.ALLOWED:
@@ -187,6 +189,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
                                 "contain lists, bytes and NumPy arrays (is this file tampered with?)")
         if name == "_reconstruct":
             return _numpy_reconstruct()
+        if module == "_codecs":
+            import codecs
+            return codecs.encode
         return getattr(np, name)
 
 
