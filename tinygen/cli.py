@@ -30,6 +30,7 @@ COMMANDS = {
 # Demos: name -> "module:function(argv) -> exit code".
 DEMOS = {
     "gan2d": "tinygen.methods.gan2d:demo_main",
+    "visualize": "tinygen.methods.visualize:demo_main",
 }
 
 
