@@ -20,11 +20,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import time
 from typing import Optional
 
 from tinygen import backend
+from tinygen.io.files import atomic_write_bytes  # noqa: F401  (re-exported for methods)
 
 np = backend.numpy   # host arrays only: samples and RNG states for files
 
@@ -44,21 +44,6 @@ class RunConfig:
     log_every: int = 100               # steps between metrics.jsonl lines
     sample_every: int = 500            # steps between sample grids / frames
     quiet: bool = False                # no progress line
-
-
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename: never half-written."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def save_npz(path: str, **arrays) -> None:
