@@ -43,10 +43,12 @@ COMMON = dict(batch_size=256, optimizer="adam", hidden=128, n_hidden=3, latent_d
               g_activation="relu", d_activation="leaky_relu", n_eval=2500, n_samples=2500,
               lr_decay=True)
 PRESETS = {
+    # Instance noise (std 0.1 annealed to 0, a GAN hack) made seed 1 reach 8/8 modes
+    # (4/8 without it, same budget).
     "minimax": dict(loss="minimax", k=1, lr_d=1e-3, lr_g=1e-3, beta1=0.5, beta2=0.999,
-                    steps=2000),
+                    instance_noise=0.1, steps=2000),
     "nonsaturating": dict(loss="nonsaturating", k=1, lr_d=1e-3, lr_g=1e-3, beta1=0.5,
-                          beta2=0.999, steps=2000),
+                          beta2=0.999, instance_noise=0.1, steps=2000),
     "wgan": dict(loss="wgan", k=5, optimizer="rmsprop", lr_d=5e-4, lr_g=5e-4, clip=0.01,
                  steps=1000),
     "wgan-gp": dict(loss="wgan-gp", k=5, lr_d=1e-3, lr_g=1e-3, beta1=0.0, beta2=0.9,
