@@ -17,7 +17,7 @@ from tinygen.metrics import domain
 from tinygen.metrics import compute_statistics_of, frechet_distance, inception_score
 from tinygen.models import LeNet
 
-TINY = dict(n_train=1000, n_test=300, steps=300, batch_size=32, lr=3e-3, widths=(8, 16),
+TINY = dict(n_train=600, n_test=300, steps=150, batch_size=32, lr=3e-3, widths=(8, 16),
             hidden=32)
 
 
@@ -217,3 +217,45 @@ def test_default_recipe_reaches_97_percent(tmp_path, monkeypatch):
     print(f"default digits classifier: {seconds:.1f} s, {domain.describe(clf)}")
     assert clf.info["test_accuracy"] > 0.97
     assert clf.info["real_vs_real_fid"] < clf.info["real_vs_noise_fid"] / 50
+
+
+# ----------------------------------------------------------------------------------------------
+# the hook inside the GAN and VAE training loops (config flag domain_eval)
+# ----------------------------------------------------------------------------------------------
+
+def _jsonl(path):
+    import json
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_gan_and_vae_runs_log_domain_metrics(tiny, digits, tmp_path, monkeypatch):
+    clf, _, _, _ = tiny
+    seen = []
+
+    def fake_load(dataset, config=None, device="cpu", **kwargs):
+        seen.append(dataset)
+        return clf
+    monkeypatch.setattr(domain, "load_domain_classifier", fake_load)
+    from tinygen.methods import gan, vae
+    x, y = digits
+    data = gan.Data((x[:64, None].astype(np.float32) / 127.5 - 1.0))
+    config = gan.Config(dataset="digits", steps=2, batch_size=8, optimizer="adam", lr_d=2e-4,
+                        lr_g=2e-4, ngf=8, ndf=8, latent_dim=8, n_eval=60, n_samples=10,
+                        log_every=1, sample_every=2, domain_eval=2, out=str(tmp_path / "gan"),
+                        quiet=True)
+    gan.fit(config, "gan", data=data, write_gif=False)
+    lines = _jsonl(tmp_path / "gan" / "metrics.jsonl")
+    assert "domain_fid" not in lines[0]                     # step 1: not a multiple of 2
+    assert {"domain_fid", "domain_is", "precision", "recall"} <= set(lines[1])
+    assert lines[1]["domain_fid"] > 0 and 1 <= lines[1]["domain_is"] <= 10
+
+    images = x[:120].astype(np.float32)[:, None] / 255.0
+    vconfig = vae.Config(dataset="digits", steps=3, batch_size=16, latent_dim=2, hidden=16,
+                         iwae_k=0, log_every=3, eval_every=3, sample_every=3, domain_eval=True,
+                         out=str(tmp_path / "vae"), quiet=True)
+    vae.train(vconfig, data=(images[:80], images[80:], y[80:120]))
+    last = _jsonl(tmp_path / "vae" / "metrics.jsonl")[-1]
+    assert {"domain_fid", "domain_is", "precision", "recall"} <= set(last)
+    assert last["domain_fid"] > 0
+    assert seen == ["digits", "digits"]

@@ -65,6 +65,8 @@ class ModelConfig(RunConfig):
     n_eval: int = 2500             # samples for the mode metrics (VEEGAN uses 2,500)
     n_samples: int = 2500          # final samples in samples.npz (images: at least 512)
     n_train: int = 0               # training examples to load (0 = the dataset's default)
+    domain_eval: int = 0           # images: steps between domain FID/IS + precision/recall of n_eval
+                                   # samples (a multiple of log_every; 0 = off; tinygen.metrics.domain)
 
 
 @dataclasses.dataclass
@@ -339,6 +341,11 @@ def fit(config, method: str, discriminator_step=discriminator_step, generator_st
             if data.is_points:
                 record.update(evaluate(sample(G, config.n_eval, nz, config.device,
                                                 generator=eval_rng), data))
+            elif config.domain_eval and (step % config.domain_eval == 0 or step == config.steps):
+                from tinygen.metrics.domain import evaluate_samples
+                record.update(evaluate_samples(sample(G, config.n_eval, nz, config.device,
+                                                      generator=eval_rng), config.dataset,
+                                               value_range=(-1.0, 1.0), device=config.device))
             record["sec_per_step"] = round((time.time() - t0) / max(1, step - start), 5)
             history.append(run.log(step, **record))
         if step % config.sample_every == 0 or step == config.steps:

@@ -55,6 +55,8 @@ class Config(RunConfig):
     iwae_k: int = 100                  # importance samples for the final test bound (0: skip)
     n_iwae: int = 2000                 # how many test images get the (costly) IWAE bound
     eval_every: int = 2000             # steps between test-ELBO evaluations
+    domain_eval: bool = False          # at the end, log domain FID/IS + precision/recall of 1,000
+                                       # decoder-mean samples (tinygen.metrics.domain)
     log_every: int = 200
     sample_every: int = 2000
 
@@ -239,6 +241,10 @@ def train(config: Config, data=None) -> str:
     save_npz(run.path("codes.npz"), mu=encode_mean(model, x_test),
              y=y_test if y_test is not None else np.zeros(0))
     run.save_checkpoint(config.steps, model=model, optimizer=opt)
+    if config.domain_eval:             # after the checkpoint: its z draws never affect a resume
+        from tinygen.metrics.domain import evaluate_samples
+        run.log(config.steps, **evaluate_samples(sample(model, 1000, config), config.dataset,
+                                                 value_range=(0.0, 1.0), device=config.device))
     run.save_gif()
     run.close()
     return run.dir
