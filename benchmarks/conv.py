@@ -116,7 +116,9 @@ def main(argv=None):
             y_side = (side - 1) * s - 2 * p + k
         gy = rng.standard_normal((args.batch, cout, y_side, y_side)).astype(np.float32)
         t_tg = best_time(tinygen_step(kind, x, w, gy, s, p), args.repeats)
-        t_pt = best_time(torch_step(kind, x, w, gy, s, p), args.repeats) if use_torch else float("nan")
+        t_pt = float("nan")
+        if use_torch:
+            t_pt = best_time(torch_step(kind, x, w, gy, s, p), args.repeats)
         name = f"{kind} {cin}->{cout} k{k} s{s} p{p} @{side}"
         print(f"{net:4s} {name:28s} {1e3 * t_tg:10.1f} {1e3 * t_pt:9.1f} {t_tg / t_pt:6.2f}")
         a, b = totals.get(net, (0.0, 0.0))
@@ -126,7 +128,8 @@ def main(argv=None):
         totals[kind] = (ka + t_tg, kb + t_pt)
     print("totals (one step of all layers):")
     for key, (a, b) in totals.items():
-        print(f"  {key:6s} tinygen {1e3 * a:8.1f} ms   torch {1e3 * b:8.1f} ms   ratio {a / b:5.2f}")
+        print(f"  {key:6s} tinygen {1e3 * a:8.1f} ms   torch {1e3 * b:8.1f} ms   "
+              f"ratio {a / b:5.2f}")
 
 
 if __name__ == "__main__":

@@ -193,14 +193,15 @@ def test_weight_grad_function_gradcheck_first_and_second_order(cfg, seed):
     x, w, _ = _conv_inputs(cfg, seed)
     gy = _rand(np.random.default_rng(seed + 7), *C.conv2d(x, w, None, cfg["s"], cfg["p"],
                                                           cfg["d"], cfg["g"]).shape)
-    fn = lambda x, gy: C.conv2d_weight_grad(x, gy, cfg["k"], cfg["s"], cfg["p"], cfg["d"],  # noqa: E731
-                                            cfg["g"])
+    def fn(x, gy):
+        return C.conv2d_weight_grad(x, gy, cfg["k"], cfg["s"], cfg["p"], cfg["d"], cfg["g"])
+
     assert fn(x, gy).shape == w.shape
     check_grads(fn, (x, gy), names=["x", "grad_output"])
 
 
 def test_wgan_gp_penalty_through_a_conv_critic_has_exact_weight_gradients():
-    """(||d D(x)/dx|| - 1)^2 differentiated w.r.t. the critic's weights needs conv double backward."""
+    """(||d D(x)/dx|| - 1)^2 differentiated w.r.t. the critic's weights: conv double backward."""
     rng = np.random.default_rng(0)
     x = t64(rng.standard_normal((2, 1, 6, 6)), requires_grad=True)
     w1, w2, w3 = _rand(rng, 3, 1, 3, 3), _rand(rng, 2, 3, 2, 2), _rand(rng, 1, 2, 2, 2)
@@ -284,7 +285,7 @@ def test_sabotaged_weight_grad_backward_is_caught_by_gradgradcheck(sabotage, mon
 
 
 def test_detached_backward_passes_gradcheck_but_fails_gradgradcheck(monkeypatch):
-    """Why the backward is written in differentiable conv ops: a constant backward breaks order 2."""
+    """Why backward is written in differentiable conv ops: a constant one breaks order 2."""
     rng = np.random.default_rng(4)
     x, w = _rand(rng, 1, 2, 4, 4), _rand(rng, 2, 2, 3, 3)
     fn = lambda x, w: C.conv2d(x, w, stride=1, padding=1)  # noqa: E731

@@ -130,7 +130,8 @@ class ConvTranspose2d(Module):
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride, self.padding = _pair(stride, "stride"), _pair(padding, "padding")
         self.output_padding = _pair(output_padding, "output_padding")
-        self.dilation, self.groups, self.padding_mode = _pair(dilation, "dilation"), groups, padding_mode
+        self.dilation = _pair(dilation, "dilation")
+        self.groups, self.padding_mode = groups, padding_mode
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
             if op >= s and op >= d:
                 raise ValueError(f"ConvTranspose2d: output_padding {self.output_padding} must be "
@@ -152,7 +153,8 @@ class ConvTranspose2d(Module):
             return self.output_padding
         output_size = tuple(int(s) for s in output_size)[-2:]
         if len(output_size) != 2:
-            raise ValueError(f"ConvTranspose2d: output_size must end with (OH, OW), got {output_size}")
+            raise ValueError(f"ConvTranspose2d: output_size must end with (OH, OW), "
+                             f"got {output_size}")
         pads = []
         for axis in range(2):
             smallest = conv_transpose_output_size(x.shape[-2 + axis], self.kernel_size[axis],

@@ -241,7 +241,7 @@ def _add_bias(y, bias, name):
     if bias.shape != (y.shape[1],):
         raise ValueError(f"{name}: bias must have shape ({y.shape[1]},) for {y.shape[1]} output "
                          f"channels, got bias of shape {bias.shape}")
-    return y + bias.reshape(1, y.shape[1], 1, 1)                              # broadcast over N, H, W
+    return y + bias.reshape(1, y.shape[1], 1, 1)                    # broadcast over N, H, W
 
 
 # ============================================================================
@@ -289,8 +289,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise ValueError(f"conv2d: in_channels ({C}) and out_channels ({O}) must both be "
                          f"divisible by groups ({groups})")
     if weight.shape[1] * groups != C:
-        raise ValueError(f"conv2d: input has {C} channels (shape {x.shape}) but the weight of shape "
-                         f"{weight.shape} with groups={groups} expects {weight.shape[1] * groups}")
+        raise ValueError(f"conv2d: input has {C} channels (shape {x.shape}) but the weight of "
+                         f"shape {weight.shape} with groups={groups} expects "
+                         f"{weight.shape[1] * groups}")
     for axis, (size, k, p, d) in enumerate(zip((H, W), kernel, padding, dilation)):
         if size + 2 * p < d * (k - 1) + 1:
             raise ValueError(

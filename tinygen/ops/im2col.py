@@ -136,6 +136,8 @@ def col2im(cols, image_size, stride, padding, dilation):
         h0 = kh * dH
         for kw in range(KW):
             w0 = kw * dW
-            canvas[:, :, h0:h0 + sH * (OH - 1) + 1:sH, w0:w0 + sW * (OW - 1) + 1:sW] += cols[:, kh, kw]
+            rows = slice(h0, h0 + sH * (OH - 1) + 1, sH)
+            cols_ = slice(w0, w0 + sW * (OW - 1) + 1, sW)
+            canvas[:, :, rows, cols_] += cols[:, kh, kw]             # (C, N, OH, OW) slab
     image = canvas[:, :, pH:pH + H, pW:pW + W]                    # (C, N, H, W), drop the padding
     return xp.ascontiguousarray(image.transpose(1, 0, 2, 3))      # (N, C, H, W)

@@ -92,7 +92,8 @@ class MaxPool2dFunction(Function):
     def forward(self, x):
         xp = xp_of(x)
         N, C, H, W = x.shape
-        (KH, KW), (sH, sW), (pH, pW), (dH, dW) = self.kernel, self.stride, self.padding, self.dilation
+        (KH, KW), (sH, sW) = self.kernel, self.stride
+        (pH, pW), (dH, dW) = self.padding, self.dilation
         OH, OW = self.out_size
         Hc = max(H + 2 * pH, (OH - 1) * sH + dH * (KH - 1) + 1)     # canvas: padding + ceil_mode
         Wc = max(W + 2 * pW, (OW - 1) * sW + dW * (KW - 1) + 1)

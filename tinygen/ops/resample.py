@@ -157,7 +157,10 @@ upsample = interpolate
 # ============================================================================
 
 def pixel_shuffle(x, upscale_factor):
-    """(N, C r^2, H, W) -> (N, C, H r, W r):  y[n, c, h r + i, w r + j] = x[n, c r^2 + i r + j, h, w]."""
+    """(N, C r^2, H, W) -> (N, C, H r, W r):
+
+        y[n, c, h r + i, w r + j] = x[n, c r^2 + i r + j, h, w]
+    """
     r = int(upscale_factor)
     if x.ndim != 4:
         raise ValueError(f"pixel_shuffle: expected a 4-D input, got shape {x.shape}")
@@ -224,7 +227,8 @@ def pad(x, pad, mode="constant", value=0.0):
             size = x.shape[axis] + max(lo, 0) + max(hi, 0)
             crop[axis] = slice(max(-lo, 0), size - max(-hi, 0))
             if crop[axis].stop < crop[axis].start:
-                raise ValueError(f"pad: padding {pad} removes more than the size of dimension {axis} "
+                raise ValueError(f"pad: padding {pad} removes more than the size of dimension "
+                                 f"{axis} "
                                  f"(size {x.shape[axis]})")
         y = _pad_constant(x, width, value) if any(w != (0, 0) for w in width) else x
         return getitem(y, tuple(crop)) if any(c != slice(None) for c in crop) else y
