@@ -51,7 +51,9 @@ PRESETS = {
                           beta2=0.999, instance_noise=0.1, steps=2000),
     "wgan": dict(loss="wgan", k=5, optimizer="rmsprop", lr_d=5e-4, lr_g=5e-4, clip=0.01,
                  steps=1000),
-    "wgan-gp": dict(loss="wgan-gp", k=5, lr_d=1e-3, lr_g=1e-3, beta1=0.0, beta2=0.9,
+    # beta1 = 0.5 as in the WGAN-GP authors' own 2-D script (gan_toy.py); Algorithm 1 says 0.
+    # Measured (seed 0, 1000 steps): 8/8 modes but only 37 % high-quality samples.
+    "wgan-gp": dict(loss="wgan-gp", k=5, lr_d=1e-3, lr_g=1e-3, beta1=0.5, beta2=0.9,
                     gp_lambda=10.0, steps=1000),
 }
 DATASET_STEPS = {"ring8": 1.0, "grid25": 1.5, "moons": 1.0}   # step budget multiplier
