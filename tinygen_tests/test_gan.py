@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tinygen as tg
-from tinygen import cli
+from tinygen import cli, nn
 from tinygen.methods import gan, gan2d, wgan, wgan_gp
 
 SMALL = dict(hidden=32, n_hidden=2, batch_size=64, quiet=True, n_eval=500, n_samples=1000)
@@ -162,13 +162,13 @@ def test_demo_frame_layers_are_where_they_should_be():
     # A discriminator that says "real" (large logit) right of x = 0 must colour that half
     # green and the other purple; arrows follow -dL_G/dx, i.e. point to the right.
     tg.manual_seed(0)
-    lin = tg.nn.Linear(2, 1)
+    lin = nn.Linear(2, 1)
     lin.weight.data[...] = np.array([[5.0, 0.0]], dtype=np.float32)
     lin.bias.data[...] = 0.0
     view = gan2d.View(np.array([[-2.0, -2.0], [2.0, 2.0]]))
     d = gan2d.decision_surface(lin, view, "nonsaturating", n=20)
     assert d[:, -1].min() > 0.99 and d[:, 0].max() < 0.01
-    shift = tg.nn.Linear(2, 2)
+    shift = nn.Linear(2, 2)
     x, g = gan2d.generator_gradients(shift, lin, "nonsaturating", tg.randn(16, 2))
     assert np.all(g[:, 0] > 0) and np.allclose(g[:, 1], 0)
     lines = gan2d.manifold_lines(shift, lines=5, points=7)
