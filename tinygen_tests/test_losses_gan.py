@@ -12,6 +12,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
 import tinygen as tg
+from tinygen import nn
 from tinygen import losses as L
 from tinygen.gradcheck import GradcheckError, gradcheck
 from tinygen.models.mlp import MLPDiscriminator
@@ -161,7 +162,7 @@ def _critic(activation="tanh", seed=0):
 
 def test_gradient_penalty_value_on_a_linear_critic():
     # f(x) = w.x + b has grad_x f = w everywhere: GP = lambda (||w|| - 1)^2 for any x_hat.
-    lin = tg.nn.Linear(3, 1).double()
+    lin = nn.Linear(3, 1).double()
     lin.weight.data[...] = np.array([[3.0, 0.0, 4.0]])
     x, y = tg.randn(6, 3, dtype=tg.float64), tg.randn(6, 3, dtype=tg.float64)
     assert float(L.gradient_penalty(lin, x, y)) == pytest.approx(10 * 16, rel=1e-9)
