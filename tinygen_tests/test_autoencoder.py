@@ -147,6 +147,32 @@ def test_to_float_images_layouts():
     assert A.to_float_images(np.zeros((2, 5, 5, 3), np.uint8)).shape == (2, 3, 5, 5)
 
 
+def test_load_images_goes_through_the_data_package():
+    x, y = A.load_images("digits", "train", n=40)
+    xt, _ = A.load_images("digits", "test", n=40)
+    assert x.shape == (40, 1, 28, 28) and x.dtype == np.float32 and y.shape == (40,)
+    assert 0.0 <= x.min() and x.max() <= 1.0 and x.max() > 0.9
+    assert not np.allclose(x, xt)                         # the test split is a different draw
+    s, _ = A.load_images("shapes", "train", n=4)
+    assert s.shape == (4, 3, 32, 32)
+    with pytest.raises(ValueError, match="split must be"):
+        A.load_images("digits", "valid")
+
+
+def test_mnist_uses_the_shared_test_split_8000_2000():
+    root = "/work/shared/data/mnist"
+    if not os.path.exists(os.path.join(root, "t10k-images-idx3-ubyte.gz")):
+        pytest.skip("shared MNIST not present")
+    from tinygen.data import load_mnist
+    t10k, labels = load_mnist(root, split="test")
+    x, y = A.load_images("mnist", "train", root)
+    xt, yt = A.load_images("mnist", "test", root)
+    assert x.shape == (8000, 1, 28, 28) and xt.shape == (2000, 1, 28, 28)
+    np.testing.assert_array_equal(y, labels[:8000])
+    np.testing.assert_array_equal(yt, labels[8000:])
+    np.testing.assert_allclose(xt[-1, 0], t10k[-1] / 255.0, atol=1e-7)
+
+
 # ---------------------------------------------------------------------------------------
 # short trainings (long versions are @slow)
 # ---------------------------------------------------------------------------------------
@@ -205,7 +231,6 @@ def test_conv_autoencoder_shapes_and_short_training():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("TINYGEN_SLOW"), reason="long training: set TINYGEN_SLOW=1")
 def test_mnist_denoising_autoencoder_beats_the_noisy_input():
     root = "/work/shared/data/mnist"
     if not os.path.exists(os.path.join(root, "t10k-images-idx3-ubyte.gz")):

@@ -160,7 +160,6 @@ def test_bad_decoder_is_named():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("TINYGEN_SLOW"), reason="long training: set TINYGEN_SLOW=1")
 def test_mnist_vae_reaches_the_quality_bar():
     root = "/work/shared/data/mnist"
     if not os.path.exists(os.path.join(root, "t10k-images-idx3-ubyte.gz")):

@@ -24,8 +24,6 @@ Notation / Shapes:
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import os
 from typing import Optional
 
 import tinygen
@@ -85,51 +83,29 @@ def to_float_images(x) -> "np.ndarray":
     return x
 
 
-def _read_idx(path):
-    """Minimal IDX reader (used only when tinygen.data has no MNIST loader)."""
-    with gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def _mnist_test_split(data_dir):
-    try:
-        from tinygen.data import load_mnist
-        return load_mnist(root=data_dir, split="test")
-    except ImportError:
-        for suffix in (".gz", ""):
-            images = os.path.join(data_dir or "", "t10k-images-idx3-ubyte" + suffix)
-            if os.path.exists(images):
-                labels = os.path.join(data_dir or "", "t10k-labels-idx1-ubyte" + suffix)
-                return _read_idx(images), _read_idx(labels).astype(np.int64)
-        raise FileNotFoundError(f"no MNIST test files in {data_dir!r}: place t10k-images-idx3-ubyte.gz "
-                                "and t10k-labels-idx1-ubyte.gz there (or pass --data-dir)")
-
-
 def load_images(name: str, split: str, data_dir: Optional[str] = None, n: Optional[int] = None,
-                seed: int = 0):
+                seed: int = 0, **options):
     """(x float32 (N, C, H, W) in [0, 1], y int64 (N,) or None) for ``split`` 'train'/'test'.
 
-    MNIST uses only the 10,000-image test split (t10k, what the shared folder holds):
-    the first 8,000 images train, the last 2,000 evaluate, so the two never overlap.
-    Other names go to ``tinygen.data.load_dataset`` (synthetic sets are regenerated
-    with a split-dependent seed).
+    Every name goes through the project's one loader, ``tinygen.data.load_dataset``
+    (synthetic sets draw their test split from a different seed there).
+
+    MNIST is special-cased to the protocol of this course's shared data folder, which
+    holds only the official 10,000-image *test* split (t10k): the first 8,000 t10k
+    images train, the last 2,000 evaluate, so the two never overlap. (With the full
+    training files a user can pass ``--dataset npz:...`` or change this rule.)
+    ``options`` go to the generator (e.g. ``channels=1`` for shapes).
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    if name == "mnist":
-        x, y = _mnist_test_split(data_dir)
-        x, y = (x[:8000], y[:8000]) if split == "train" else (x[8000:], y[8000:])
+    from tinygen.data import load_dataset
+    if name.lower() == "mnist":
+        ds = load_dataset("mnist", split="test", data_dir=data_dir)        # t10k: (10000, 28, 28)
+        cut = len(ds.x) - 2000
+        x, y = (ds.x[:cut], ds.y[:cut]) if split == "train" else (ds.x[cut:], ds.y[cut:])
     else:
-        from tinygen.data import load_dataset
-        out = load_dataset(name, split=split, data_dir=data_dir, download=False,
-                           seed=seed + (0 if split == "train" else 10_007), n=n)
-        if hasattr(out, "x"):            # a tinygen.data.Dataset (x, y, meta)
-            x, y = out.x, out.y
-        else:
-            x, y = out if isinstance(out, tuple) else (out, None)
+        ds = load_dataset(name, split=split, data_dir=data_dir, seed=seed, n=n, **options)
+        x, y = ds.x, ds.y
     x = to_float_images(x)
     y = None if y is None else np.asarray(y)
     if n is not None:
