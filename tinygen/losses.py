@@ -3,6 +3,7 @@
 Sections (each owned by the method family that uses it):
 
     GAN losses        discriminator / generator losses and the gradient penalty
+    Style transfer    Gram matrix, style / content / total-variation losses (Gatys et al.)
 
 Differentiable: every function is composed of Tensor ops, so its first and
 second derivatives follow from the engine (the gradient penalty needs the

@@ -198,3 +198,30 @@ def test_matches_torch_oracle():
     loss.backward()
     assert loss.item() == pytest.approx(t_loss.item(), rel=1e-12)
     np.testing.assert_allclose(x.grad.numpy(), tF.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_style_gradient_is_gatys_equation_6():
+    """dE_l/dF^l = 1/(N_l^2 M_l^2) (G^l - A^l) F^l  (Gatys et al., eq. 6, written for F as
+    (N_l, M_l); the paper's (F^T (G - A))^T is the same matrix). Autograd must agree."""
+    rng = np.random.default_rng(8)
+    N, H, W = 3, 2, 4
+    F = rng.normal(size=(1, N, H, W))
+    A = L.gram_matrix(t64(rng.normal(size=(1, N, H, W)))).numpy()[0]
+    x = t64(F)
+    L.style_layer_loss(x, A[None], "gatys").backward()
+    Fm = F.reshape(N, H * W)
+    expected = (Fm @ Fm.T - A) @ Fm / (N ** 2 * (H * W) ** 2)
+    np.testing.assert_allclose(x.grad.numpy().reshape(N, H * W), expected, rtol=1e-12)
+
+
+def test_gram_distance_is_an_mmd_with_the_quadratic_kernel():
+    """||G_x - G_a||_F^2 = sum_kk' k(f_k, f_k') + k(g_k, g_k') - 2 k(f_k, g_k'), k(u, v) =
+    (u^T v)^2: the style loss compares the *distributions* of feature vectors over
+    positions (Li et al. 2017, "Demystifying Neural Style Transfer", arXiv:1701.01036)."""
+    rng = np.random.default_rng(9)
+    f, g = rng.normal(size=(1, 4, 3, 3)), rng.normal(size=(1, 4, 2, 5))
+    Fv, Gv = f.reshape(4, -1).T, g.reshape(4, -1).T          # positions x channels
+    k = lambda U, V: ((U @ V.T) ** 2).sum()                  # noqa: E731
+    mmd = k(Fv, Fv) + k(Gv, Gv) - 2 * k(Fv, Gv)
+    raw = L.style_layer_loss(t64(f), L.gram_matrix(t64(g)), "none").item()
+    assert raw == pytest.approx(mmd, rel=1e-10)

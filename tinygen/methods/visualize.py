@@ -357,6 +357,7 @@ def demo_main(argv=None) -> int:
     out = args.out or "visualize-" + time.strftime("%Y%m%d-%H%M%S")
     os.makedirs(out, exist_ok=True)
     written = []
+    from tinygen.methods.style_transfer import save_gif
     print("training a LeNet-style classifier on synthetic digits (offline)...")
     model, x_test, acc = train_digit_classifier(steps=args.steps)
     print(f"  test accuracy {acc:.3f}")
@@ -370,7 +371,14 @@ def demo_main(argv=None) -> int:
             tp = top_patches(layers, x_test, upto, c)
             tops.append(patch_grid(tp.patches, scale=max(2, 36 // field.size[0])))
             cfg = AMConfig(steps=args.am_steps, seed=c)
-            x_star = maximize_activation(layers, upto, c, (1, 28, 28), cfg)
+            frames = []
+            record = (lambda step, x, a: frames.append(x[0]) if step % 5 == 0 else None) \
+                if (name, c) == ("conv2", 0) else None
+            x_star = maximize_activation(layers, upto, c, (1, 28, 28), cfg, callback=record)
+            if frames:   # the ascent of one unit, as an animation (printed first)
+                path = os.path.join(out, "conv2_unit0_ascent.gif")
+                save_gif(path, [patch_grid(f[None], nrow=1, pad=0, scale=4) for f in frames])
+                written.insert(0, path)
             crop = crop_box(x_star[0], field.box(*_centre(layers, upto)))
             ams.append(patch_grid(crop[None], nrow=1, pad=0, scale=tops[-1].shape[0] // crop.shape[1]))
         path = os.path.join(out, f"{name}_top9.png")
