@@ -39,6 +39,7 @@ import io
 import json
 import os
 import time
+import warnings
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -165,6 +166,16 @@ def _load_labelled(dataset: str, n: int, seed: int, data_dir=None, split: str = 
     return x, np.asarray(y, dtype=np.int64)
 
 
+def _frechet(mu1, sigma1, mu2, sigma2):
+    """frechet_distance without SciPy's "Matrix is singular" LinAlgWarning: ReLU units that never
+    fire give zero-variance feature dimensions, so singular covariances are the normal case for
+    these small feature vectors; sqrtm still returns the right root (non-finite results are
+    handled, with their own warning, inside frechet_distance)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Matrix is singular")
+        return frechet_distance(mu1, sigma1, mu2, sigma2)
+
+
 # ----------------------------------------------------------------------------------------------
 # the classifier wrapper
 # ----------------------------------------------------------------------------------------------
@@ -265,8 +276,8 @@ def _calibrate(clf: DomainClassifier, x_test, y_test, seed) -> dict:
     mu_n, s_n = feature_statistics(noise_feats)
     return {
         "test_accuracy": float(np.mean(probs.argmax(axis=1) == y_test)),
-        "real_vs_real_fid": frechet_distance(mu1, s1, mu2, s2),
-        "real_vs_noise_fid": frechet_distance(mu_r, s_r, mu_n, s_n),
+        "real_vs_real_fid": _frechet(mu1, s1, mu2, s2),
+        "real_vs_noise_fid": _frechet(mu_r, s_r, mu_n, s_n),
         "real_is": inception_score(probs, splits=splits)[0],
         "noise_is": inception_score(noise_probs, splits=splits)[0],
         "calibration_samples": int(len(feats)),
@@ -431,7 +442,7 @@ def evaluate_samples(images, dataset_name: str, value_range=None, k: int = 3,
         splits = max(1, min(10, len(x) // 100))
     precision, recall = precision_recall(clf.reference_features, feats, k=k)
     return {
-        "domain_fid": frechet_distance(mu_r, sigma_r, mu_g, sigma_g),
+        "domain_fid": _frechet(mu_r, sigma_r, mu_g, sigma_g),
         "domain_is": inception_score(probs, splits=splits)[0],
         "precision": precision,
         "recall": recall,
