@@ -96,6 +96,28 @@ def test_cache_key_depends_on_the_config():
     assert domain.domain_cache_path(a).endswith(f"digits-{a.key()}.npz")
 
 
+def test_bring_your_own_npz_dataset_and_colour_shapes(tmp_path):
+    """npz:PATH with labels trains a classifier (RGB, 16x16); the cache key sees the file."""
+    rng = np.random.default_rng(0)
+    y = np.arange(240) % 2
+    x = (rng.random((240, 16, 16, 3)) * 60).astype(np.uint8)
+    x[y == 1, 4:12, 4:12, 0] = 250                                   # class 1: a red square
+    path = tmp_path / "two.npz"
+    np.savez(path, x=x, y=y)
+    config = domain.DomainConfig(dataset=f"npz:{path}", n_train=200, n_test=40, steps=40,
+                                 batch_size=20, widths=(2, 4), hidden=8)
+    key = config.key()
+    clf = domain.train_domain_classifier(config)
+    assert clf.image_shape == (3, 16, 16) and clf.info["num_classes"] == 2
+    assert clf.info["test_accuracy"] == 1.0
+    np.savez(path, x=x[::-1], y=y[::-1])                             # same path, new content
+    os.utime(path, (1, 1))
+    assert config.key() != key
+    xs, ys = domain._load_labelled("shapes", 12, seed=0)
+    assert xs.shape == (12, 32, 32, 3) and ys.shape == (12,)
+    assert domain.to_unit_nchw(xs).shape == (12, 3, 32, 32)
+
+
 # ----------------------------------------------------------------------------------------------
 # one tiny trained classifier for the rest of the module
 # ----------------------------------------------------------------------------------------------

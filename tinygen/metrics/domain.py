@@ -141,28 +141,14 @@ def to_unit_nchw(images, value_range=None, channels: Optional[int] = None) -> np
 
 def _load_labelled(dataset: str, n: int, seed: int, data_dir=None, split: str = "train"):
     """(x, y) host arrays of a labelled image dataset: x uint8/float images, y int64 (N,)."""
-    from tinygen import data as tdata
-    loader = getattr(tdata, "load_dataset", None)
-    if loader is not None:
-        import inspect
-        accepted = inspect.signature(loader).parameters
-        wanted = {"n": n, "seed": seed, "data_dir": data_dir, "split": split}
-        kwargs = {k: v for k, v in wanted.items() if k in accepted and v is not None}
-        ds = loader(dataset, **kwargs)
-    elif dataset == "digits":
-        from tinygen.data.digits import synthetic_digits
-        ds = synthetic_digits(n, seed=seed)
-    else:
-        raise ValueError(f"no loader for dataset {dataset!r} in this installation")
+    from tinygen.data import load_dataset
+    ds = load_dataset(dataset, split=split, data_dir=data_dir, seed=seed, n=n)
     x, y = ds.x, getattr(ds, "y", None)
     if y is None:
         raise ValueError(f"dataset {dataset!r} has no class labels; a domain classifier needs "
                          f"labelled data (digits, mnist, shapes, or npz:PATH with an array 'y')")
     if np.ndim(x) < 3:
         raise ValueError(f"dataset {dataset!r} is not an image dataset (x has shape {x.shape})")
-    if len(x) > n:                                   # real datasets: take a seeded subset
-        index = np.random.default_rng(seed).permutation(len(x))[:n]
-        x, y = x[index], y[index]
     return x, np.asarray(y, dtype=np.int64)
 
 
