@@ -368,9 +368,11 @@ class InceptionV3FID(nn.Module):
             found = get_weights(FID_WEIGHTS, path=path, download=download, verify=verify)
         except FileNotFoundError as exc:
             raise FileNotFoundError(
-                f"{exc}\nThe FID Inception weights cannot be built here; get them once with "
-                f"`tinygen weights download pt_inception` (needs internet), or compute a domain "
-                f"FID offline with `tinygen fid A B --features domain:digits`.") from None
+                f"{exc}\nThe FID Inception weights are not on this machine: get them once with "
+                f"`tinygen weights download pt_inception` (needs internet), pass a local copy "
+                f"with `tinygen fid ... --weights FILE` / InceptionV3FID.from_pretrained("
+                f"path=FILE), or compute a domain FID offline with "
+                f"`tinygen fid A B --features domain:digits`.") from None
         model = cls()
         model.load_pretrained_state_dict(load_torch_state_dict(found))
         return model.eval()
