@@ -255,3 +255,30 @@ def test_fallback_transfer_moves_the_image_towards_the_style():
     target = style.reshape(-1, 3).mean(0)
     assert np.linalg.norm(result.reshape(-1, 3).mean(0) - target) < \
         0.8 * np.linalg.norm(content.reshape(-1, 3).mean(0) - target)
+
+
+def test_vgg19_path_end_to_end_with_a_weight_file(tmp_path, monkeypatch, capsys):
+    """The VGG19 branch: a weights path is found, VGG19 is built with Gatys's average
+    pooling, and the content (relu4_2) and style (relu1_1 ... relu5_1) layers are used.
+    The 548 MB file is stood in for by random weights (loading itself is tested with a
+    real .pth in test_vgg.py)."""
+    fake = tmp_path / "vgg19-dcbb9e9d.pth"
+    fake.write_bytes(b"stand-in")
+    built = {}
+
+    def fake_vgg19(weights=None, pool="max", **kw):
+        assert weights == str(fake)
+        built["model"] = V.VGG19(pool=pool).eval()
+        return built["model"]
+
+    monkeypatch.setattr(V, "vgg19", fake_vgg19)
+    out = tmp_path / "run"
+    rc = S.main(["--weights", str(fake), "--out", str(out), "--size", "32", "--steps", "2",
+                 "--save-every", "1"])
+    assert rc == 0
+    assert "NOTICE" not in capsys.readouterr().out
+    assert built["model"].pool == "avg"
+    config = json.loads((out / "config.json").read_text())
+    assert config["features"] == "vgg19" and config["beta"] == S.DEFAULT_WEIGHTS["vgg19"][1]
+    lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and lines[-1]["loss"] <= lines[0]["loss"]

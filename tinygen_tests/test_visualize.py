@@ -52,7 +52,7 @@ def _brute_force_field(layers, size, u, v):
     return {(i // size, i % size) for i in np.nonzero(changed)[0]}
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(layers=conv_chains(), data=st.data())
 def test_receptive_field_matches_brute_force(layers, data):
     size = 20
@@ -72,7 +72,14 @@ def test_receptive_field_matches_brute_force(layers, data):
     inside = {(i, j) for i in range(max(top, 0), min(bottom, size - 1) + 1)
               for j in range(max(left, 0), min(right, size - 1) + 1)}
     assert found <= inside, f"pixels outside the computed box {field.box(u, v)}"
-    dilated = any(getattr(m, "dilation", (1, 1)) != (1, 1) for m in layers)
+    # Padding *inside* the chain is constant, not computed from pixels: a unit that reads
+    # it sees less than its box. Without such padding the box is exact.
+    spatial = [m for m in layers if not isinstance(m, nn.ReLU)]
+    inner_padding = any(tuple(np.atleast_1d(m.padding)) != (0,) * len(np.atleast_1d(m.padding))
+                        for m in spatial[1:])
+    if inner_padding:
+        return
+    dilated = any(getattr(m, "dilation", (1, 1)) not in ((1, 1), 1) for m in layers)
     if not dilated:
         assert found == inside          # without dilation the field is the full box
     else:                               # with holes: the box is still tight at its edges
@@ -182,11 +189,12 @@ def test_activation_maximisation_regularisers_shrink_the_image():
 # ----- the demo's classifier ---------------------------------------------------------------
 
 def test_short_classifier_training_learns_and_feeds_the_tools():
-    model, x_test, acc = Vz.train_digit_classifier(steps=40, n=800, log=lambda *a: None)
+    model, x_test, acc = Vz.train_digit_classifier(steps=30, batch_size=32, n=400,
+                                                   log=lambda *a: None)
     assert acc > 0.3                    # 10 classes: chance is 0.1
     layers = Vz.lenet_layers(model)
     assert Vz.receptive_field(layers, 4).size == (14, 14)
-    tp = Vz.top_patches(layers, x_test[:200], 4, channel=0)
+    tp = Vz.top_patches(layers, x_test[:100], 4, channel=0)
     assert tp.patches.shape == (9, 1, 14, 14)
 
 

@@ -15,6 +15,9 @@ Three tools to look inside a trained convolutional network:
        [o_L + u J_L,  o_L + u J_L + r_L - 1]  (part of it may lie in the padding).
 
    Pointwise layers (ReLU, batch norm, dropout...) leave (J, r, o) unchanged.
+   The box is exact for units that read no padding *inside* the chain; a unit near the
+   border of a padded intermediate layer reads constants there and sees only part of
+   its box (the box is then an upper bound; the test checks both statements).
 
 2. The top-9 patches (Zeiler & Fergus 2014, "Visualizing and Understanding
    Convolutional Networks", arXiv:1311.2901, Sec. 4 and Fig. 2, right halves): for one
