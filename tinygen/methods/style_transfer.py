@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import json
 import os
 import sys
@@ -150,25 +149,20 @@ def to_uint8(img):
 
 
 def save_png(path: str, img) -> None:
-    """(H, W, 3) float in [0, 1] -> PNG, written atomically."""
-    from PIL import Image
-    buffer = io.BytesIO()
-    Image.fromarray(to_uint8(img)).save(buffer, format="PNG")
-    atomic_write_bytes(path, buffer.getvalue())
+    """(H, W, 3) float in [0, 1] -> PNG, written atomically (``tinygen.io.save_image``)."""
+    from tinygen.io import save_image
+    save_image(to_uint8(img), path)
 
 
 def save_gif(path: str, frames, duration_ms: int = 120) -> None:
-    """A list of (H, W, 3) float images -> an animated GIF, written atomically."""
-    from PIL import Image
+    """(H, W, 3) float images -> an animated GIF, written atomically (``tinygen.io``).
+    Frames of an earlier (coarser) resolution are resized to the last frame's size."""
+    from tinygen.io import save_gif as write_gif
     if not frames:
         return
     size = frames[-1].shape[:2]
-    pics = [Image.fromarray(to_uint8(f if f.shape[:2] == size else resize_rgb(f, size)))
-            for f in frames]
-    buffer = io.BytesIO()
-    pics[0].save(buffer, format="GIF", save_all=True, append_images=pics[1:],
-                 duration=duration_ms, loop=0)
-    atomic_write_bytes(path, buffer.getvalue())
+    write_gif([to_uint8(f if f.shape[:2] == size else resize_rgb(f, size)) for f in frames],
+              path, duration_ms=duration_ms)
 
 
 def image_to_tensor(img, device="cpu", dtype=np.float32) -> Tensor:
@@ -487,6 +481,15 @@ def stylise(config: StyleConfig) -> str:
 # tinygen style CONTENT STYLE
 # --------------------------------------------------------------------------
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None (whose meaning the help text already explains)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = StyleConfig()
     p = argparse.ArgumentParser(
@@ -494,31 +497,38 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neural style transfer (Gatys, Ecker & Bethge 2016, arXiv:1508.06576). "
                     "With no images it uses two bundled procedural pictures; without VGG19's "
                     "weights it runs on random multi-scale features and says how to get them.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     p.add_argument("content", nargs="?", default=None, help="content image (default: bundled scene)")
     p.add_argument("style", nargs="?", default=None, help="style image (default: bundled strokes)")
     p.add_argument("--out", default=None, help="output folder (default: runs/style-<time>)")
     p.add_argument("--size", type=int, default=d.size, help="longer side in pixels")
-    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--steps", type=int, default=d.steps, help="optimiser iterations")
     p.add_argument("--content-weight", type=float, default=None,
                    help="alpha (default: 1 for both feature extractors)")
     p.add_argument("--style-weight", type=float, default=None,
                    help=f"beta (default: {DEFAULT_WEIGHTS['vgg19'][1]:g} with VGG19, "
                         f"{DEFAULT_WEIGHTS['random'][1]:g} with the fallback)")
-    p.add_argument("--tv-weight", type=float, default=d.tv_weight)
-    p.add_argument("--normalisation", choices=L.STYLE_NORMALISATIONS, default=d.normalisation)
-    p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=d.optimizer)
+    p.add_argument("--tv-weight", type=float, default=d.tv_weight,
+                   help="gamma, weight of the total-variation smoothness term")
+    p.add_argument("--normalisation", choices=L.STYLE_NORMALISATIONS, default=d.normalisation,
+                   help="style-loss constant c_l (docs/style_transfer.md)")
+    p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=d.optimizer,
+                   help="L-BFGS is the paper's")
     p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
-    p.add_argument("--init", choices=("noise", "content"), default=d.init)
-    p.add_argument("--pool", choices=("max", "avg"), default=d.pool)
+    p.add_argument("--init", choices=("noise", "content"), default=d.init,
+                   help="starting image (the paper: noise)")
+    p.add_argument("--pool", choices=("max", "avg"), default=d.pool,
+                   help="VGG19 pooling (Gatys et al.: avg)")
     p.add_argument("--multires", type=int, default=d.multires, help="coarse-to-fine levels")
     p.add_argument("--preserve-colors", action="store_true", help="luminance-only transfer")
-    p.add_argument("--features", choices=("auto", "vgg19", "random"), default=d.features)
+    p.add_argument("--features", choices=("auto", "vgg19", "random"), default=d.features,
+                   help="auto: VGG19 if its weights are found, else the random fallback")
     p.add_argument("--weights", default=None, help="path of vgg19-dcbb9e9d.pth")
-    p.add_argument("--device", default=d.device)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--save-every", type=int, default=d.save_every)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--device", default=d.device, help="cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the noise initialisation")
+    p.add_argument("--save-every", type=int, default=d.save_every,
+                   help="steps between intermediate images and GIF frames")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
 
