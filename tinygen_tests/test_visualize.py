@@ -207,3 +207,19 @@ def test_demo_classifier_is_accurate_and_the_demo_writes_pictures(tmp_path):
         assert (tmp_path / name).is_file()
     _, _, acc = Vz.train_digit_classifier(steps=300, log=lambda *a: None)
     assert acc > 0.9
+
+
+def test_vgg_part_of_the_demo(tmp_path, monkeypatch, capsys):
+    """With weights: activation maximisation of VGG19 relu3_1 / relu4_1 channels (random
+    weights stand in for the 548 MB file). Without: a notice and nothing written."""
+    import types
+    from tinygen.methods import style_transfer as S
+    args = types.SimpleNamespace(units=1, am_steps=3)
+    monkeypatch.setattr(S, "find_vgg_weights", lambda path: (None, " (test)"))
+    assert Vz._vgg_demo(str(tmp_path), args) == []
+    assert "tinygen weights download vgg19-dcbb9e9d.pth" in capsys.readouterr().out
+    monkeypatch.setattr(S, "find_vgg_weights", lambda path: ("vgg19.pth", None))
+    monkeypatch.setattr(V, "vgg19", lambda weights=None, **kw: V.VGG19().eval())
+    written = Vz._vgg_demo(str(tmp_path), args)
+    assert [p.rsplit("/", 1)[-1] for p in written] == [
+        "vgg19_relu3_1_maximisation.png", "vgg19_relu4_1_maximisation.png"]

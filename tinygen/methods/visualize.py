@@ -428,12 +428,14 @@ def _row(images, gap: int = 4):
 def _vgg_demo(out, args) -> list:
     """Top-9 patches are too slow for VGG on a CPU; show activation maximisation of a few
     conv3_1 and conv4_1 channels when the weights are available."""
-    from tinygen.methods.style_transfer import FALLBACK_NOTICE, find_vgg_weights
+    from tinygen.methods.style_transfer import find_vgg_weights
     from tinygen.models import vgg
     path, reason = find_vgg_weights(None)
     if path is None:
-        print(FALLBACK_NOTICE.format(name=vgg.VGG19_WEIGHTS, where=reason).split("\n        Using")[0]
-              + "\n        Skipping the VGG19 part.")
+        print(f"NOTICE: VGG19 weights ({vgg.VGG19_WEIGHTS}) not found{reason}; skipping the "
+              f"VGG19 part.\n        Get them with `tinygen weights download {vgg.VGG19_WEIGHTS}`"
+              f" or place the file at the path printed by `tinygen weights path "
+              f"{vgg.VGG19_WEIGHTS}`.")
         return []
     model = vgg.vgg19(weights=path)
     layers = [model.normalize] + list(model.features)
