@@ -4,7 +4,8 @@
     retrieval          nearest neighbours by label, code vs pixel space      precision_at_k
     anomaly detection  reconstruction error as the score, ROC AUC by hand    roc_auc, anomaly_scores
     clustering         k-means (k-means++ init) scored by purity and NMI      kmeans, purity, nmi
-    image restoration  denoising / inpainting / colorisation as trained maps train_mapping, restore
+    image restoration  denoising / inpainting / colorisation as trained maps restoration_pairs,
+                                                                             train_mapping, restore, psnr_db
     VAE latent space   linear and spherical interpolation, the 2-D manifold  lerp, slerp, manifold_grid
                        grid, attribute vectors                              attribute_vector
 
@@ -116,6 +117,26 @@ def anomaly_scores(model, x, loss: str = "bce") -> "np.ndarray":
     return reconstruction_errors(model, x, loss)
 
 
+def held_out_class_auc(x, y, x_test, y_test, held_out: int, steps: int = 2000, code_dim: int = 16,
+                       hidden: int = 256, arch: str = "mlp", seed: int = 0):
+    """Anomaly detection on a held-out class: (ROC AUC, scores (N_test,), is_anomaly (N_test,)).
+
+    Train an undercomplete autoencoder on the training images whose label is not
+    ``held_out`` (the "normal" data), score every test image by its reconstruction
+    error, and measure how well the score ranks the held-out class above the rest.
+    Shapes: x (N, C, H, W) in [0, 1], y (N,); x_test, y_test likewise.
+    """
+    from tinygen.methods import autoencoder as A
+    normal = x[np.asarray(y) != held_out]
+    config = A.Config(variant="undercomplete", code_dim=code_dim, hidden=hidden, arch=arch)
+    tinygen.manual_seed(seed)
+    model = A.build_models(config, x.shape[1:])
+    A.fit(model, lambda m, xb: A.loss_terms(m, xb, config), normal, steps, seed=seed)
+    scores = anomaly_scores(model, x_test, config.loss)                 # (N_test,)
+    is_anomaly = np.asarray(y_test) == held_out
+    return roc_auc(scores, is_anomaly), scores, is_anomaly
+
+
 # ---------------------------------------------------------------------------------------
 # clustering
 # ---------------------------------------------------------------------------------------
@@ -201,28 +222,37 @@ def nmi(labels_true, labels_pred) -> float:
 # restoration tasks: denoising, inpainting, colorisation
 # ---------------------------------------------------------------------------------------
 
-def add_gaussian_noise(x, std: float, rng):
-    """The noisy input of the denoising task (clipped to the image range [0, 1])."""
-    return np.clip(x + std * rng.standard_normal(x.shape).astype(np.float32), 0.0, 1.0)
+def to_uint8_nhwc(x) -> "np.ndarray":
+    """float (N, C, H, W) in [0, 1] (or uint8 NHWC, returned as is) -> uint8 (N, H, W[, 3])."""
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        return x
+    u = np.round(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return u[:, 0] if u.shape[1] == 1 else u.transpose(0, 2, 3, 1)
 
 
-def mask_square(x, size: int, rng):
-    """Inpainting input: a random size x size square of every image set to 0 -> (masked, mask)."""
-    x = np.array(x, dtype=np.float32, copy=True)
-    N, _, H, W = x.shape
-    mask = np.ones_like(x)
-    for i in range(N):
-        r, c = rng.integers(0, H - size + 1), rng.integers(0, W - size + 1)
-        mask[i, :, r:r + size, c:c + size] = 0.0
-    return x * mask, mask
+def restoration_pairs(task: str, images, seed: int = 0, **kwargs):
+    """(x_in, x_target) float32 (N, C, H, W) in [0, 1] for a restoration task.
 
-
-def to_gray(x):
-    """ITU-R BT.601 luma Y = 0.299 R + 0.587 G + 0.114 B: (N, 3, H, W) -> (N, 1, H, W)."""
-    if x.shape[1] != 3:
-        raise ValueError(f"to_gray: expected colour images (N, 3, H, W), got {x.shape}")
-    w = np.array([0.299, 0.587, 0.114], dtype=np.float32).reshape(1, 3, 1, 1)
-    return (x * w).sum(1, keepdims=True).astype(np.float32)
+    The corruption comes from the project's one implementation, ``tinygen.data.paired``:
+        denoise    x_in = clip(x + sigma eps)             (kwargs: sigma, default 0.2)
+        inpaint    x_in = x with a random rectangle set to 0 (sides 25-50 % of the image)
+        colorize   x_in = ITU-R 601 luma of the colour image (1 channel)
+    ``images``: float (N, C, H, W) in [0, 1] or uint8 (N, H, W[, 3]).
+    """
+    from tinygen.data import paired
+    from tinygen.methods.autoencoder import to_float_images
+    u8 = to_uint8_nhwc(images)
+    if task == "denoise":
+        noisy, clean = paired.denoising_pairs(u8, seed=seed, **kwargs)      # float (N, H, W[, 3])
+        return to_float_images(noisy), to_float_images(clean)
+    if task == "inpaint":
+        masked, image, _ = paired.inpainting_pairs(u8, seed=seed, **kwargs)
+        return to_float_images(masked), to_float_images(image)
+    if task == "colorize":
+        gray, colour = paired.colorization_pairs(u8, **kwargs)
+        return to_float_images(gray), to_float_images(colour)
+    raise ValueError(f"task must be 'denoise', 'inpaint' or 'colorize', got {task!r}")
 
 
 def train_mapping(x_in, x_target, steps: int = 1500, batch_size: int = 64, lr: float = 1e-3,
@@ -265,11 +295,22 @@ def restore(model, x_in, batch_size: int = 500):
     return reconstruct(model, x_in, "bce", batch_size)
 
 
-def mean_psnr(reference, estimate) -> float:
-    """Mean over images of 10 log10(1 / MSE) for images in [0, 1] (dB)."""
-    from tinygen.metrics import psnr
-    return float(np.mean([psnr(np.asarray(a, np.float64), np.asarray(b, np.float64), data_range=1.0)
-                          for a, b in zip(reference, estimate)]))
+def psnr_db(reference, estimate) -> float:
+    """PSNR of a set of images in [0, 1]: 10 log10(1 / MSE), MSE averaged over every pixel
+    of every image first, then converted to dB.
+
+    Averaging per-image PSNRs instead would give +inf as soon as one image is unchanged
+    (e.g. an inpainting hole that fell on black background), so the mean would be
+    meaningless; the MSE average is finite unless every image is reproduced exactly.
+    Shapes: reference, estimate (N, ...), the same; a C-channel estimate may be compared
+    with a 1-channel input by broadcasting.
+    """
+    a = np.asarray(reference, dtype=np.float64)
+    b = np.asarray(estimate, dtype=np.float64)
+    mse = float(np.mean((a - b) ** 2))
+    if mse == 0.0:
+        return math.inf
+    return 10.0 * math.log10(1.0 / mse)
 
 
 # ---------------------------------------------------------------------------------------

@@ -204,6 +204,23 @@ def load_data(config):
     return x_train, x_test, y_test
 
 
+def train_step(model: VAEModel, opt, x_train, step: int, config) -> dict:
+    """One Adam step on a minibatch of the negative ELBO; returns the loss terms.
+
+    The batch and its binarisation depend only on (seed, step), so a resumed run
+    sees exactly the batches of an uninterrupted one.
+    """
+    rng = np.random.default_rng((config.seed, step))
+    xb = x_train[rng.integers(0, len(x_train), size=config.batch_size)]   # (B, C, H, W)
+    if config.decoder == "bernoulli":
+        xb = binarize(xb, rng)
+    terms = loss_fn(model, tinygen.tensor(xb).to(config.device), config)
+    opt.zero_grad()
+    terms["loss"].backward()
+    opt.step()
+    return terms
+
+
 def train(config: Config, data=None) -> str:
     """Train a VAE; log ELBO terms; write samples, reconstructions, the test bounds, a checkpoint."""
     seed_everything(config.seed)
@@ -215,15 +232,7 @@ def train(config: Config, data=None) -> str:
     start = run.resume(model=model, optimizer=opt)
 
     for step in range(start, config.steps):
-        # each step's batch and binarisation depend only on (seed, step): exact resume
-        rng = np.random.default_rng((config.seed, step))
-        xb = x_train[rng.integers(0, len(x_train), size=config.batch_size)]
-        if config.decoder == "bernoulli":
-            xb = binarize(xb, rng)
-        terms = loss_fn(model, tinygen.tensor(xb).to(config.device), config)
-        opt.zero_grad()
-        terms["loss"].backward()
-        opt.step()
+        terms = train_step(model, opt, x_train, step, config)
         done = step + 1
         metrics = {}
         if done % config.eval_every == 0 or done == config.steps:
@@ -248,3 +257,101 @@ def train(config: Config, data=None) -> str:
     run.save_gif()
     run.close()
     return run.dir
+
+
+
+# ---------------------------------------------------------------------------------------
+# the demo: pictures of the latent space (tinygen demo vae)
+# ---------------------------------------------------------------------------------------
+
+def fit_model(config, x_train) -> VAEModel:
+    """A VAE trained with :func:`train_step` for ``config.steps`` steps, no run folder."""
+    seed_everything(config.seed)
+    model = build_models(config, x_train.shape[1:]).to(config.device)
+    opt = optim.Adam(model.parameters(), lr=config.lr)
+    for step in range(config.steps):
+        train_step(model, opt, x_train, step, config)
+    return model
+
+
+def interpolation_grid(model, config, pairs, n_steps: int = 10):
+    """Rows of decoded paths: for each (z0, z1), the lerp row then the slerp row -> (2 P n_steps, C, H, W)."""
+    from tinygen.methods.ae_apps import lerp, slerp
+    t = np.linspace(0.0, 1.0, n_steps)
+    rows = []
+    for z0, z1 in pairs:
+        rows += [decode(model, lerp(z0, z1, t), config), decode(model, slerp(z0, z1, t), config)]
+    return np.concatenate(rows)
+
+
+def attribute_grid(model, config, codes, has, queries, alphas):
+    """Decodings of z + alpha v, v = attribute vector of ``codes``: rows = queries, columns = alphas."""
+    from tinygen.methods.ae_apps import apply_attribute, attribute_vector
+    v = attribute_vector(codes, has)                                  # (L,)
+    z = apply_attribute(queries, v, alphas)                           # (Q, A, L)
+    return decode(model, z.reshape(-1, z.shape[-1]), config), v
+
+
+def demo_main(argv=None) -> int:
+    """``tinygen demo vae [--out DIR] [--steps N] [--seed S]``: latent-space pictures.
+
+    Trains three small VAEs on CPU (synthetic digits with latent 20 and latent 2, colour
+    shapes with latent 16) and writes:
+        interpolation.png    pairs of prior samples / test codes: lerp row, then slerp row
+        manifold.png         the 2-D latent manifold (Kingma & Welling 2014, Fig. 4)
+        attribute_filled.png, attribute_large.png
+                             outlined (small) test shapes + alpha v_filled (v_large), alpha per column
+    """
+    import argparse
+    import os
+    import time
+    from tinygen.io import save_image_grid
+    from tinygen.methods.ae_apps import manifold_grid
+    from tinygen.methods.autoencoder import load_images
+    parser = argparse.ArgumentParser(prog="tinygen demo vae", description=demo_main.__doc__.split("\n")[0])
+    parser.add_argument("--out", default=None, help="output folder (default: a new vae-* folder here)")
+    parser.add_argument("--steps", type=int, default=3000, help="Adam steps per VAE")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    out = args.out or time.strftime("vae-%Y%m%d-%H%M%S")
+    while args.out is None and os.path.exists(out):
+        out += "_"
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(args.seed)
+    files = []
+
+    def save(images, name, nrow):
+        save_image_grid(images, os.path.join(out, name), nrow=nrow, value_range=(0.0, 1.0), normalize=True)
+        files.append(os.path.join(out, name))
+
+    # 1. digits, latent 20: linear vs spherical interpolation
+    x, _ = load_images("digits", "train", n=8000, seed=args.seed)
+    xt, _ = load_images("digits", "test", n=200, seed=args.seed)
+    cfg = Config(steps=args.steps, seed=args.seed)
+    model = fit_model(cfg, x)
+    prior = [(rng.standard_normal(20), rng.standard_normal(20)) for _ in range(2)]
+    mu = encode_mean(model, xt[:4])
+    save(interpolation_grid(model, cfg, prior + [(mu[0], mu[1]), (mu[2], mu[3])]), "interpolation.png", 10)
+
+    # 2. digits, latent 2: the manifold
+    cfg2 = Config(steps=args.steps, seed=args.seed, latent_dim=2)
+    save(decode(fit_model(cfg2, x), manifold_grid(15), cfg2), "manifold.png", 15)
+
+    # 3. colour shapes, latent 16: attribute vectors "filled" and "large"
+    from tinygen.data import load_dataset
+    shapes = load_dataset("shapes", "train", n=6000, seed=args.seed)
+    test = load_dataset("shapes", "test", n=400, seed=args.seed)
+    from tinygen.methods.autoencoder import to_float_images
+    xs, xs_t = to_float_images(shapes.x), to_float_images(test.x)
+    cfg3 = Config(steps=args.steps, seed=args.seed, latent_dim=16)
+    model3 = fit_model(cfg3, xs)
+    codes, codes_t = encode_mean(model3, xs), encode_mean(model3, xs_t)
+    alphas = np.array([0.0, 0.5, 1.0, 1.5, 2.0])
+    for attr in ("filled", "size"):
+        has = shapes.labels[attr] == 1                              # filled / large
+        queries = codes_t[test.labels[attr] == 0][:6]               # outlined / small test shapes
+        grid, _ = attribute_grid(model3, cfg3, codes, has, queries, alphas)
+        save(grid, f"attribute_{'large' if attr == 'size' else attr}.png", len(alphas))
+    for f in files:
+        print(f)
+    return 0
