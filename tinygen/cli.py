@@ -31,6 +31,7 @@ COMMANDS = {
 DEMOS = {
     "gan2d": "tinygen.methods.gan2d:demo_main",
     "visualize": "tinygen.methods.visualize:demo_main",
+    "vae": "tinygen.methods.vae:demo_main",
 }
 
 
