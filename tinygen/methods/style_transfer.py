@@ -186,12 +186,26 @@ NOTICE: VGG19 weights ({name}) not found{where}.
         arXiv:1606.00021). They synthesise textures, but the results are not Gatys et al.'s.
         For the real VGG19 features, get torchvision's weight file (548 MB) with
             tinygen weights download {name}
-        or place it at the cache path printed by `tinygen weights path {name}`,
-        or pass --weights PATH."""
+        or place it at {target}, or pass --weights PATH."""
+
+
+def _cache_target(name: str) -> str:
+    """Where the weight manager looks first (for the notice)."""
+    try:
+        from tinygen.io.weights import candidates
+        return candidates(name)[0]
+    except Exception:   # the notice must never fail: fall back to the command that tells
+        return f"the cache path printed by `tinygen weights path {name}`"
+
+
+def fallback_notice(reason: str = "") -> str:
+    from tinygen.models.vgg import VGG19_WEIGHTS
+    return FALLBACK_NOTICE.format(name=VGG19_WEIGHTS, where=reason,
+                                  target=_cache_target(VGG19_WEIGHTS))
 
 
 def find_vgg_weights(path: Optional[str] = None):
-    """The path of vgg19-dcbb9e9d.pth, or (None, reason) when it cannot be found."""
+    """(path of vgg19-dcbb9e9d.pth, None), or (None, reason) when it cannot be found."""
     from tinygen.models.vgg import VGG19_WEIGHTS
     if path is not None:
         if not os.path.isfile(path):
@@ -203,12 +217,13 @@ def find_vgg_weights(path: Optional[str] = None):
         found = get_weights(VGG19_WEIGHTS, download=False)
     except ImportError as exc:
         return None, f" (weight manager unavailable: {exc})"
-    except (FileNotFoundError, OSError, RuntimeError, ValueError, KeyError) as exc:
-        return None, f" ({exc})" if str(exc) else ""
-    found = str(found) if found is not None else None
-    if found is None or not os.path.isfile(found):
+    except FileNotFoundError:
+        return None, " in the cache"
+    except (OSError, RuntimeError, ValueError, KeyError) as exc:
+        return None, f" ({exc})"
+    if found is None or not os.path.isfile(str(found)):
         return None, ""
-    return found, None
+    return str(found), None
 
 
 def build_features(config: StyleConfig, log=print):
@@ -225,7 +240,7 @@ def build_features(config: StyleConfig, log=print):
                 f"them with `tinygen weights download {vgg.VGG19_WEIGHTS}`, pass --weights PATH, "
                 "or use --features random (the fallback)")
         if path is None:
-            log(FALLBACK_NOTICE.format(name=vgg.VGG19_WEIGHTS, where=reason))
+            log(fallback_notice(reason))
     if path is not None:
         model = vgg.vgg19(weights=path, pool=config.pool)
         content_layers, style_layers, kind = vgg.GATYS_CONTENT_LAYERS, vgg.GATYS_STYLE_LAYERS, "vgg19"
