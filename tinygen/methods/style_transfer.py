@@ -420,7 +420,7 @@ def stylise(config: StyleConfig) -> str:
 
     content = load_rgb(config.content, config.size) if config.content else default_content(config.size)
     style = load_rgb(config.style, config.size) if config.style else default_style(config.size)
-    original_content = content
+    original_content, original_style = content, style
     if config.preserve_colors:
         content, style = luminance_transfer_inputs(content, style)
 
@@ -482,8 +482,7 @@ def stylise(config: StyleConfig) -> str:
     if config.preserve_colors:
         result = recombine_colours(result, original_content)
     save_png(os.path.join(out, "result.png"), result)
-    style_show = resize_rgb(load_rgb(config.style, config.size) if config.style
-                            else default_style(config.size), result.shape[:2])
+    style_show = resize_rgb(original_style, result.shape[:2])
     save_png(os.path.join(out, "comparison.png"),
              np.concatenate([original_content, style_show, result], axis=1))
     save_gif(os.path.join(out, "progress.gif"), frames + [result])
