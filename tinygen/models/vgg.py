@@ -222,7 +222,7 @@ class RandomMultiScaleFeatures(_NamedFeatures, nn.Module):
 
         x_0 = normalise(x),   x_{s+1} = (b b^T * x_s)[::2, ::2],  b = [1, 4, 6, 4, 1] / 16
         scale{s} = relu(conv(x_s, W_s) + b_s),   W_s ~ N(0, 1/(3 k^2)),  b_s ~ N(0, 0.1^2)
-        edges{c} = relu(conv(x_c, V)),  V: zero-mean filters on the luminance (content only)
+        edges{c} = relu(conv(x_c, V)),  V: zero-mean filters on the channel mean (content only)
 
     Three choices that matter for the *pictures* (found by looking at them):
     the pyramid is blurred before subsampling (Burt & Adelson's binomial filter) because
