@@ -279,17 +279,36 @@ class ReLU(Function):
 
 
 class LeakyReLU(Function):
-    """y = x for x > 0, slope * x otherwise;  gx = gy * (1 or slope)."""
+    """y = x for x > 0, slope * x otherwise;  gx = gy * (1 or slope).
+
+    The reference form is ``where(x > 0, x, slope x)``. NumPy's ``where`` is
+    slow on a random mask (about 6x a multiply: it branches per element), so
+    for the usual 0 <= slope <= 1 the forward uses the same values written as
+    ``max(x, slope x)``, and the backward builds the factor without ``where``:
+    ``slope [x <= 0] + [x > 0]`` (each term exact, so the factor is exactly 1
+    or slope, in the input's dtype, with no float64 temporary). Measured on a
+    (64, 128, 16, 16) float32 batch: forward 12 -> 2 ms, backward 13 -> 4 ms
+    (docs/performance.md).
+    """
 
     def __init__(self, slope: float):
         self.slope = slope
 
     def forward(self, x):
-        return xp_of(x).where(x > 0, x, x * x.dtype.type(self.slope))
+        xp = xp_of(x)
+        slope = x.dtype.type(self.slope)
+        if not 0 <= self.slope <= 1:                       # general case: the reference form
+            return xp.where(x > 0, x, x * slope)
+        y = xp.empty_like(x)
+        xp.multiply(x, slope, out=y)                       # slope x
+        return xp.maximum(x, y, out=y)                     # max(x, slope x), same values
 
     def backward(self, gy):
         x = self.inputs[0].data
-        factor = xp_of(x).where(x > 0, 1.0, self.slope).astype(gy.dtype)
+        positive = x > 0                                                   # constant mask
+        factor = (~positive).astype(gy.dtype)                              # 1 where x <= 0
+        factor *= gy.dtype.type(self.slope)                                # slope where x <= 0
+        factor += positive                                                 # 1 where x > 0
         return gy * _const(factor)
 
 
