@@ -65,7 +65,31 @@ def test_max_pool_padding_is_minus_infinity():
 @FAST
 def test_max_pool_gradcheck_first_and_second_order(cfg, seed):
     x = _distinct((cfg["N"], cfg["C"], cfg["H"], cfg["W"]), seed)
-    check_grads(lambda x: P.max_pool2d(x, cfg["k"], cfg["s"], cfg["p"], cfg["d"], cfg["ceil"]), x)
+
+    def fn(x):
+        return P.max_pool2d(x, cfg["k"], cfg["s"], cfg["p"], cfg["d"], cfg["ceil"])
+
+    try:
+        fn(x)
+    except ValueError as exc:   # a window made only of padding: a clear error, not -inf
+        assert "only padding" in str(exc)
+        assert _some_window_sees_only_padding(cfg)
+        return
+    assert not _some_window_sees_only_padding(cfg)
+    check_grads(fn, x)
+
+
+def _some_window_sees_only_padding(cfg):
+    """Brute force over PyTorch's output positions (ceil_mode rule included)."""
+    for size, k, s, p, d in zip((cfg["H"], cfg["W"]), cfg["k"], cfg["s"], cfg["p"], cfg["d"]):
+        span = size + 2 * p - d * (k - 1) - 1
+        out = (-(-span // s) if cfg["ceil"] else span // s) + 1
+        if cfg["ceil"] and (out - 1) * s >= size + p:
+            out -= 1
+        for o in range(out):
+            if all(not 0 <= o * s - p + j * d < size for j in range(k)):
+                return True
+    return False
 
 
 def test_max_pool_double_backward_is_a_gather():

@@ -122,6 +122,15 @@ class MaxPool2dFunction(Function):
         return reshape(gx, x.shape)
 
 
+def windows_touch_input(size, kernel, stride, padding, dilation, out) -> bool:
+    """True when every one of the ``out`` windows along an axis has a tap inside [0, size)."""
+    for o in range(out):
+        start = o * stride - padding
+        if not any(0 <= start + j * dilation < size for j in range(kernel)):
+            return False
+    return True
+
+
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """PyTorch's ``F.max_pool2d``: x (N, C, H, W) or (C, H, W) -> (N, C, OH, OW).
@@ -136,6 +145,13 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
                          return_indices)
         return (out[0].squeeze(0), out[1].squeeze(0)) if return_indices else out.squeeze(0)
     out_size = _out_sizes("max_pool2d", x, kernel, stride, padding, dilation, ceil_mode)
+    for axis, name in ((0, "height"), (1, "width")):
+        if not windows_touch_input(x.shape[2 + axis], kernel[axis], stride[axis], padding[axis],
+                                   dilation[axis], out_size[axis]):
+            raise ValueError(
+                f"max_pool2d: along the {name} (size {x.shape[2 + axis]}) some windows see only "
+                f"padding (kernel {kernel}, stride {stride}, padding {padding}, dilation "
+                f"{dilation}), so their maximum would be -inf: reduce padding or dilation")
     fn = MaxPool2dFunction(kernel, stride, padding, dilation, out_size)
     y = fn(x)
     if return_indices:
