@@ -15,8 +15,17 @@ of a view aliases...).
 """
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import os
+
+# One BLAS thread for the test suite, set before NumPy loads. On a 2-core machine that
+# is busy (shared CI runners, other jobs), OpenBLAS's spinning worker threads made some
+# float32 GEMMs in the conv tests ~100x slower (0.5 s instead of 1 ms); the tests use
+# small arrays where a second thread gains little. Benchmarks do not go through here.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 from hypothesis import settings
 from hypothesis import strategies as st
 
