@@ -144,7 +144,7 @@ def test_cli_run_gan_builds_options_from_the_config(tmp_path, capsys):
 # ---------------------------------------------------------------- the 2-D demo
 
 def test_demo_gan2d_short_run_writes_the_gif_first(tmp_path, capsys):
-    code = gan2d.demo_main(["--out", str(tmp_path), "--steps", "40"])
+    code = gan2d.demo_main(["--out", str(tmp_path), "--steps", "20"])
     assert code == 0
     printed = capsys.readouterr().out.split()
     assert printed[0].endswith("gan2d.gif") and os.path.exists(printed[0])
@@ -173,6 +173,24 @@ def test_demo_frame_layers_are_where_they_should_be():
     assert np.all(g[:, 0] > 0) and np.allclose(g[:, 1], 0)
     lines = gan2d.manifold_lines(shift, lines=5, points=7)
     assert len(lines) == 10 and lines[0].shape == (7, 2)
+
+
+def test_blas_threads_sets_and_restores_or_does_nothing(monkeypatch):
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)   # (conftest sets it to 1)
+    get, set_ = gan2d._openblas_threads_api()
+    if get is not None:
+        before = get()
+        with gan2d.blas_threads(2) as changed:
+            assert changed and get() == 2
+        assert get() == before
+    # The user's OPENBLAS_NUM_THREADS wins; a missing library or symbol is not an error.
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    with gan2d.blas_threads(1) as changed:
+        assert changed is False
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    monkeypatch.setattr(gan2d, "_openblas_threads_api", lambda: (None, None))
+    with gan2d.blas_threads(1) as changed:
+        assert changed is False
 
 
 def test_demo_rejects_unknown_loss():

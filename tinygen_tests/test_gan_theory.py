@@ -20,11 +20,12 @@ def test_trained_discriminator_approaches_the_optimal_one():
     # p_r = N(0, 1), p_g = N(0, 2^2): log D*/(1 - D*) = log 2 - 3 x^2 / 8 (not linear in x).
     tg.manual_seed(0)
     rng = np.random.default_rng(0)
-    D = MLPDiscriminator(data_dim=1, hidden=32, n_hidden=2, activation="tanh")
-    opt = optim.Adam(D.parameters(), lr=3e-3)
-    for step in range(700):
-        x_r = tg.tensor(rng.normal(0.0, 1.0, (512, 1)).astype(np.float32))
-        x_g = tg.tensor(rng.normal(0.0, 2.0, (512, 1)).astype(np.float32))
+    # Small and quick: 300 Adam steps of a 16-wide MLP (a few seconds).
+    D = MLPDiscriminator(data_dim=1, hidden=16, n_hidden=2, activation="tanh")
+    opt = optim.Adam(D.parameters(), lr=1e-2)
+    for step in range(300):
+        x_r = tg.tensor(rng.normal(0.0, 1.0, (256, 1)).astype(np.float32))   # (256, 1)
+        x_g = tg.tensor(rng.normal(0.0, 2.0, (256, 1)).astype(np.float32))   # (256, 1)
         loss = L.d_loss_minimax(D(x_r), D(x_g))        # -[E log D(x_r) + E log(1 - D(x_g))]
         opt.zero_grad()
         loss.backward()
@@ -34,7 +35,7 @@ def test_trained_discriminator_approaches_the_optimal_one():
     d_star = optimal_discriminator(p_r, p_g)
     with tg.no_grad():
         d = tg.sigmoid(D(tg.tensor(x[:, None].astype(np.float32)))).numpy().ravel()
-    assert np.max(np.abs(d - d_star)) < 0.1, np.max(np.abs(d - d_star))
+    assert np.max(np.abs(d - d_star)) < 0.06, np.max(np.abs(d - d_star))
     # Its value on a wide grid approaches 2 JS - 2 log 2 from below (Theorem 1).
     xs = np.linspace(-10, 10, 2001)
     dx = xs[1] - xs[0]
@@ -46,7 +47,7 @@ def test_trained_discriminator_approaches_the_optimal_one():
     v_star = 2 * js_divergence(pr * dx, pg * dx) - 2 * math.log(2)
     assert gan_value(optimal_discriminator(pr, pg), pr, pg, dx) == \
         __import__("pytest").approx(v_star, abs=1e-6)
-    assert v_star - 0.02 < v_trained <= v_star + 1e-6
+    assert v_star - 0.01 < v_trained <= v_star + 1e-6
 
 
 def test_minimax_loss_at_the_optimum_is_minus_the_value():

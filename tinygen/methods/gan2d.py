@@ -20,6 +20,7 @@ with settings tuned for 2-D toys (see :data:`PRESETS`); every setting can be ove
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import sys
@@ -347,10 +348,10 @@ def demo_main(argv) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    limit_blas_threads(1)
     out = args.out or _new_folder(f"gan2d-{args.loss}-{args.dataset}")
     config = demo_config(args.loss, args.dataset, args.steps, args.seed, out, device=args.device)
-    files, history, seconds = run_demo(config)
+    with blas_threads(1):
+        files, history, seconds = run_demo(config)
     for f in files:
         print(f)
     last = history[-1]
@@ -361,31 +362,51 @@ def demo_main(argv) -> int:
     return 0
 
 
-def limit_blas_threads(n: int = 1) -> bool:
-    """Best effort: ask NumPy's bundled OpenBLAS to use ``n`` threads (True if it worked).
+@contextlib.contextmanager
+def blas_threads(n: int = 1):
+    """``with blas_threads(1): ...`` -- run the block with NumPy's OpenBLAS on ``n`` threads.
 
-    The demo's matrices are tiny (256 x 128); with several threads on a busy 2-core machine
-    OpenBLAS spends most of its time waiting for cores (we measured a 2-layer MLP step at
-    358 ms with the default threads vs 40 ms with one). ``OPENBLAS_NUM_THREADS=1`` in the
-    environment does the same before Python starts; this is for when it was not set.
+    Why: the demo's matrices are tiny (256 x 128). On a busy 2-core machine extra OpenBLAS
+    threads spend most of their time waiting for cores (measured: a 2-layer MLP step took
+    358 ms with the default threads, 40 ms with one).
+
+    How: NumPy's wheels bundle OpenBLAS as ``numpy.libs/libscipy_openblas*.so``, which exports
+    ``scipy_openblas_{get,set}_num_threads64_`` (older builds: ``openblas_*``). We read the
+    current count, set ``n``, and restore the old count on exit. Best effort, never an error:
+    if ``OPENBLAS_NUM_THREADS`` is set (the user chose), or the library or either symbol is
+    missing (MKL, Accelerate, a system BLAS), the block simply runs unchanged.
     """
+    get, set_ = (None, None) if os.environ.get("OPENBLAS_NUM_THREADS") else _openblas_threads_api()
+    if set_ is None:
+        yield False
+        return
+    old = get()
+    set_(n)
+    try:
+        yield True
+    finally:
+        set_(old)
+
+
+def _openblas_threads_api():
+    """(get_num_threads, set_num_threads) of NumPy's bundled OpenBLAS, or (None, None)."""
     import ctypes
     import glob
-    if os.environ.get("OPENBLAS_NUM_THREADS"):
-        return False
     libdir = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
-    for lib in glob.glob(os.path.join(libdir, "*openblas*")):
+    for path in glob.glob(os.path.join(libdir, "*openblas*")):
         try:
-            handle = ctypes.CDLL(lib)
+            lib = ctypes.CDLL(path)                 # already loaded by NumPy: same handle
         except OSError:
             continue
-        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-                     "openblas_set_num_threads64_", "openblas_set_num_threads"):
-            fn = getattr(handle, name, None)
-            if fn is not None:
-                fn(ctypes.c_int(n))
-                return True
-    return False
+        for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""),
+                               ("openblas", "64_"), ("openblas", "")):
+            get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+            set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+            if get is not None and set_ is not None:
+                get.restype, get.argtypes = ctypes.c_int, []
+                set_.restype, set_.argtypes = None, [ctypes.c_int]
+                return get, set_
+    return None, None
 
 
 def _new_folder(prefix):
@@ -399,4 +420,5 @@ def _new_folder(prefix):
 
 
 __all__ = ["demo_main", "demo_config", "run_demo", "render_scatter", "Frames", "PRESETS",
-           "decision_surface", "manifold_lines", "generator_gradients", "plot_history"]
+           "decision_surface", "manifold_lines", "generator_gradients", "plot_history",
+           "blas_threads"]
