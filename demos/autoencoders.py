@@ -55,7 +55,7 @@ def main(argv=None):
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--steps", type=int, default=1500)
-    ap.add_argument("--anomaly-steps", type=int, default=2000)
+    ap.add_argument("--anomaly-steps", type=int, default=4000)   # AUC 0.95 (2000: 0.89)
     ap.add_argument("--out", default="runs/ae-demo")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
