@@ -296,7 +296,7 @@ def demo_main(argv=None) -> int:
     """``tinygen demo vae [--out DIR] [--steps N] [--seed S]``: latent-space pictures.
 
     Trains three small VAEs on CPU (synthetic digits with latent 20 and latent 2, colour
-    shapes with latent 16) and writes:
+    shapes with latent 16; run with OPENBLAS_NUM_THREADS=1 on a small machine) and writes:
         interpolation.png    pairs of prior samples / test codes: lerp row, then slerp row
         manifold.png         the 2-D latent manifold (Kingma & Welling 2014, Fig. 4)
         attribute_filled.png, attribute_large.png
@@ -305,10 +305,13 @@ def demo_main(argv=None) -> int:
     import argparse
     import os
     import time
+    from tinygen.data import load_dataset
     from tinygen.io import save_image_grid
     from tinygen.methods.ae_apps import manifold_grid
-    from tinygen.methods.autoencoder import load_images
-    parser = argparse.ArgumentParser(prog="tinygen demo vae", description=demo_main.__doc__.split("\n")[0])
+    from tinygen.methods.autoencoder import to_float_images
+    parser = argparse.ArgumentParser(prog="tinygen demo vae", description="Train three small VAEs "
+                                     "on CPU and write latent-space pictures (interpolation, 2-D "
+                                     "manifold, attribute vectors); prints each file's path.")
     parser.add_argument("--out", default=None, help="output folder (default: a new vae-* folder here)")
     parser.add_argument("--steps", type=int, default=3000, help="Adam steps per VAE")
     parser.add_argument("--seed", type=int, default=0)
@@ -318,11 +321,10 @@ def demo_main(argv=None) -> int:
         out += "_"
     os.makedirs(out, exist_ok=True)
     rng = np.random.default_rng(args.seed)
-    files = []
 
-    def save(images, name, nrow):
+    def save(images, name, nrow):                # print each path as soon as it is written
         save_image_grid(images, os.path.join(out, name), nrow=nrow, value_range=(0.0, 1.0), normalize=True)
-        files.append(os.path.join(out, name))
+        print(os.path.join(out, name), flush=True)
 
     # 1. digits, latent 20: linear vs spherical interpolation
     x, _ = load_images("digits", "train", n=8000, seed=args.seed)
@@ -338,10 +340,8 @@ def demo_main(argv=None) -> int:
     save(decode(fit_model(cfg2, x), manifold_grid(15), cfg2), "manifold.png", 15)
 
     # 3. colour shapes, latent 16: attribute vectors "filled" and "large"
-    from tinygen.data import load_dataset
     shapes = load_dataset("shapes", "train", n=6000, seed=args.seed)
     test = load_dataset("shapes", "test", n=400, seed=args.seed)
-    from tinygen.methods.autoencoder import to_float_images
     xs, xs_t = to_float_images(shapes.x), to_float_images(test.x)
     cfg3 = Config(steps=args.steps, seed=args.seed, latent_dim=16)
     model3 = fit_model(cfg3, xs)
@@ -352,6 +352,4 @@ def demo_main(argv=None) -> int:
         queries = codes_t[test.labels[attr] == 0][:6]               # outlined / small test shapes
         grid, _ = attribute_grid(model3, cfg3, codes, has, queries, alphas)
         save(grid, f"attribute_{'large' if attr == 'size' else attr}.png", len(alphas))
-    for f in files:
-        print(f)
     return 0
