@@ -242,5 +242,5 @@ def test_mnist_denoising_autoencoder_beats_the_noisy_input():
     model = A.build_models(cfg, x.shape[1:])
     A.fit(model, lambda m, xb: A.loss_terms(m, xb, cfg), x, steps=1500, batch_size=64)
     noisy = A.corrupt(tinygen.tensor(xt), "gaussian", 0.4).numpy().clip(0, 1)
-    gain = ae_apps.mean_psnr(xt, A.reconstruct(model, noisy, "bce")) - ae_apps.mean_psnr(xt, noisy)
+    gain = ae_apps.psnr_db(xt, A.reconstruct(model, noisy, "bce")) - ae_apps.psnr_db(xt, noisy)
     assert gain > 5.0
