@@ -22,8 +22,8 @@ def matmul_shapes(draw):
     """Shapes (a, b) valid for a @ b, with vectors and broadcast batch dims."""
     n, k, m = draw(side), draw(side), draw(side)
     batch = draw(st.lists(side, max_size=2).map(tuple))
-    a_batch = draw(broadcastable_shapes(batch, max_side=3)) if batch else ()
-    b_batch = draw(broadcastable_shapes(batch, max_side=3)) if batch else ()
+    a_batch = draw(broadcastable_shapes(batch, max_dims=len(batch), max_side=3)) if batch else ()
+    b_batch = draw(broadcastable_shapes(batch, max_dims=len(batch), max_side=3)) if batch else ()
     a = (k,) if draw(st.integers(0, 4)) == 0 else a_batch + (n, k)
     b = (k,) if draw(st.integers(0, 4)) == 0 else b_batch + (k, m)
     return a, b
