@@ -35,7 +35,8 @@ class Config(gan.ModelConfig):
     batch_size: int = 128          # "mini-batch SGD with a mini-batch size of 128"
     latent_dim: int = 100          # z in R^100, uniform in the paper; we use N(0, I) (see gan.py)
     ngf: int = 64                  # generator width (PyTorch's DCGAN example; LSUN model: 128)
-    ndf: int = 64                  # discriminator width
+    ndf: int = 64                  # discriminator width (small CPU runs on digits: ndf = ngf / 2,
+                                   # else D wins and G collapses to grey; docs/dcgan.md)
     lr: float = 2e-4               # "learning rate of 0.0002"
     beta1: float = 0.5             # "reducing beta_1 to 0.5 helped stabilize training"
     beta2: float = 0.999           # Adam's default

@@ -117,7 +117,7 @@ class View:
         return np.stack([u, v], -1)
 
     def grid(self, n):
-        """(n*n, 2) world points at the centres of an n x n pixel-block grid (row-major, top first)."""
+        """(n*n, 2) world points at the centres of an n x n pixel grid (row-major, top first)."""
         xs = self.lo[0] + (np.arange(n) + 0.5) / n * (self.hi[0] - self.lo[0])
         ys = self.hi[1] - (np.arange(n) + 0.5) / n * (self.hi[1] - self.lo[1])
         X, Y = np.meshgrid(xs, ys)
