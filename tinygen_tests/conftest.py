@@ -105,3 +105,15 @@ def _restore_engine_state():
     yield
     backend._DEFAULT_DEVICE = prev_device
     autograd._GRAD_ENABLED = True
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory):
+    """Tests never read or write the user's cache (~/.cache/tinygen or $TINYGEN_DATA)."""
+    old = os.environ.get("TINYGEN_DATA")
+    os.environ["TINYGEN_DATA"] = str(tmp_path_factory.mktemp("tinygen-cache"))
+    yield
+    if old is None:
+        os.environ.pop("TINYGEN_DATA", None)
+    else:
+        os.environ["TINYGEN_DATA"] = old
