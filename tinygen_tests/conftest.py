@@ -117,3 +117,8 @@ def _private_cache_dir(tmp_path_factory):
         os.environ.pop("TINYGEN_DATA", None)
     else:
         os.environ["TINYGEN_DATA"] = old
+
+
+# ../shared/data beside the project root: real MNIST test split and CC0 photos on developer
+# machines and CI only. Tests that read it skip when it is absent.
+SHARED_DATA = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))

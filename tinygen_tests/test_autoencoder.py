@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from tinygen_tests.conftest import SHARED_DATA
 import tinygen
 from tinygen import losses, nn
 from tinygen.methods import autoencoder as A
@@ -160,7 +161,7 @@ def test_load_images_goes_through_the_data_package():
 
 
 def test_mnist_uses_the_shared_test_split_8000_2000():
-    root = "/work/shared/data/mnist"
+    root = os.path.join(SHARED_DATA, "mnist")
     if not os.path.exists(os.path.join(root, "t10k-images-idx3-ubyte.gz")):
         pytest.skip("shared MNIST not present")
     from tinygen.data import load_mnist
@@ -232,7 +233,7 @@ def test_conv_autoencoder_shapes_and_short_training():
 
 @pytest.mark.slow
 def test_mnist_denoising_autoencoder_beats_the_noisy_input():
-    root = "/work/shared/data/mnist"
+    root = os.path.join(SHARED_DATA, "mnist")
     if not os.path.exists(os.path.join(root, "t10k-images-idx3-ubyte.gz")):
         pytest.skip("no MNIST test split in the shared folder")
     from tinygen.methods import ae_apps

@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tinygen_tests.conftest import SHARED_DATA
 import tinygen.data.real as real
 from tinygen.data import (DataFileError, DataNotFoundError, load_cifar10, load_dataset, load_mnist,
                           parse_idx, read_idx)
 from tinygen.io.download import DownloadError, download
 
-SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist")
+SHARED = os.path.join(SHARED_DATA, "mnist")
 MD5 = {"t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"}
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from tinygen_tests.conftest import SHARED_DATA
 import tinygen
 from tinygen import losses
 from tinygen.gradcheck import gradcheck, gradgradcheck
@@ -161,7 +162,7 @@ def test_bad_decoder_is_named():
 
 @pytest.mark.slow
 def test_mnist_vae_reaches_the_quality_bar():
-    root = "/work/shared/data/mnist"
+    root = os.path.join(SHARED_DATA, "mnist")
     if not os.path.exists(os.path.join(root, "t10k-images-idx3-ubyte.gz")):
         pytest.skip("no MNIST test split in the shared folder")
     cfg = V.Config(dataset="mnist", data_dir=root, steps=6000, iwae_k=100, n_iwae=500, quiet=True,
