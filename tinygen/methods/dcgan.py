@@ -65,21 +65,13 @@ def discriminator_step(config, G, D, opt_d, x, nz, step) -> dict:
     z = sample_noise(x.shape[0], nz, x.device)                       # (m, nz)
     with tinygen.no_grad():
         x_fake = G(z)                                                # (m, nc, H, W)
-    loss = L.d_loss_minimax(D(x), D(x_fake))
-    opt_d.zero_grad()
-    loss.backward()
-    opt_d.step()
-    return {"loss_d": float(loss.item())}
+    return {"loss_d": gan.descend(L.d_loss_minimax(D(x), D(x_fake)), opt_d)}
 
 
 def generator_step(config, G, D, opt_g, m, nz, device) -> dict:
     """Descend the non-saturating loss -log D(G(z))."""
     z = sample_noise(m, nz, device)                                  # (m, nz)
-    loss = L.g_loss_nonsaturating(D(G(z)))
-    opt_g.zero_grad()
-    loss.backward()
-    opt_g.step()
-    return {"loss_g": float(loss.item())}
+    return {"loss_g": gan.descend(L.g_loss_nonsaturating(D(G(z))), opt_g)}
 
 
 def train(config: Config) -> str:

@@ -242,12 +242,18 @@ def discriminator_step(config, G, D, opt_d, x, nz, step) -> dict:
         gp = L.gradient_penalty(D, x, x_fake, config.gp_lambda)
         out["gp"] = float(gp.item())
         loss = loss + gp
-    opt_d.zero_grad()
-    loss.backward()
-    opt_d.step()
+    descend(loss, opt_d)
     if config.clip > 0:
         clip_weights(D, config.clip)
     return out
+
+
+def descend(loss, optimizer) -> float:
+    """One gradient step on ``loss``: clear old gradients, backpropagate, update; return the value."""
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return float(loss.item())
 
 
 def clip_weights(D, c: float) -> None:
@@ -262,12 +268,8 @@ def generator_step(config, G, D, opt_g, m, nz, device) -> dict:
     z = sample_noise(m, nz, device)                                  # (m, nz)
     l_fake = D(G(z))                                                 # (m, 1)
     _, g_loss = L.gan_losses(config.loss)
-    loss = g_loss(l_fake)
-    opt_g.zero_grad()
-    loss.backward()
-    opt_g.step()
-    # D's parameters got gradients too; they are cleared at D's next zero_grad().
-    return {"loss_g": float(loss.item())}
+    # D's parameters get gradients too; they are cleared at D's next zero_grad().
+    return {"loss_g": descend(g_loss(l_fake), opt_g)}
 
 
 def set_lr_fraction(optimizers, base_lrs, fraction: float) -> None:

@@ -54,21 +54,15 @@ def discriminator_step(config, G, D, opt_d, x, nz, step) -> dict:
     z = sample_noise(x.shape[0], nz, x.device)                       # (m, nz)
     x_fake = G(z).detach()                                           # (m, *shape)
     loss = L.d_loss_wasserstein(D(x), D(x_fake))                     # E f(G(z)) - E f(x)
-    opt_d.zero_grad()
-    loss.backward()
-    opt_d.step()
+    value = gan.descend(loss, opt_d)
     clip_weights(D, config.clip)                                     # w <- clip(w, -c, c)
-    return {"loss_d": float(loss.item()), "wasserstein": -float(loss.item())}
+    return {"loss_d": value, "wasserstein": -value}
 
 
 def generator_step(config, G, D, opt_g, m, nz, device) -> dict:
     """Algorithm 1, lines 9-10: one RMSProp step on -E f(g_theta(z))."""
     z = sample_noise(m, nz, device)                                  # (m, nz)
-    loss = L.g_loss_wasserstein(D(G(z)))
-    opt_g.zero_grad()
-    loss.backward()
-    opt_g.step()
-    return {"loss_g": float(loss.item())}
+    return {"loss_g": gan.descend(L.g_loss_wasserstein(D(G(z))), opt_g)}
 
 
 def train(config: Config) -> str:

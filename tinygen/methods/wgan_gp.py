@@ -30,7 +30,7 @@ import dataclasses
 
 from tinygen import optim
 from tinygen import losses as L
-from tinygen.methods import gan
+from tinygen.methods import gan, wgan
 from tinygen.methods.gan import sample, sample_noise  # noqa: F401
 
 
@@ -69,22 +69,13 @@ def discriminator_step(config, G, D, opt_d, x, nz, step) -> dict:
     x_tilde = G(z).detach()                                          # (m, *shape)
     loss_w = L.d_loss_wasserstein(D(x), D(x_tilde))                  # D(x_tilde) - D(x)
     gp = L.gradient_penalty(D, x, x_tilde, config.lambda_)           # lambda (||grad|| - 1)^2
-    loss = loss_w + gp
-    opt_d.zero_grad()
-    loss.backward()                                                  # double backward through D
-    opt_d.step()
-    return {"loss_d": float(loss.item()), "gp": float(gp.item()),
+    value = gan.descend(loss_w + gp, opt_d)                          # double backward through D
+    return {"loss_d": value, "gp": float(gp.item()),
             "wasserstein": -float(loss_w.item())}
 
 
-def generator_step(config, G, D, opt_g, m, nz, device) -> dict:
-    """Algorithm 1, lines 10-11: one Adam step on -1/m sum D_w(G_theta(z))."""
-    z = sample_noise(m, nz, device)                                  # (m, nz)
-    loss = L.g_loss_wasserstein(D(G(z)))
-    opt_g.zero_grad()
-    loss.backward()
-    opt_g.step()
-    return {"loss_g": float(loss.item())}
+# Algorithm 1, lines 10-11 (one Adam step on -1/m sum D_w(G_theta(z))) is WGAN's generator update.
+generator_step = wgan.generator_step
 
 
 def train(config: Config) -> str:
