@@ -36,7 +36,22 @@ def _check_channels(name, in_channels, out_channels, groups):
                          f"must both be divisible by groups ({groups})")
 
 
-class Conv2d(Module):
+class _ConvBase(Module):
+    """What Conv2d and ConvTranspose2d share: a weight, an optional bias, PyTorch's init."""
+
+    def _make_parameters(self, weight_shape, out_channels, bias, device, dtype):
+        self.weight = Parameter(_empty(weight_shape, device, dtype))
+        if bias:
+            self.bias = Parameter(_empty((out_channels,), device, dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.default_linear_init_(self.weight, self.bias)
+
+
+class Conv2d(_ConvBase):
     """2-D convolution (cross-correlation) layer, ``y = conv2d(x, weight) + bias``.
 
     ``padding``: int, pair, 'valid' or 'same'. ``padding_mode``: 'zeros'
@@ -65,16 +80,8 @@ class Conv2d(Module):
         else:
             self.padding = _pair(padding, "padding")
         self.groups, self.padding_mode = groups, padding_mode
-        self.weight = Parameter(_empty((out_channels, in_channels // groups) + self.kernel_size,
-                                       device, dtype))
-        if bias:
-            self.bias = Parameter(_empty((out_channels,), device, dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        init.default_linear_init_(self.weight, self.bias)
+        self._make_parameters((out_channels, in_channels // groups) + self.kernel_size,
+                              out_channels, bias, device, dtype)
 
     def _explicit_padding(self):
         """(left, right, top, bottom) for F.pad when padding_mode is not 'zeros'."""
@@ -109,7 +116,7 @@ class Conv2d(Module):
         return s
 
 
-class ConvTranspose2d(Module):
+class ConvTranspose2d(_ConvBase):
     """Transposed convolution layer (the gradient of Conv2d w.r.t. its input, as a layer).
 
     ``forward(x, output_size=None)``: ``output_size`` (OH, OW) — or a longer
@@ -137,16 +144,8 @@ class ConvTranspose2d(Module):
                 raise ValueError(f"ConvTranspose2d: output_padding {self.output_padding} must be "
                                  f"smaller than either stride {self.stride} or dilation "
                                  f"{self.dilation}")
-        self.weight = Parameter(_empty((in_channels, out_channels // groups) + self.kernel_size,
-                                       device, dtype))
-        if bias:
-            self.bias = Parameter(_empty((out_channels,), device, dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        init.default_linear_init_(self.weight, self.bias)
+        self._make_parameters((in_channels, out_channels // groups) + self.kernel_size,
+                              out_channels, bias, device, dtype)
 
     def _output_padding(self, x, output_size):
         if output_size is None:
