@@ -19,7 +19,6 @@ loading a checkpoint never executes code.
 from __future__ import annotations
 
 import collections
-import io as _io
 import json
 import math
 import zipfile
@@ -27,7 +26,7 @@ from typing import Any, Dict
 
 import numpy as np
 
-from tinygen.io.files import atomic_write_bytes
+from tinygen.io.files import save_npz
 
 META_KEY = "__tinygen_checkpoint__.json"
 FORMAT_VERSION = 1
@@ -145,9 +144,7 @@ def save_checkpoint(path: str, *, step: int, rng_state: Any = None, **objects) -
     arrays: Dict[str, np.ndarray] = {}
     meta = {"format": "tinygen-checkpoint", "version": FORMAT_VERSION, "tree": _encode(tree, "", arrays)}
     arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    buffer = _io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_npz(path, **arrays)
     return path
 
 

@@ -49,6 +49,16 @@ def atomic_path(path: str) -> Iterator[str]:
         raise
 
 
+def save_npz(path: str, **arrays) -> None:
+    """``numpy.savez(path, **arrays)`` written atomically (serialised in memory, then renamed in)."""
+    import io
+
+    import numpy as np
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder + ``os.replace``)."""
     with atomic_path(path) as tmp:

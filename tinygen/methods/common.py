@@ -24,7 +24,7 @@ import time
 from typing import Optional
 
 from tinygen import backend
-from tinygen.io.files import atomic_write_bytes  # noqa: F401  (re-exported for methods)
+from tinygen.io.files import atomic_write_bytes, save_npz  # noqa: F401  (re-exported for methods)
 
 np = backend.numpy   # host arrays only: samples and RNG states for files
 
@@ -44,14 +44,6 @@ class RunConfig:
     log_every: int = 100               # steps between metrics.jsonl lines
     sample_every: int = 500            # steps between sample grids / frames
     quiet: bool = False                # no progress line
-
-
-def save_npz(path: str, **arrays) -> None:
-    """``numpy.savez`` written atomically."""
-    import io
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _jsonable(value):

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
 import os
 import time
@@ -333,14 +332,12 @@ def domain_cache_path(config: DomainConfig) -> str:
 
 
 def _save(clf: DomainClassifier, path: str) -> None:
-    from tinygen.io.files import atomic_write_bytes
+    from tinygen.io.files import save_npz
     arrays = {"state." + k: backend.to_host(v.data) for k, v in clf.model.state_dict().items()}
     meta = {"config": dataclasses.asdict(clf.config), "info": clf.info}
     arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     arrays["reference_features"] = clf.reference_features
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_npz(path, **arrays)
 
 
 def _load(path: str, device: str) -> DomainClassifier:

@@ -20,7 +20,6 @@ The Inception network itself lives in ``tinygen.models`` (``InceptionV3FID``); t
 needs a callable ``feature_fn`` mapping a float32 (B, 3, H, W) batch in [0, 1] to (B, D).
 """
 import os
-import tempfile
 import warnings
 
 import numpy as np
@@ -230,21 +229,9 @@ def compute_statistics_of(images_or_features, feature_fn=None, batch_size=50):
 def save_statistics(path, mu, sigma):
     """Write ``mu`` and ``sigma`` to an .npz file atomically (temp file in the same folder, then
     ``os.replace``), so a crash never leaves a half-written statistics file behind."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temp_path = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            np.savez(f, mu=np.asarray(mu, dtype=np.float64),
-                     sigma=np.asarray(sigma, dtype=np.float64))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
+    from tinygen.io.files import save_npz
+    save_npz(os.fspath(path), mu=np.asarray(mu, dtype=np.float64),
+             sigma=np.asarray(sigma, dtype=np.float64))
 
 
 def load_statistics(path):
