@@ -201,22 +201,14 @@ def test_demo_rejects_unknown_loss():
 
 # ---------------------------------------------------------------- quality bar (slow)
 
-# WGAN-GP's 80 % high-quality bar is not reached with the demo's CPU budget (measured in
-# docs/wgan_gp.md): those cases stay here as expected failures, so that a preset which
-# reaches the bar shows up as XPASS; the figure WGAN-GP does reach is asserted separately.
-WGAN_GP_BELOW_BAR = pytest.mark.xfail(
-    strict=False, reason="WGAN-GP preset, 2,000 steps: seed 0 8/8 modes, 77.3 % high quality; "
-                         "seed 1 and grid25 do not converge (docs/wgan_gp.md)")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("loss, dataset, seed, min_modes, min_hq", [
     ("nonsaturating", "ring8", 0, 8, 0.8),
     ("nonsaturating", "ring8", 1, 8, 0.8),
-    ("wgan-gp", "ring8", 0, 8, 0.7),                       # what the preset reaches (77.3 %)
-    pytest.param("wgan-gp", "ring8", 0, 8, 0.8, marks=WGAN_GP_BELOW_BAR),
-    pytest.param("wgan-gp", "ring8", 1, 8, 0.8, marks=WGAN_GP_BELOW_BAR),
-    pytest.param("wgan-gp", "grid25", 0, 23, 0.0, marks=WGAN_GP_BELOW_BAR),
+    ("wgan-gp", "ring8", 0, 8, 0.8),
+    ("wgan-gp", "ring8", 1, 8, 0.8),
+    ("wgan-gp", "grid25", 0, 23, 0.0),
+    ("wgan-gp", "grid25", 1, 23, 0.0),
 ])
 def test_demo_default_budget_reaches_the_quality_bar(tmp_path, loss, dataset, seed, min_modes,
                                                      min_hq):
