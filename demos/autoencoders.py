@@ -109,7 +109,8 @@ def main(argv=None):
     cxt, _ = A.load_images("shapes", "test", n=1000)
     gray, colour = P.restoration_pairs("colorize", cx)
     gray_t, colour_t = P.restoration_pairs("colorize", cxt)
-    out_c = P.restore(P.train_mapping(gray, colour, steps=args.steps), gray_t)
+    # gray -> colour with the input skipped to the output logits (the map learns only chroma)
+    out_c = P.restore(P.train_mapping(gray, colour, steps=args.steps, input_skip=True), gray_t)
     rows.append(("colorisation PSNR dB: output / gray input", P.psnr_db(colour_t, out_c),
                  P.psnr_db(colour_t, np.repeat(gray_t, 3, 1))))
     save_png(grid([np.repeat(gray_t[:10], 3, 1), out_c[:10], colour_t[:10]]),

@@ -2,6 +2,7 @@
 import itertools
 
 import numpy as np
+import tinygen
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -199,3 +200,24 @@ def test_attribute_vector_and_its_application():
     np.testing.assert_allclose(out[:, 1].mean(0), codes[:2].mean(0))   # mean "without" + v = mean "with"
     with pytest.raises(ValueError, match="both with and without"):
         P.attribute_vector(codes, [True] * 4)
+
+
+def test_input_skip_starts_as_the_identity_and_learns_only_the_correction():
+    # g(f(x)) = 0 (decoder weights zeroed): the output is the input, broadcast over channels.
+    from tinygen.models.autoencoders import AutoEncoder, MLPDecoder, MLPEncoder
+    ae = AutoEncoder(MLPEncoder(16, 4, (8,)), MLPDecoder(4, 48, (8,), out_shape=(3, 4, 4)))
+    for p in ae.decoder.parameters():
+        p.data[...] = 0
+    model = P.InputSkip(ae, eps=1e-3)
+    x = np.random.default_rng(0).uniform(0, 1, (5, 1, 4, 4)).astype(np.float32)
+    h, logits = model(tinygen.tensor(x))
+    assert h.shape == (5, 4) and logits.shape == (5, 3, 4, 4)
+    out = 1 / (1 + np.exp(-logits.numpy().astype(np.float64)))
+    np.testing.assert_allclose(out, np.repeat(np.clip(x, 1e-3, 1 - 1e-3), 3, 1), rtol=1e-4)
+    # a colour target that is a fixed tint of the gray input is learnt to beat the gray baseline
+    rng = np.random.default_rng(1)
+    gray = rng.uniform(0.1, 0.9, (256, 1, 4, 4)).astype(np.float32)
+    colour = np.concatenate([gray * 0.5, gray, np.clip(gray * 1.1, 0, 1)], 1)
+    m = P.train_mapping(gray, colour, steps=300, code_dim=8, hidden=32, input_skip=True, lr=3e-3)
+    assert isinstance(m, P.InputSkip)
+    assert P.psnr_db(colour, P.restore(m, gray)) > P.psnr_db(colour, np.repeat(gray, 3, 1)) + 5

@@ -5,7 +5,8 @@
     anomaly detection  reconstruction error as the score, ROC AUC by hand    roc_auc, anomaly_scores
     clustering         k-means (k-means++ init) scored by purity and NMI      kmeans, purity, nmi
     image restoration  denoising / inpainting / colorisation as trained maps restoration_pairs,
-                                                                             train_mapping, restore, psnr_db
+                                                                             train_mapping, InputSkip,
+                                                                             restore, psnr_db
     VAE latent space   linear and spherical interpolation, the 2-D manifold  lerp, slerp, manifold_grid
                        grid, attribute vectors                              attribute_vector
 
@@ -19,7 +20,7 @@ import math
 from typing import Optional
 
 import tinygen
-from tinygen import backend
+from tinygen import backend, nn
 from tinygen.autograd import no_grad
 
 np = backend.numpy   # host evaluation maths
@@ -255,13 +256,40 @@ def restoration_pairs(task: str, images, seed: int = 0, **kwargs):
     raise ValueError(f"task must be 'denoise', 'inpaint' or 'colorize', got {task!r}")
 
 
+class InputSkip(nn.Module):
+    """An autoencoder whose output logits start from the input's own logits:
+
+        x_hat = sigmoid( g(f(x)) + logit(clip(x, eps, 1 - eps)) )
+
+    A skip connection from the input to the output, in logit space (the space of the BCE
+    loss), broadcast over channels: a 1-channel gray image x feeds all three colour
+    logits. With g(f(x)) = 0 the map is the identity (gray -> gray repeated), so the
+    bottleneck only has to learn the *correction* -- for colourisation, the chroma, which
+    is smooth and low in information -- while the geometry, which a bottleneck blurs,
+    passes through the skip. (The minimal form of the U-Net idea, Ronneberger et al. 2015.)
+    Returns (h, logits) like :class:`tinygen.models.autoencoders.AutoEncoder`.
+    """
+
+    def __init__(self, autoencoder: nn.Module, eps: float = 1e-3):
+        super().__init__()
+        self.autoencoder, self.eps = autoencoder, eps
+
+    def forward(self, x):                                            # x (N, C_in, H, W) in [0, 1]
+        h, logits = self.autoencoder(x)                              # (N, J), (N, C_out, H, W)
+        p = x.clip(self.eps, 1.0 - self.eps)
+        return h, logits + (p.log() - (1.0 - p).log())               # C_in = 1 broadcasts
+
+
 def train_mapping(x_in, x_target, steps: int = 1500, batch_size: int = 64, lr: float = 1e-3,
-                  code_dim: int = 256, hidden: int = 512, arch: str = "mlp", seed: int = 0):
+                  code_dim: int = 256, hidden: int = 512, arch: str = "mlp", seed: int = 0,
+                  input_skip: bool = False):
     """An autoencoder-shaped network trained to map x_in -> x_target with BCE on logits.
 
     Denoising (noisy -> clean), inpainting (masked -> whole) and colorisation
     (gray -> colour) are the same problem: a reconstruction loss against a target
-    that differs from the input. Returns the model (call :func:`restore`).
+    that differs from the input. ``input_skip`` wraps the network in :class:`InputSkip`
+    (the output starts from the input; used for colourisation). Returns the model
+    (call :func:`restore`).
     """
     from tinygen.methods.autoencoder import fit
     from tinygen.models.autoencoders import (
@@ -277,6 +305,8 @@ def train_mapping(x_in, x_target, steps: int = 1500, batch_size: int = 64, lr: f
         D_in, D_out = int(np.prod(in_shape)), int(np.prod(out_shape))
         model = AutoEncoder(MLPEncoder(D_in, code_dim, (hidden,), code_act="relu"),
                             MLPDecoder(code_dim, D_out, (hidden,), out_shape=out_shape))
+    if input_skip:
+        model = InputSkip(model)
     pairs = np.concatenate([x_in.reshape(len(x_in), -1), x_target.reshape(len(x_target), -1)], 1)
     d_in = int(np.prod(in_shape))
 
