@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 
 import tinygen
-from tinygen import optim
 from tinygen import losses as L
 from tinygen.methods import gan
 from tinygen.methods.gan import sample, sample_noise  # noqa: F401
@@ -53,11 +52,8 @@ def build_models(config, data):
     return gan.build_models(config, data)
 
 
-def build_optimizers(config, G, D):
-    """Adam(0.0002, betas=(0.5, 0.999)) for both networks."""
-    betas = (config.beta1, config.beta2)
-    return (optim.Adam(G.parameters(), lr=config.lr, betas=betas),
-            optim.Adam(D.parameters(), lr=config.lr, betas=betas))
+# Adam(0.0002, betas=(0.5, 0.999)) for both networks.
+build_optimizers = gan.adam_optimizers
 
 
 def discriminator_step(config, G, D, opt_d, x, nz, step) -> dict:

@@ -206,6 +206,14 @@ def build_optimizers(config, G, D):
     return make(G.parameters(), config.lr_g), make(D.parameters(), config.lr_d)
 
 
+def adam_optimizers(config, G, D):
+    """Adam(config.lr, betas=(config.beta1, config.beta2)) for both players, one learning rate
+    (DCGAN: 2e-4, (0.5, 0.999); WGAN-GP Algorithm 1: 1e-4, (0, 0.9))."""
+    betas = (config.beta1, config.beta2)
+    return (optim.Adam(G.parameters(), lr=config.lr, betas=betas),
+            optim.Adam(D.parameters(), lr=config.lr, betas=betas))
+
+
 # ---------------------------------------------------------------- one step of Algorithm 1
 
 def _instance_noise(x, std):
@@ -386,6 +394,6 @@ def train(config: Config) -> str:
     return run.dir
 
 
-__all__ = ["Config", "ModelConfig", "build_models", "build_optimizers", "discriminator_step",
-           "generator_step", "sample", "train", "fit", "load_data", "Data", "evaluate",
-           "clip_weights"]
+__all__ = ["Config", "ModelConfig", "build_models", "build_optimizers", "adam_optimizers",
+           "discriminator_step", "generator_step", "sample", "train", "fit", "load_data", "Data",
+           "evaluate", "clip_weights"]

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from tinygen import optim
 from tinygen import losses as L
 from tinygen.methods import gan, wgan
 from tinygen.methods.gan import sample, sample_noise  # noqa: F401
@@ -56,11 +55,8 @@ def build_models(config, data):
     return gan.build_models(config, data)
 
 
-def build_optimizers(config, G, D):
-    """Adam(alpha, beta_1, beta_2) for both players (Algorithm 1)."""
-    betas = (config.beta1, config.beta2)
-    return (optim.Adam(G.parameters(), lr=config.lr, betas=betas),
-            optim.Adam(D.parameters(), lr=config.lr, betas=betas))
+# Adam(alpha, beta_1, beta_2) for both players (Algorithm 1).
+build_optimizers = gan.adam_optimizers
 
 
 def discriminator_step(config, G, D, opt_d, x, nz, step) -> dict:
