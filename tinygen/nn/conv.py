@@ -50,6 +50,21 @@ class _ConvBase(Module):
     def reset_parameters(self):
         init.default_linear_init_(self.weight, self.bias)
 
+    def extra_repr(self):
+        """PyTorch's repr: the channels, kernel and stride, then every setting off its default."""
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        for name, default in (("padding", (0, 0)), ("output_padding", (0, 0)),
+                              ("dilation", (1, 1)), ("groups", 1)):
+            value = getattr(self, name, default)
+            if value != default:
+                s += f", {name}={value}"                 # padding='same' printed bare, as PyTorch
+        if self.bias is None:
+            s += ", bias=False"
+        if getattr(self, "padding_mode", "zeros") != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
 
 class Conv2d(_ConvBase):
     """2-D convolution (cross-correlation) layer, ``y = conv2d(x, weight) + bias``.
@@ -99,21 +114,6 @@ class Conv2d(_ConvBase):
                           self.groups)
         x = _pad(x, self._explicit_padding(), mode=self.padding_mode)
         return conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-
-    def extra_repr(self):
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-             f"stride={self.stride}")
-        if self.padding != (0, 0):
-            s += f", padding={self.padding}"             # 'same' printed bare, as PyTorch
-        if self.dilation != (1, 1):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        if self.padding_mode != "zeros":
-            s += f", padding_mode={self.padding_mode}"
-        return s
 
 
 class ConvTranspose2d(_ConvBase):
@@ -174,17 +174,3 @@ class ConvTranspose2d(_ConvBase):
         return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
                                 output_padding, self.groups, self.dilation)
 
-    def extra_repr(self):
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-             f"stride={self.stride}")
-        if self.padding != (0, 0):
-            s += f", padding={self.padding}"
-        if self.output_padding != (0, 0):
-            s += f", output_padding={self.output_padding}"
-        if self.dilation != (1, 1):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
