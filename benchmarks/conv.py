@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -27,6 +26,8 @@ import numpy as np  # noqa: E402  (a benchmark script, not library code)
 
 import tinygen as tg  # noqa: E402
 from tinygen.ops.conv import conv2d, conv_transpose2d  # noqa: E402
+
+from timing import best_time  # noqa: E402  (benchmarks/timing.py)
 
 try:
     import torch
@@ -53,16 +54,6 @@ LAYERS_28 = [
     ("G28", "convT", 128, 64, 4, 2, 1, 7),
     ("G28", "convT", 64, 1, 4, 2, 1, 14),
 ]
-
-
-def best_time(step, repeats):
-    step()                                           # warm-up (allocations, BLAS threads)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def tinygen_step(kind, x, w, gy, s, p):

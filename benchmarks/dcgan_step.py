@@ -47,32 +47,21 @@ from tinygen import optim  # noqa: E402
 from tinygen.models.dcgan import DCGANDiscriminator, DCGANGenerator, stages_for  # noqa: E402
 from tinygen.ops.conv import conv2d, conv_transpose2d  # noqa: E402
 
+import timing  # noqa: E402  (benchmarks/timing.py)
+from timing import loadavg  # noqa: E402
+
 try:
     import torch
 except ImportError:  # pragma: no cover
     torch = None
 
 
-def loadavg():
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:  # pragma: no cover
-        return "?"
-
-
 CLOCK = time.perf_counter      # wall clock; --cpu-time switches to time.process_time
 
 
 def best_time(step, repeats, warmup=2):
-    for _ in range(warmup):                       # allocations, BLAS threads, Adam state
-        step()
-    times = []
-    for _ in range(repeats):
-        t0 = CLOCK()
-        step()
-        times.append(CLOCK() - t0)
-    return min(times)
+    """timing.best_time with this script's clock (two warm-ups: Adam's state appears in the first)."""
+    return timing.best_time(step, repeats, warmup, CLOCK)
 
 
 # ----------------------------------------------------------------------------

@@ -34,21 +34,17 @@ import numpy as np  # noqa: E402  (a benchmark script, not library code)
 import tinygen as tg  # noqa: E402
 from tinygen import nn, optim  # noqa: E402
 
+import timing  # noqa: E402  (benchmarks/timing.py)
+
 try:
     import torch
 except ImportError:  # pragma: no cover
     torch = None
 
 
-def best_time(fn, repeats, warmup=3):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.process_time()
-        fn()
-        times.append(time.process_time() - t0)
-    return min(times)
+def best_time(fn, repeats):
+    """CPU time of the fastest call (three warm-ups)."""
+    return timing.best_time(fn, repeats, warmup=3, clock=time.process_time)
 
 
 def chain(x, n_ops):
@@ -121,9 +117,8 @@ def main(argv=None):
     use_torch = torch is not None and not args.no_torch
     if use_torch:
         torch.set_num_threads(args.threads)
-    with open("/proc/loadavg") as f:
-        print(f"loadavg {' '.join(f.read().split()[:3])}; chain of {args.ops} ops on (4,) float32; "
-              f"best of {args.repeats}")
+    print(f"loadavg {timing.loadavg()}; chain of {args.ops} ops on (4,) float32; "
+          f"best of {args.repeats}")
     names = ["chain forward (no graph)", "chain fwd+bwd", "MLP step (fwd+bwd+Adam)"]
     per_op = [args.ops, args.ops, None]
     t_tg = [best_time(f, args.repeats) for f in tinygen_cases(args.ops)]
