@@ -99,3 +99,20 @@ def test_errors(tmp_path):
     (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="truncated"):
         load_checkpoint(str(tmp_path / "cut.npz"))
+
+
+def test_save_npz_failing_mid_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    from tinygen.io.files import atomic_write_bytes, save_npz
+    path = tmp_path / "sub" / "a.npz"
+    save_npz(str(path), x=np.arange(3))                 # creates the folder too
+
+    class Broken:
+        def __array__(self, *args, **kwargs):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        save_npz(str(path), x=np.arange(5), y=Broken())
+    assert os.listdir(path.parent) == ["a.npz"]
+    np.testing.assert_array_equal(np.load(path)["x"], [0, 1, 2])
+    atomic_write_bytes(str(path), b"raw")
+    assert path.read_bytes() == b"raw"

@@ -50,19 +50,24 @@ def atomic_path(path: str) -> Iterator[str]:
 
 
 def save_npz(path: str, **arrays) -> None:
-    """``numpy.savez(path, **arrays)`` written atomically (serialised in memory, then renamed in)."""
-    import io
-
+    """``numpy.savez(path, **arrays)`` written atomically, streamed straight into the temporary
+    file (no second copy of a large checkpoint in memory)."""
     import numpy as np
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    with _atomic_file(path) as f:
+        np.savez(f, **arrays)
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder + ``os.replace``)."""
+    with _atomic_file(path) as f:
+        f.write(data)
+
+
+@contextlib.contextmanager
+def _atomic_file(path: str):
+    """An open binary file beside ``path``, flushed to disk and moved onto ``path`` on success."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
