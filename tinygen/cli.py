@@ -2,37 +2,75 @@
 
     tinygen run METHOD [--dataset NAME] [--steps N] ... [method options]
     tinygen demo NAME [--out DIR]
+    tinygen sample RUN [--n N] [--out FILE] [--seed S]
     tinygen gradcheck MODULE:OBJECT --shape 2,3,8,8 [--second-order]
     tinygen weights list | path NAME | download NAME [--path FILE]
-    (and the commands listed in COMMANDS)
+    tinygen --help                      (every command, one line each)
 
-``run`` options are generated from each method's ``Config`` dataclass, so
-``tinygen run gan --help`` always shows the real defaults.
+``run`` options are generated from each method's ``Config`` dataclass: the type gives the
+option's kind (``Literal[...]`` -> choices, ``bool`` -> ``--x/--no-x``, tuples -> several
+values), the default is the field's default, and the help text is the comment beside the
+field in the source (:mod:`tinygen.configdoc`), so ``tinygen run gan --help`` always shows
+the real defaults and where they come from.
+
+A method module may also define
+
+* ``Config.ALIASES = {"old_name": "new_name"}`` (a ``ClassVar``): ``--old-name`` stays
+  accepted for a renamed field (hidden from the option list, named in its help);
+* ``PRESETS = {name: {field: value}}`` (with ``PRESET_DOCS = {name: "one line"}``): ``run``
+  gets ``--preset {auto,NAME...}``; a preset fills only the options not given on the
+  command line. ``apply_preset(kwargs, explicit, preset) -> kwargs`` (module function)
+  decides how; without it, :func:`build_config` applies ``PRESETS[preset]`` (``auto``:
+  ``default_preset(dataset)``'s choice, or no preset) to the fields not given explicitly.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import importlib
 import importlib.util
 import json
 import os
 import sys
+import textwrap
 import typing
 
 # Commands implemented elsewhere: name -> "module:function(argv) -> exit code".
 COMMANDS = {
-    "weights": "tinygen.io.weights:weights_main",
-    "fid": "tinygen.metrics.fid_cli:main",
+    "sample": "tinygen.methods.run:sample_main",
     "style": "tinygen.methods.style_transfer:main",
+    "fid": "tinygen.metrics.fid_cli:main",
+    "weights": "tinygen.io.weights:weights_main",
 }
 
-# Demos: name -> "module:function(argv) -> exit code".
+# One line per command for ``tinygen --help`` (run, demo and gradcheck live in this file).
+COMMAND_HELP = {
+    "run": "train a method (tinygen run --help lists them) and write a run folder",
+    "demo": "a ready-made CPU demo that writes pictures (tinygen demo --help lists them)",
+    "sample": "draw new samples from a trained run folder into an .npz file",
+    "style": "neural style transfer of one image (Gatys et al. 2016)",
+    "fid": "Frechet Inception Distance between two image sets (pytorch-fid's numerics)",
+    "weights": "list, locate or download pretrained weight files",
+    "gradcheck": "finite-difference check of a layer's or function's gradients",
+}
+
+# Demos: name -> "module:function(argv) -> exit code", and one line each for --help.
 DEMOS = {
     "gan2d": "tinygen.methods.gan2d:demo_main",
     "visualize": "tinygen.methods.visualize:demo_main",
     "vae": "tinygen.methods.vae:demo_main",
 }
+DEMO_HELP = {
+    "gan2d": "a GAN learning a 2-D toy, GAN-Lab style: decision map, manifold, gradient arrows",
+    "visualize": "what a small ConvNet's units see: receptive fields, top patches, "
+                 "activation maximisation",
+    "vae": "a VAE's latent space: interpolations, the 2-D manifold, attribute vectors",
+}
+
+# Dataset names offered when tinygen.data cannot be imported (the listing must not fail).
+_FALLBACK_DATASETS = ["ring8", "grid25", "swissroll", "moons", "gmm1d", "shapes", "digits",
+                      "mnist", "fashion-mnist", "cifar10"]
 
 
 def _load(spec: str):
@@ -40,56 +78,397 @@ def _load(spec: str):
     return getattr(importlib.import_module(module), name)
 
 
+def _first_line(text) -> str:
+    lines = [line.strip() for line in (text or "").strip().splitlines()]
+    return lines[0] if lines else ""
+
+
+def _unknown(where: str, what: str, name: str, options) -> int:
+    """One line on stderr naming the close matches; exit code 2."""
+    options = sorted(options)
+    close = difflib.get_close_matches(name, options, n=3, cutoff=0.5)
+    if not close:
+        close = difflib.get_close_matches(name.replace("_", "-").lower(), options, n=3, cutoff=0.5)
+    hint = (f"did you mean {_either(close)}?" if close
+            else f"choose from {', '.join(options)}")
+    print(f"{where}: unknown {what} {name!r}; {hint} (`{where} --help` lists them)",
+          file=sys.stderr)
+    return 2
+
+
+def _either(names) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _listing(rows) -> str:
+    rows = list(rows)
+    width = max((len(name) for name, _ in rows), default=0)
+    return "\n".join(f"  {name.ljust(width)}  {text}" for name, text in rows)
+
+
 # --------------------------------------------------------------------------
-# tinygen run METHOD
+# tinygen run METHOD: options from the Config dataclass
 # --------------------------------------------------------------------------
 
-def _field_type(field, hints):
-    t = hints.get(field.name, str)
+PRESET_DEST = "preset"
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's layout and the line breaks inside an option's help (the
+    preset list), wraps everything else; hides the option strings of renamed options."""
+
+    def _split_lines(self, text, width):
+        lines = []
+        for paragraph in text.splitlines():
+            paragraph = " ".join(paragraph.split())
+            lines.extend(textwrap.wrap(paragraph, width, break_on_hyphens=False) or [""])
+        return lines
+
+    def _format_action_invocation(self, action):
+        hidden = getattr(action, "hidden_option_strings", ())
+        if not hidden or not action.option_strings:
+            return super()._format_action_invocation(action)
+        shown = [s for s in action.option_strings if s not in hidden]
+        saved = action.option_strings
+        action.option_strings = shown
+        try:
+            return super()._format_action_invocation(action)
+        finally:
+            action.option_strings = saved
+
+
+def option_flag(name: str) -> str:
+    """Field name -> its flag: ``batch_size`` -> ``--batch-size``, ``lambda_`` -> ``--lambda``."""
+    return "--" + (name.rstrip("_") or name).replace("_", "-")
+
+
+def _legacy_flag(name: str) -> str:
+    """The spelling earlier tinygen generated (``lambda_`` -> ``--lambda-``)."""
+    return "--" + name.replace("_", "-")
+
+
+def config_aliases(config_cls) -> dict:
+    """``{old field name: new field name}``, ``ALIASES`` merged over the class's bases."""
+    aliases = {}
+    for cls in reversed(config_cls.__mro__):
+        aliases.update(cls.__dict__.get("ALIASES", None) or {})
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    for old, new in aliases.items():
+        if new not in names:
+            raise ValueError(f"{config_cls.__qualname__}.ALIASES maps {old!r} to {new!r}, "
+                             f"which is not a field")
+    return aliases
+
+
+def _unwrap_optional(t):
+    if typing.get_origin(t) is typing.Union:
+        args = [a for a in typing.get_args(t) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+        return str
+    return t
+
+
+def _scalar(t):
+    """A scalar annotation -> (argparse type, choices or None)."""
+    t = _unwrap_optional(t)
+    if typing.get_origin(t) is typing.Literal:
+        choices = list(typing.get_args(t))
+        kinds = {type(c) for c in choices}
+        kind = kinds.pop() if len(kinds) == 1 else str
+        if kind not in (int, float, str):
+            kind = str
+        return kind, [kind(c) for c in choices]
+    return (t if t in (int, float, str, bool) else str), None
+
+
+def field_kind(field, hints):
+    """``(kind, type, choices, nargs)`` of a dataclass field, kind in scalar | bool | sequence."""
+    t = _unwrap_optional(hints.get(field.name, str))
     origin = typing.get_origin(t)
-    if origin is typing.Union:               # Optional[X]
-        t = next(a for a in typing.get_args(t) if a is not type(None))
-        origin = typing.get_origin(t)
-    if origin in (tuple, list):
-        return "sequence", typing.get_args(t)[0] if typing.get_args(t) else float
-    return "scalar", t
+    if t in (tuple, list) or origin in (tuple, list):
+        args = typing.get_args(t)
+        if not args:
+            return "sequence", float, None, "+"
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            element, choices = _scalar(args[0])
+            return "sequence", element, choices, len(args)
+        element, choices = _scalar(args[0])
+        return "sequence", element, choices, "+"
+    kind, choices = _scalar(t)
+    if kind is bool and choices is None:
+        return "bool", bool, None, None
+    return "scalar", kind, choices, None
 
 
-def config_parser(config_cls, prog: str) -> argparse.ArgumentParser:
-    """An argparse parser with one ``--option`` per dataclass field (defaults shown)."""
-    parser = argparse.ArgumentParser(prog=prog, description=(config_cls.__doc__ or "").strip(),
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def field_default(field):
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
+def config_defaults(config_cls) -> dict:
+    """``{field: default}`` of a config dataclass."""
+    return {f.name: field_default(f) for f in dataclasses.fields(config_cls) if f.init}
+
+
+def _show_default(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (tuple, list)):
+        return " ".join(str(v) for v in value) or "(empty)"
+    if value is None:
+        return "none"
+    if value == "":
+        return "''"
+    return str(value)
+
+
+def dataset_names() -> list:
+    """The built-in dataset names (tinygen.data.NAMES without the PATH forms)."""
+    try:
+        from tinygen.data import NAMES
+    except Exception:  # noqa: BLE001 - the help must not fail because the data package does
+        return list(_FALLBACK_DATASETS)
+    return [n for n in NAMES if not n.endswith(":PATH")]
+
+
+def _class_title(cls) -> str:
+    doc = cls.__doc__ or ""
+    if doc.startswith(cls.__name__ + "("):        # dataclass's generated signature: no docstring
+        doc = ""
+    where = f"{cls.__module__.rpartition('.')[2]}.{cls.__qualname__}"
+    line = _first_line(doc).replace("``", "")
+    return f"{line} [{where}]" if line else where
+
+
+def _escape(text: str) -> str:
+    return text.replace("%", "%%")
+
+
+def preset_help(presets, preset_docs=None, has_default=False) -> str:
+    """The ``--preset`` help: one line per preset."""
+    docs = dict(preset_docs or {})
+    auto = docs.get("auto") or ("choose by the dataset (the method's default_preset)"
+                                if has_default else "no preset: the Config defaults")
+    lines = ["fills the options not given on the command line (default: auto)",
+             f"auto: {auto}"]
+    for name in presets:
+        text = docs.get(name) or _first_line(", ".join(f"{k}={v}" for k, v in
+                                                       dict(presets[name]).items()))
+        lines.append(f"{name}: {text}")
+    return _escape("\n".join(lines))
+
+
+def config_parser(config_cls, prog: str, presets=None, preset_docs=None,
+                  has_default_preset=False, description=None) -> argparse.ArgumentParser:
+    """An argparse parser with one ``--option`` per dataclass field.
+
+    Each option's help is the field's source comment plus its default (and its choices, for
+    a ``Literal`` type); options are grouped by the class that introduced the field. With
+    ``presets`` (a method module's ``PRESETS``) the parser also takes ``--preset``.
+    """
+    from tinygen.configdoc import field_docs, first_declaring_class
+    desc = description if description is not None else (
+        "" if (config_cls.__doc__ or "").startswith(config_cls.__name__ + "(")
+        else (config_cls.__doc__ or "").strip())
+    parser = argparse.ArgumentParser(
+        prog=prog, usage=f"{prog} [options]", description=desc, formatter_class=HelpFormatter,
+        epilog="Each option's text is the comment beside its field in the source: the paper\n"
+               "and section a default comes from, or the departure it makes.")
     hints = typing.get_type_hints(config_cls)
-    for field in dataclasses.fields(config_cls):
-        flag = "--" + field.name.replace("_", "-")
-        default = field.default if field.default is not dataclasses.MISSING else (
-            field.default_factory() if field.default_factory is not dataclasses.MISSING else None)
-        kind, t = _field_type(field, hints)
-        if t is bool:
-            parser.add_argument(flag, dest=field.name, default=default,
-                                action=argparse.BooleanOptionalAction)
+    docs = field_docs(config_cls)
+    aliases = config_aliases(config_cls)
+    old_names = {}
+    for old, new in aliases.items():
+        old_names.setdefault(new, []).append(old)
+    fields = [f for f in dataclasses.fields(config_cls) if f.init]
+    names = {f.name for f in fields}
+
+    groups = {}
+    if presets and PRESET_DEST not in names:
+        groups["preset"] = parser.add_argument_group("preset")
+        groups["preset"].add_argument(
+            "--preset", dest=PRESET_DEST, default="auto", choices=["auto", *presets],
+            help=preset_help(presets, preset_docs, has_default_preset))
+
+    for field in fields:
+        home = first_declaring_class(config_cls, field.name) or config_cls
+        if home not in groups:
+            groups[home] = parser.add_argument_group(_class_title(home))
+        group = groups[home]
+        default = field_default(field)
+        kind, t, choices, nargs = field_kind(field, hints)
+        text = docs[field.name][0] or "(undocumented)"
+        if field.name == "dataset" or field.name.endswith("_dataset"):
+            text += f"; built-in: {', '.join(dataset_names())}; or npz:PATH, folder:PATH"
+        flags = [option_flag(field.name)]
+        hidden = []
+        for old in [field.name] + old_names.get(field.name, []):
+            for flag in (option_flag(old), _legacy_flag(old)):
+                if flag not in flags:
+                    flags.append(flag)
+                    hidden.append(flag)
+        notes = []
+        if not (default is None and "default" in text):     # the comment says what None means
+            notes.append(f"default: {_show_default(default)}")
+        shown_aliases = [option_flag(old) for old in old_names.get(field.name, [])]
+        if shown_aliases:
+            notes.append(f"old spelling {', '.join(shown_aliases)} still accepted")
+        help_ = _escape(text + (f" ({'; '.join(notes)})" if notes else ""))
+        if field.name == PRESET_DEST and presets:
+            choices = ["auto", *presets]
+            help_ += "\n" + preset_help(presets, preset_docs, has_default_preset)
+        if kind == "bool":
+            action = group.add_argument(*flags, dest=field.name, default=default,
+                                        action=argparse.BooleanOptionalAction)
+            hidden += [f"--no-{h[2:]}" for h in hidden]
         elif kind == "sequence":
-            parser.add_argument(flag, dest=field.name, default=default, nargs="+", type=t)
+            action = group.add_argument(*flags, dest=field.name, default=default, nargs=nargs,
+                                        type=t, choices=choices)
         else:
-            parser.add_argument(flag, dest=field.name, default=default,
-                                type=t if t in (int, float, str) else str)
+            action = group.add_argument(*flags, dest=field.name, default=default, type=t,
+                                        choices=choices)
+        action.help = help_                        # (BooleanOptionalAction appends its own)
+        action.hidden_option_strings = tuple(hidden)
     return parser
+
+
+def parse_config_args(parser: argparse.ArgumentParser, argv):
+    """``(values, explicit)``: every option's value, and the dests given on the command line.
+
+    Parses twice: once as usual (errors, ``--help``), once with every default suppressed, so
+    that only the options the user typed appear (an option given with its default value
+    counts as given).
+    """
+    values = vars(parser.parse_args(argv))
+    saved = [(a, a.default) for a in parser._actions]
+    try:
+        for action, _ in saved:
+            action.default = argparse.SUPPRESS
+        explicit = set(vars(parser.parse_args(argv)))
+    finally:
+        for action, default in saved:
+            action.default = default
+    return values, explicit
+
+
+def _tuples(kwargs: dict) -> dict:
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()}
+
+
+def method_parser(module, prog: str = None) -> argparse.ArgumentParser:
+    """The ``tinygen run METHOD`` parser of a method module (its Config, PRESETS, PRESET_DOCS)."""
+    name = getattr(module, "__name__", "method").rpartition(".")[2].replace("_", "-")
+    return config_parser(module.Config, prog or f"tinygen run {name}",
+                         presets=getattr(module, "PRESETS", None),
+                         preset_docs=getattr(module, "PRESET_DOCS", None),
+                         has_default_preset=callable(getattr(module, "default_preset", None)))
+
+
+def parse_method_args(module, argv, prog: str = None):
+    """``(kwargs, explicit, preset)`` for a method module and its command-line arguments.
+
+    ``kwargs``: the Config defaults overridden by the options given; ``explicit``: the field
+    names given on the command line; ``preset``: the ``--preset`` value (None without PRESETS).
+    """
+    parser = method_parser(module, prog)
+    values, explicit = parse_config_args(parser, argv)
+    names = {f.name for f in dataclasses.fields(module.Config) if f.init}
+    preset = values.get(PRESET_DEST) if getattr(module, "PRESETS", None) else None
+    kwargs = config_defaults(module.Config)
+    kwargs.update(_tuples({k: values[k] for k in explicit if k in names}))
+    return kwargs, {k for k in explicit if k in names}, preset
+
+
+def apply_presets(module, kwargs: dict, explicit: set, preset) -> dict:
+    """The default preset semantics: ``PRESETS[preset]`` fills the fields not given explicitly.
+
+    ``auto`` uses ``module.default_preset(dataset)`` when the module has it (it may return
+    None: no preset), else no preset.
+    """
+    presets = getattr(module, "PRESETS", None) or {}
+    if preset in (None, "auto"):
+        choose = getattr(module, "default_preset", None)
+        preset = choose(kwargs.get("dataset")) if callable(choose) else None
+    if preset is None:
+        return kwargs
+    if preset not in presets:
+        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(presets)}")
+    out = dict(kwargs)
+    out.update({k: v for k, v in presets[preset].items() if k not in explicit})
+    return out
+
+
+def build_config(module, argv, prog: str = None):
+    """Command-line arguments -> ``module.Config``.
+
+    Parse; start from the Config defaults with the options given; with ``--preset`` (a
+    module with ``PRESETS``) let ``module.apply_preset(kwargs, explicit, preset)`` fill the
+    rest (or :func:`apply_presets`); construct the Config. A module without PRESETS gets the
+    Config defaults overridden by the options given, nothing else.
+    """
+    kwargs, explicit, preset = parse_method_args(module, argv, prog)
+    if getattr(module, "PRESETS", None):
+        apply = getattr(module, "apply_preset", None)
+        if callable(apply):
+            kwargs = apply(dict(kwargs), set(explicit), preset)
+        else:
+            kwargs = apply_presets(module, kwargs, explicit, preset)
+    return module.Config(**_tuples(kwargs))
+
+
+def resolve_method(name: str):
+    """A command-line method name (``wgan-gp`` or ``wgan_gp``) -> its METHODS key, or None."""
+    from tinygen.methods import METHODS
+    if name in METHODS:
+        return name
+    for key, module in METHODS.items():
+        if name.replace("_", "-") == key or name == module.rpartition(".")[2]:
+            return key
+    return None
+
+
+def method_summary(name: str) -> str:
+    """One line for ``tinygen run --help``: the Config's docstring (else the module's)."""
+    from tinygen.methods import METHODS
+    try:
+        module = importlib.import_module(METHODS[name])
+    except Exception as exc:  # noqa: BLE001 - one broken method must not break the listing
+        return f"(unavailable: {type(exc).__name__}: {exc})"
+    config = getattr(module, "Config", None)
+    doc = getattr(config, "__doc__", "") or ""
+    if config is not None and doc.startswith(config.__name__ + "("):
+        doc = ""
+    return _first_line(doc) or _first_line(module.__doc__) or "(no description)"
+
+
+def run_help() -> str:
+    from tinygen.methods import METHODS
+    return ("usage: tinygen run METHOD [options]\n\n"
+            "Train METHOD and write a run folder (config.json, metrics.jsonl, samples, "
+            "checkpoint.npz).\n`tinygen run METHOD --help` lists its options, their defaults "
+            "and where each default comes from.\n\nmethods:\n"
+            + _listing((name, method_summary(name)) for name in METHODS))
 
 
 def run_main(argv) -> int:
     from tinygen.methods import METHODS
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: tinygen run METHOD [options]\n\nmethods: " + ", ".join(sorted(METHODS)))
+        print(run_help())
         return 0
     name, rest = argv[0], argv[1:]
-    if name not in METHODS:
-        print(f"tinygen run: unknown method {name!r}; choose from {', '.join(sorted(METHODS))}",
-              file=sys.stderr)
+    key = resolve_method(name)
+    if key is None:
+        return _unknown("tinygen run", "method", name, METHODS)
+    try:
+        module = importlib.import_module(METHODS[key])
+    except ImportError as exc:
+        print(f"tinygen run {key}: not available in this installation ({exc})", file=sys.stderr)
         return 2
-    module = importlib.import_module(METHODS[name])
-    args = config_parser(module.Config, f"tinygen run {name}").parse_args(rest)
-    config = module.Config(**{k: (tuple(v) if isinstance(v, list) else v)
-                              for k, v in vars(args).items()})
+    config = build_config(module, rest, prog=f"tinygen run {key}")
     out = module.train(config)
     print(f"run folder: {out}")
     return 0
@@ -171,28 +550,42 @@ def gradcheck_main(argv) -> int:
 # tinygen demo NAME
 # --------------------------------------------------------------------------
 
+def demo_help() -> str:
+    return ("usage: tinygen demo NAME [--out DIR] [options]\n\n"
+            "Ready-made demos on CPU; each prints the path of every file it writes.\n"
+            "`tinygen demo NAME --help` lists its options and their defaults.\n\ndemos:\n"
+            + _listing((name, DEMO_HELP.get(name, "")) for name in DEMOS))
+
+
 def demo_main(argv) -> int:
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: tinygen demo NAME [--out DIR] [options]\n\ndemos: " + ", ".join(sorted(DEMOS)))
+        print(demo_help())
         return 0
     name = argv[0]
     if name not in DEMOS:
-        print(f"tinygen demo: unknown demo {name!r}; choose from {', '.join(sorted(DEMOS))}",
-              file=sys.stderr)
-        return 2
+        return _unknown("tinygen demo", "demo", name, DEMOS)
     return _load(DEMOS[name])(argv[1:])
+
+
+_BUILTIN = {"run": run_main, "demo": demo_main, "gradcheck": gradcheck_main}
+
+
+def main_help() -> str:
+    names = list(dict.fromkeys([*COMMAND_HELP, *_BUILTIN, *COMMANDS]))
+    examples = [line for line in __doc__.split("\n\n")[1].splitlines() if "--help" not in line]
+    return ("usage: tinygen COMMAND [options]   (tinygen COMMAND --help: its options)\n\n"
+            "commands:\n" + _listing((name, COMMAND_HELP.get(name, "")) for name in names)
+            + "\n\nexamples:\n" + "\n".join(examples))
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"run": run_main, "demo": demo_main, "gradcheck": gradcheck_main}
     if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__.strip())
-        print("\ncommands: " + ", ".join(list(commands) + list(COMMANDS)))
+        print(main_help())
         return 0
     name, rest = argv[0], argv[1:]
-    if name in commands:
-        return commands[name](rest)
+    if name in _BUILTIN:
+        return _BUILTIN[name](rest)
     if name in COMMANDS:
         try:
             fn = _load(COMMANDS[name])
@@ -200,8 +593,7 @@ def main(argv=None) -> int:
             print(f"tinygen {name}: not available in this installation ({exc})", file=sys.stderr)
             return 2
         return fn(rest)
-    print(f"tinygen: unknown command {name!r}; run `tinygen --help`", file=sys.stderr)
-    return 2
+    return _unknown("tinygen", "command", name, [*_BUILTIN, *COMMANDS])
 
 
 if __name__ == "__main__":

@@ -346,18 +346,20 @@ def run_demo(config: gan.Config):
 def demo_main(argv) -> int:
     """``tinygen demo gan2d [--out DIR] [--loss L] [--dataset D] [--steps N] [--seed S]``."""
     parser = argparse.ArgumentParser(
-        prog="tinygen demo gan2d",
+        prog="tinygen demo gan2d", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Train a GAN on a 2-D toy on CPU and write a GAN-Lab style GIF "
                     "(decision heat map, generator manifold, gradient arrows) and a "
                     "loss / mode-coverage plot.")
     parser.add_argument("--out", default=None, help="output folder (default: a new gan2d-* "
                         "folder in the current directory)")
-    parser.add_argument("--loss", default="nonsaturating", choices=list(PRESETS))
-    parser.add_argument("--dataset", default="ring8", choices=["ring8", "grid25", "moons"])
+    parser.add_argument("--loss", default="nonsaturating", choices=list(PRESETS),
+                        help="GAN objective; each has its own tuned preset (PRESETS)")
+    parser.add_argument("--dataset", default="ring8", choices=["ring8", "grid25", "moons"],
+                        help="2-D toy distribution")
     parser.add_argument("--steps", type=int, default=None,
                         help="generator steps (default: the preset's budget for the loss)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0, help="seed of weights, data and noise")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args(argv)
     out = args.out or _new_folder(f"gan2d-{args.loss}-{args.dataset}")
     config = demo_config(args.loss, args.dataset, args.steps, args.seed, out, device=args.device)

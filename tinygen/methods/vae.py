@@ -309,12 +309,14 @@ def demo_main(argv=None) -> int:
     from tinygen.io import save_image_grid
     from tinygen.methods.ae_apps import manifold_grid
     from tinygen.methods.autoencoder import to_float_images
-    parser = argparse.ArgumentParser(prog="tinygen demo vae", description="Train three small VAEs "
+    parser = argparse.ArgumentParser(prog="tinygen demo vae",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                     description="Train three small VAEs "
                                      "on CPU and write latent-space pictures (interpolation, 2-D "
                                      "manifold, attribute vectors); prints each file's path.")
     parser.add_argument("--out", default=None, help="output folder (default: a new vae-* folder here)")
     parser.add_argument("--steps", type=int, default=3000, help="Adam steps per VAE")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data, weights and samples")
     args = parser.parse_args(argv)
     out = args.out or time.strftime("vae-%Y%m%d-%H%M%S")
     while args.out is None and os.path.exists(out):

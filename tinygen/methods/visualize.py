@@ -349,7 +349,8 @@ def _save_png(path, img):
 def demo_main(argv=None) -> int:
     """Train a small digit classifier offline, then show what its units respond to:
     receptive fields, top-9 patches and activation-maximisation images per unit."""
-    p = argparse.ArgumentParser(prog="tinygen demo visualize", description=demo_main.__doc__)
+    p = argparse.ArgumentParser(prog="tinygen demo visualize", description=demo_main.__doc__,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", default=None, help="output folder (default: a new one here)")
     p.add_argument("--steps", type=int, default=300, help="classifier training steps")
     p.add_argument("--units", type=int, default=8, help="channels shown per layer")
