@@ -1,12 +1,12 @@
-"""Image grids (torchvision semantics), GIFs, image loading, 2-D plots, progress line."""
+"""Image grids (torchvision semantics), image loading, progress line (plots and GIFs:
+test_io_plot.py)."""
 import io
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tinygen.io import Progress, load_image, make_grid, save_gif, save_image_grid
-from tinygen.io.plot2d import Canvas, line_plot, scatter_frame
+from tinygen.io import Progress, load_image, make_grid, save_image_grid
 
 
 def test_make_grid_layout_and_values():
@@ -40,7 +40,7 @@ def test_make_grid_normalize_and_layouts():
         make_grid(np.zeros((2, 5, 4, 4)))
 
 
-def test_save_grid_gif_and_load_image(tmp_path):
+def test_save_grid_and_load_image(tmp_path):
     x = np.random.default_rng(0).random((4, 3, 8, 8)).astype(np.float32)
     path = tmp_path / "sub" / "grid.png"
     grid = save_image_grid(x, str(path), nrow=2)
@@ -50,33 +50,11 @@ def test_save_grid_gif_and_load_image(tmp_path):
     assert loaded.dtype == np.float32 and loaded.shape == grid.shape
     np.testing.assert_allclose(loaded, grid / 255.0)
     assert load_image(str(path), size=(5, 7), mode="L").shape == (5, 7, 1)
-    frames = [grid, 255 - grid, grid]
-    save_gif(frames, str(tmp_path / "a.gif"), duration_ms=50)
-    with Image.open(tmp_path / "a.gif") as im:
-        assert im.n_frames == 3 and im.info["duration"] == 50 and im.info.get("loop") == 0
-    with pytest.raises(ValueError, match="one size"):
-        save_gif([grid, grid[:4]], str(tmp_path / "b.gif"))
     with pytest.raises(FileNotFoundError):
         load_image(str(tmp_path / "absent.png"))
     (tmp_path / "bad.png").write_bytes(path.read_bytes()[:40])
     with pytest.raises(ValueError, match="cannot decode"):
         load_image(str(tmp_path / "bad.png"))
-
-
-def test_plot2d_draws_in_data_coordinates():
-    c = Canvas(xlim=(0, 10), ylim=(0, 10), size=101)
-    np.testing.assert_allclose(c.to_pixels([[0, 0], [10, 10], [5, 5]]), [[0, 100], [100, 0], [50, 50]])
-    c.scatter([[5, 5]], color=(255, 0, 0), radius=2)
-    a = c.to_array()
-    assert tuple(a[50, 50]) == (255, 0, 0) and tuple(a[10, 10]) == (255, 255, 255)
-    hm = Canvas(size=20).heatmap(np.array([[0.0, 0.0], [1.0, 1.0]])).to_array()
-    assert hm[-1, 10, 2] > hm[-1, 10, 0] and hm[0, 10, 0] > hm[0, 10, 2]    # bottom blue, top red
-    grid = np.stack(np.meshgrid(np.linspace(-1, 1, 5), np.linspace(-1, 1, 5)), -1)
-    f = scatter_frame(np.zeros((3, 2)), np.ones((3, 2)), background=np.random.rand(8, 8),
-                      manifold=grid, grad=np.ones((3, 2)), title="step 1", size=120)
-    assert f.shape == (120, 120, 3) and f.dtype == np.uint8
-    im = line_plot({"loss_d": [1, 0.5, 0.3], "modes": [0, np.nan, 8]}, steps=[0, 10, 20], title="t")
-    assert im.size == (480, 320) and len(np.unique(np.asarray(im).reshape(-1, 3), axis=0)) > 3
 
 
 def test_progress_tty_and_log_modes():

@@ -1,4 +1,5 @@
-"""Host-side input/output: image grids and GIFs, 2-D plots, progress, checkpoints, .pth files.
+"""Host-side input/output: image grids, plots and GIFs (``io.plot``), progress, checkpoints,
+.pth files.
 
 Everything here works on host NumPy arrays (tensors are accepted through ``.numpy()``)
 and every file is written atomically (temporary file + ``os.replace``).
@@ -6,7 +7,8 @@ and every file is written atomically (temporary file + ``os.replace``).
 from tinygen.io.checkpoint import CheckpointError, load_checkpoint, restore_checkpoint, save_checkpoint
 from tinygen.io.download import DownloadError, download
 from tinygen.io.files import atomic_path, atomic_write_bytes, cache_dir
-from tinygen.io.images import load_image, make_grid, read_image, save_gif, save_image, save_image_grid
+from tinygen.io.images import load_image, make_grid, read_image, save_image, save_image_grid
+from tinygen.io.plot import save_gif
 from tinygen.io.progress import Progress
 from tinygen.io.torch_pth import TorchFileError, UnsafePickleError, load_torch_file, load_torch_state_dict
 from tinygen.io.weights import get_weights, weights_main

@@ -1,4 +1,7 @@
-"""Image grids, GIFs and image loading on host NumPy arrays (Pillow for the file formats).
+"""Image grids, image files and image loading on host NumPy arrays (Pillow for the formats).
+
+GIFs and every drawn picture (2-D plots, curves) are :mod:`tinygen.io.plot`, which also
+re-exports the grids, so that one module serves every picture.
 
 ``make_grid`` / ``save_image_grid`` follow torchvision's ``make_grid`` / ``save_image``:
 images are tiled ``nrow`` per row with ``padding`` pixels of ``pad_value`` around each,
@@ -18,7 +21,7 @@ from __future__ import annotations
 import io as _io
 import math
 import os
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -118,25 +121,6 @@ def save_image_grid(x, path: str, nrow: int = 8, normalize: bool = False,
                      padding=padding, pad_value=pad_value)
     save_image(grid, path)
     return grid
-
-
-def save_gif(frames: Sequence[Union[np.ndarray, Image.Image]], path: str,
-             duration_ms: int = 100, loop: int = 0) -> None:
-    """Write frames ((H, W, 3) uint8 arrays or PIL images, all one size) as an animated GIF.
-
-    ``loop=0`` repeats forever. Frames of different sizes are an error (name the sizes).
-    """
-    if len(frames) == 0:
-        raise ValueError("save_gif needs at least one frame")
-    images = [f if isinstance(f, Image.Image) else Image.fromarray(np.asarray(f)) for f in frames]
-    sizes = sorted({im.size for im in images})
-    if len(sizes) > 1:
-        raise ValueError(f"GIF frames must all have one size; got (width, height) sizes {sizes}")
-    images = [im.convert("RGB") for im in images]
-    buffer = _io.BytesIO()
-    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
-                   duration=duration_ms, loop=loop)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_image(path: str, size: Optional[Union[int, Tuple[int, int]]] = None,
