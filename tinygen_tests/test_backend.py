@@ -102,6 +102,24 @@ def test_rng_state_round_trip():
     np.testing.assert_array_equal(tg.randn(4).data, a)
 
 
+def test_blas_threads_sets_and_restores_or_does_nothing(monkeypatch):
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)   # (conftest sets it to 1)
+    get, set_ = backend._openblas_threads_api()
+    if get is not None:
+        before = get()
+        with backend.blas_threads(2) as changed:
+            assert changed and get() == 2
+        assert get() == before
+    # The user's OPENBLAS_NUM_THREADS wins; a missing library or symbol is not an error.
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    with backend.blas_threads(1) as changed:
+        assert changed is False
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    monkeypatch.setattr(backend, "_openblas_threads_api", lambda: (None, None))
+    with backend.blas_threads(1) as changed:
+        assert changed is False
+
+
 # ----------------------------------------------------------------------------
 # real GPU (skipped without CuPy and a CUDA device)
 # ----------------------------------------------------------------------------
