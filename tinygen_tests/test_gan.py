@@ -12,6 +12,7 @@ import pytest
 
 import tinygen as tg
 from tinygen import cli, nn
+from tinygen.io.plot import Canvas
 from tinygen.methods import gan, gan2d, wgan, wgan_gp
 
 SMALL = dict(hidden=32, n_hidden=2, batch_size=64, quiet=True, n_eval=500, n_samples=1000)
@@ -166,7 +167,7 @@ def test_demo_frame_layers_are_where_they_should_be():
     lin = nn.Linear(2, 1)
     lin.weight.data[...] = np.array([[5.0, 0.0]], dtype=np.float32)
     lin.bias.data[...] = 0.0
-    view = gan2d.View(np.array([[-2.0, -2.0], [2.0, 2.0]]))
+    view = Canvas.around(np.array([[-2.0, -2.0], [2.0, 2.0]]))
     d = gan2d.decision_surface(lin, view, "nonsaturating", n=20)
     assert d[:, -1].min() > 0.99 and d[:, 0].max() < 0.01
     shift = nn.Linear(2, 2)
@@ -174,24 +175,6 @@ def test_demo_frame_layers_are_where_they_should_be():
     assert np.all(g[:, 0] > 0) and np.allclose(g[:, 1], 0)
     lines = gan2d.manifold_lines(shift, lines=5, points=7)
     assert len(lines) == 10 and lines[0].shape == (7, 2)
-
-
-def test_blas_threads_sets_and_restores_or_does_nothing(monkeypatch):
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)   # (conftest sets it to 1)
-    get, set_ = gan2d._openblas_threads_api()
-    if get is not None:
-        before = get()
-        with gan2d.blas_threads(2) as changed:
-            assert changed and get() == 2
-        assert get() == before
-    # The user's OPENBLAS_NUM_THREADS wins; a missing library or symbol is not an error.
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
-    with gan2d.blas_threads(1) as changed:
-        assert changed is False
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
-    monkeypatch.setattr(gan2d, "_openblas_threads_api", lambda: (None, None))
-    with gan2d.blas_threads(1) as changed:
-        assert changed is False
 
 
 def test_demo_rejects_unknown_loss():

@@ -363,9 +363,9 @@ def fit(config, method: str, discriminator_step=discriminator_step, generator_st
                 run.save_frame(on_frame(step, G, D, data, nz, history[-1] if history else None),
                                name=f"samples_{step:06d}.png")
             elif data.is_points:
-                from tinygen.methods.gan2d import render_scatter
+                from tinygen.io.plot import scatter_frame
                 pts = sample(G, 1000, nz, config.device, generator=eval_rng)
-                run.save_frame(render_scatter(data.x[:1000], pts, f"{method} step {step}"),
+                run.save_frame(scatter_frame(data.x[:1000], pts, f"{method} step {step}"),
                                name=f"samples_{step:06d}.png")
             else:
                 with tinygen.no_grad():
