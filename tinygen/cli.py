@@ -468,6 +468,10 @@ def run_main(argv) -> int:
     except ImportError as exc:
         print(f"tinygen run {key}: not available in this installation ({exc})", file=sys.stderr)
         return 2
+    if not (hasattr(module, "Config") and hasattr(module, "train")):
+        print(f"tinygen run {key}: {METHODS[key]} defines no Config and train(config)",
+              file=sys.stderr)
+        return 2
     config = build_config(module, rest, prog=f"tinygen run {key}")
     out = module.train(config)
     print(f"run folder: {out}")
