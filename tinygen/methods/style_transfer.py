@@ -47,6 +47,7 @@ from typing import Optional
 from tinygen import backend
 from tinygen import losses as L
 from tinygen.autograd import Tensor, no_grad
+from tinygen.io.plot import save_gif
 from tinygen.methods.common import atomic_write_bytes
 
 np = backend.numpy   # host arrays: images, scipy's flat float64 vectors
@@ -152,17 +153,6 @@ def save_png(path: str, img) -> None:
     """(H, W, 3) float in [0, 1] -> PNG, written atomically (``tinygen.io.save_image``)."""
     from tinygen.io import save_image
     save_image(to_uint8(img), path)
-
-
-def save_gif(path: str, frames, duration_ms: int = 120) -> None:
-    """(H, W, 3) float images -> an animated GIF, written atomically (``tinygen.io``).
-    Frames of an earlier (coarser) resolution are resized to the last frame's size."""
-    from tinygen.io import save_gif as write_gif
-    if not frames:
-        return
-    size = frames[-1].shape[:2]
-    write_gif([to_uint8(f if f.shape[:2] == size else resize_rgb(f, size)) for f in frames],
-              path, duration_ms=duration_ms)
 
 
 def image_to_tensor(img, device="cpu", dtype=np.float32) -> Tensor:
@@ -485,7 +475,9 @@ def stylise(config: StyleConfig) -> str:
     style_show = resize_rgb(original_style, result.shape[:2])
     save_png(os.path.join(out, "comparison.png"),
              np.concatenate([original_content, style_show, result], axis=1))
-    save_gif(os.path.join(out, "progress.gif"), frames + [result])
+    size = result.shape[:2]           # coarse-to-fine: frames of earlier scales are smaller
+    save_gif([f if f.shape[:2] == size else resize_rgb(f, size) for f in frames + [result]],
+             os.path.join(out, "progress.gif"), duration_ms=120, hold_last_ms=1500)
     log(f"done in {time.time() - start:.1f}s; wrote {os.path.join(out, 'progress.gif')}, "
         f"{os.path.join(out, 'result.png')}, {os.path.join(out, 'comparison.png')}")
     return out

@@ -361,7 +361,7 @@ def demo_main(argv=None) -> int:
     out = args.out or "visualize-" + time.strftime("%Y%m%d-%H%M%S")
     os.makedirs(out, exist_ok=True)
     written = []
-    from tinygen.methods.style_transfer import save_gif
+    from tinygen.io.plot import save_gif
     print("training a LeNet-style classifier on synthetic digits (offline)...")
     model, x_test, acc = train_digit_classifier(steps=args.steps)
     print(f"  test accuracy {acc:.3f}")
@@ -381,7 +381,8 @@ def demo_main(argv=None) -> int:
             x_star = maximize_activation(layers, upto, c, (1, 28, 28), cfg, callback=record)
             if frames:   # the ascent of one unit, as an animation (printed first)
                 path = os.path.join(out, "conv2_unit0_ascent.gif")
-                save_gif(path, [patch_grid(f[None], nrow=1, pad=0, scale=4) for f in frames])
+                save_gif([patch_grid(f[None], nrow=1, pad=0, scale=4) for f in frames], path,
+                         duration_ms=120, hold_last_ms=1500)
                 written.insert(0, path)
             crop = crop_box(x_star[0], field.box(*_centre(layers, upto)))
             ams.append(patch_grid(crop[None], nrow=1, pad=0, scale=tops[-1].shape[0] // crop.shape[1]))
