@@ -1,10 +1,11 @@
 """tinygen: a small, readable deep-learning framework on NumPy (CuPy on GPU),
 with hand-written generative models on top.
 
-Layers (imports only point downwards):
+Layers (imports only point downwards; docs/architecture.md, checked by
+tinygen_tests/test_layers.py):
 
-    cli, demos  ->  methods  ->  models  ->  losses, metrics  ->  nn, optim
-    ->  functional  ->  ops  ->  autograd  ->  backend
+    cli, demos  ->  methods  ->  metrics  ->  models  ->  losses  ->  nn, optim
+    ->  functional  ->  data, io  ->  ops  ->  autograd, creation  ->  backend
 """
 from tinygen.backend import (  # noqa: F401
     DeviceError, manual_seed, get_default_device, set_default_device, cuda_is_available,
