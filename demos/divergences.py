@@ -69,27 +69,13 @@ def optimal_discriminator_example():
 
 
 def draw_parallel_lines(path, n=41):
-    from PIL import Image, ImageDraw
+    """JS and W against theta as dots (JS jumps at theta = 0) -> PNG at ``path``."""
+    from tinygen.io.plot import FAKE, REAL, line_plot, save_image
     thetas = np.linspace(-1, 1, n)
     vals = np.array([parallel_lines(t)[::2] for t in thetas])          # (n, 2): JS, W
-    W_, H_, pad = 420, 260, 40
-    img = Image.new("RGB", (W_, H_), "white")
-    d = ImageDraw.Draw(img)
-    d.rectangle([pad, 20, W_ - 20, H_ - pad], outline="black")
-
-    def px(t, v):
-        return pad + (t + 1) / 2 * (W_ - 20 - pad), H_ - pad - v / 1.1 * (H_ - pad - 20)
-    for col, colour, name in ((0, (123, 50, 148), "JS"), (1, (27, 158, 119), "W")):
-        pts = [px(t, v) for t, v in zip(thetas, vals[:, col])]
-        for p in pts:
-            d.ellipse([p[0] - 2, p[1] - 2, p[0] + 2, p[1] + 2], fill=colour)
-        d.text((pad + 8, 24 + 14 * col), name, fill=colour)
-    d.text((pad, H_ - pad + 6), "theta = -1", fill="black")
-    d.text((W_ - 70, H_ - pad + 6), "theta = 1", fill="black")
-    d.text((6, 20), "1.1", fill="black")
-    d.text((14, H_ - pad - 6), "0", fill="black")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    img.save(path)
+    save_image(line_plot({"JS": vals[:, 0], "W": vals[:, 1]}, thetas, (420, 260),
+                         "parallel lines: JS and W against theta", ylim=(0.0, 1.1),
+                         xlabel="theta", colors=[FAKE, REAL], dots=True), path)
     return path
 
 

@@ -65,8 +65,12 @@ def test_line_plot_and_side_by_side():
     im = line_plot({"loss_d": [1, 0.5, 0.3], "modes": [0, np.nan, 8]}, steps=[0, 10, 20], title="t",
                    xlabel="step")
     assert im.size == (480, 320) and len(np.unique(np.asarray(im).reshape(-1, 3), axis=0)) > 3
-    red = line_plot({"a": [0.2, 0.4, 0.6]}, size=(200, 150), ylim=(0, 1), colors=[(255, 0, 0)])
-    assert ((np.asarray(red) == (255, 0, 0)).all(-1)).sum() > 50
+    def red_below_legend(**kw):    # the legend row (a red square) is the top 22 pixels
+        a = np.asarray(line_plot({"a": [0.2, 0.4, 0.6]}, size=(200, 150), ylim=(0, 1),
+                                 colors=[(255, 0, 0)], **kw))
+        return ((a[24:] == (255, 0, 0)).all(-1)).sum()
+    assert red_below_legend() > 150                          # a 2-pixel line across the plot
+    assert 0 < red_below_legend(dots=True) < 80              # 3 dots and no line
     assert line_plot({"l": [1e-3, 1e-1, 10]}, logy=True).size == (480, 320)
     row = side_by_side([im, np.zeros((100, 50, 3), np.uint8)], gap=4)
     assert row.size == (480 + 4 + 50, 320) and row.getpixel((500, 200)) == (255, 255, 255)

@@ -263,8 +263,8 @@ def _tick_label(value: float, ticks: np.ndarray) -> str:
 def line_plot(series: Dict[str, Sequence[float]], steps: Optional[Sequence[float]] = None,
               size: Tuple[int, int] = (480, 320), title: Optional[str] = None,
               logy: bool = False, ylim: Optional[Tuple[float, float]] = None,
-              xlabel: Optional[str] = None,
-              colors: Optional[Sequence[Color]] = None) -> Image.Image:
+              xlabel: Optional[str] = None, colors: Optional[Sequence[Color]] = None,
+              dots: bool = False) -> Image.Image:
     """Several curves against the step, with axes, round tick values, grid lines and a legend.
 
     Args:
@@ -273,6 +273,7 @@ def line_plot(series: Dict[str, Sequence[float]], steps: Optional[Sequence[float
         logy: log10 y axis (non-positive values are dropped).
         ylim: fixed (bottom, top) of the y axis; default: the data's range plus 5 %.
         colors: one per series (default :data:`PALETTE` in order).
+        dots: a dot at each point instead of lines (a function with jumps stays honest).
     Returns:
         a PIL RGB image of ``size`` (width, height). The legend is a row above the plot
         area, so it never hides a curve.
@@ -325,7 +326,7 @@ def line_plot(series: Dict[str, Sequence[float]], steps: Optional[Sequence[float
         draw.text((x - w / 2, bottom + 5), label, fill=BLACK, font=small)
     draw.rectangle([left, top, right, bottom], outline=BLACK)
     for (name, color), v in zip(curves, ys.values()):
-        _draw_curve(draw, [px(x, y) for x, y in zip(xs, v)], np.isfinite(v), color)
+        _draw_curve(draw, [px(x, y) for x, y in zip(xs, v)], np.isfinite(v), color, dots)
     if xlabel:
         w = draw.textbbox((0, 0), xlabel, font=small)[2]
         draw.text(((left + right - w) / 2, height - 16), xlabel, fill=BLACK, font=small)
@@ -340,18 +341,19 @@ def line_plot(series: Dict[str, Sequence[float]], steps: Optional[Sequence[float
     return image
 
 
-def _draw_curve(draw, pixels, ok, color) -> None:
-    """Line segments through the runs of finite points; a lone finite point is a dot."""
+def _draw_curve(draw, pixels, ok, color, dots=False) -> None:
+    """Line segments through the runs of finite points; a lone finite point is a dot
+    (with ``dots``, every finite point is)."""
     segment = []
     for p, good in list(zip(pixels, ok)) + [(None, False)]:
         if good:
             segment.append(p)
             continue
-        if len(segment) > 1:
+        if len(segment) > 1 and not dots:
             draw.line(segment, fill=color, width=2)
-        elif len(segment) == 1:
-            (u, v), = segment
-            draw.ellipse([u - 2, v - 2, u + 2, v + 2], fill=color)
+        else:
+            for u, v in segment:
+                draw.ellipse([u - 2, v - 2, u + 2, v + 2], fill=color)
         segment = []
 
 
