@@ -19,6 +19,7 @@ import time
 import numpy as np
 from PIL import Image, ImageDraw
 
+from tinygen.data.arrays import load_images
 from tinygen.methods import ae_apps as P
 from tinygen.methods import autoencoder as A
 
@@ -61,8 +62,8 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     name = "mnist" if args.data_dir and os.path.exists(
         os.path.join(args.data_dir, "t10k-images-idx3-ubyte.gz")) else args.dataset
-    x, y = A.load_images(name, "train", args.data_dir, 8000)
-    xt, yt = A.load_images(name, "test", args.data_dir, 2000)
+    x, y = load_images(name, "train", args.data_dir, 8000)
+    xt, yt = load_images(name, "test", args.data_dir, 2000)
     rows, t0 = [], time.time()
 
     # 1. undercomplete AE with a 2-D code vs PCA; retrieval and clustering with a 32-D code
@@ -89,8 +90,8 @@ def main(argv=None):
     auc, _, _ = P.held_out_class_auc(x, y, xt, yt, held, steps=args.steps)
     rows.append((f"anomaly ROC AUC, {name} (held-out class {held})", auc, float("nan")))
     # ... and on 32 px gray synthetic shapes with the crosses held out (the bar: > 0.9)
-    sx, sy = A.load_images("shapes", "train", n=4000, channels=1)
-    sxt, syt = A.load_images("shapes", "test", n=1000, channels=1)
+    sx, sy = load_images("shapes", "train", n=4000, channels=1)
+    sxt, syt = load_images("shapes", "test", n=1000, channels=1)
     auc_s, _, _ = P.held_out_class_auc(sx, sy, sxt, syt, 3, steps=args.anomaly_steps)
     rows.append(("anomaly ROC AUC, gray shapes (held-out cross)", auc_s, float("nan")))
 
@@ -105,8 +106,8 @@ def main(argv=None):
     rows.append(("inpainting PSNR dB: output / masked input", P.psnr_db(whole_t, out_i), P.psnr_db(whole_t, masked_t)))
     save_png(grid([clean_t[:10], noisy_t[:10], out_d[:10], masked_t[:10], out_i[:10]]),
              os.path.join(args.out, "restoration.png"))
-    cx, _ = A.load_images("shapes", "train", n=6000)
-    cxt, _ = A.load_images("shapes", "test", n=1000)
+    cx, _ = load_images("shapes", "train", n=6000)
+    cxt, _ = load_images("shapes", "test", n=1000)
     gray, colour = P.restoration_pairs("colorize", cx)
     gray_t, colour_t = P.restoration_pairs("colorize", cxt)
     # gray -> colour with the input skipped to the output logits (the map learns only chroma)

@@ -42,7 +42,7 @@ def test_roc_auc_extremes_and_errors():
 def test_held_out_shape_is_detected_by_reconstruction_error():
     """A short version of the issue's anomaly experiment: 16 px gray shapes (filled, large),
     crosses held out; 400 steps give AUC ~0.83 (the full experiment: docs/autoencoders.md)."""
-    from tinygen.methods.autoencoder import load_images
+    from tinygen.data.arrays import load_images
     kw = dict(size=16, channels=1, filled=("filled",), sizes=("large",))
     x, y = load_images("shapes", "train", n=1500, **kw)
     xt, yt = load_images("shapes", "test", n=400, **kw)

@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 from tinygen_tests.conftest import SHARED_DATA
 import tinygen
 from tinygen import losses, nn
+from tinygen.data.arrays import load_images, to_float_images
 from tinygen.methods import autoencoder as A
 
 
@@ -138,26 +139,26 @@ def test_bad_options_name_the_choices():
     with pytest.raises(ValueError, match="'mse' or 'bce'"):
         A.reconstruction_error(tinygen.zeros(1, 4), tinygen.zeros(1, 4), "l1")
     with pytest.raises(ValueError, match=r"\(N, H, W\)"):
-        A.to_float_images(np.zeros((2, 3)))
+        to_float_images(np.zeros((2, 3)))
 
 
 def test_to_float_images_layouts():
     u8 = np.full((2, 5, 5), 255, np.uint8)
-    out = A.to_float_images(u8)
+    out = to_float_images(u8)
     assert out.shape == (2, 1, 5, 5) and out.dtype == np.float32 and out.max() == 1.0
-    assert A.to_float_images(np.zeros((2, 5, 5, 3), np.uint8)).shape == (2, 3, 5, 5)
+    assert to_float_images(np.zeros((2, 5, 5, 3), np.uint8)).shape == (2, 3, 5, 5)
 
 
 def test_load_images_goes_through_the_data_package():
-    x, y = A.load_images("digits", "train", n=40)
-    xt, _ = A.load_images("digits", "test", n=40)
+    x, y = load_images("digits", "train", n=40)
+    xt, _ = load_images("digits", "test", n=40)
     assert x.shape == (40, 1, 28, 28) and x.dtype == np.float32 and y.shape == (40,)
     assert 0.0 <= x.min() and x.max() <= 1.0 and x.max() > 0.9
     assert not np.allclose(x, xt)                         # the test split is a different draw
-    s, _ = A.load_images("shapes", "train", n=4)
+    s, _ = load_images("shapes", "train", n=4)
     assert s.shape == (4, 3, 32, 32)
     with pytest.raises(ValueError, match="split must be"):
-        A.load_images("digits", "valid")
+        load_images("digits", "valid")
 
 
 def test_mnist_uses_the_shared_test_split_8000_2000():
@@ -166,8 +167,8 @@ def test_mnist_uses_the_shared_test_split_8000_2000():
         pytest.skip("shared MNIST not present")
     from tinygen.data import load_mnist
     t10k, labels = load_mnist(root, split="test")
-    x, y = A.load_images("mnist", "train", root)
-    xt, yt = A.load_images("mnist", "test", root)
+    x, y = load_images("mnist", "train", root)
+    xt, yt = load_images("mnist", "test", root)
     assert x.shape == (8000, 1, 28, 28) and xt.shape == (2000, 1, 28, 28)
     np.testing.assert_array_equal(y, labels[:8000])
     np.testing.assert_array_equal(yt, labels[8000:])
@@ -238,8 +239,8 @@ def test_mnist_denoising_autoencoder_beats_the_noisy_input():
         pytest.skip("no MNIST test split in the shared folder")
     from tinygen.methods import ae_apps
     tinygen.manual_seed(0)             # initial weights and the test noise: not order-dependent
-    x, _ = A.load_images("mnist", "train", root)
-    xt, _ = A.load_images("mnist", "test", root, n=500)
+    x, _ = load_images("mnist", "train", root)
+    xt, _ = load_images("mnist", "test", root, n=500)
     cfg = A.Config(variant="denoising", noise="gaussian", noise_std=0.4, code_dim=256)
     model = A.build_models(cfg, x.shape[1:])
     A.fit(model, lambda m, xb: A.loss_terms(m, xb, cfg), x, steps=1500, batch_size=64)

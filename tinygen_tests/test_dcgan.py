@@ -7,7 +7,8 @@ import pytest
 
 import tinygen as tg
 from tinygen import nn
-from tinygen.methods import dcgan, gan
+from tinygen.data.arrays import TrainingSet
+from tinygen.methods import dcgan
 from tinygen.models.dcgan import DCGANDiscriminator, DCGANGenerator, stages_for
 
 
@@ -61,4 +62,4 @@ def test_short_dcgan_run_on_digits(tmp_path):
     assert x.shape == (512, 28, 28) and x.dtype == np.uint8
     assert os.path.exists(os.path.join(out, "samples_000004.png"))
     with pytest.raises(ValueError, match="image data"):
-        dcgan.build_models(config, gan.Data(np.zeros((4, 2), np.float32)))
+        dcgan.build_models(config, TrainingSet(np.zeros((4, 2), np.float32)))

@@ -13,18 +13,24 @@ import pytest
 import tinygen as tg
 from tinygen import cli, nn
 from tinygen.io.plot import Canvas
+from tinygen.data.arrays import TrainingSet, load_training_set
+from tinygen.io.checkpoint import restore_checkpoint
 from tinygen.methods import gan, gan2d, wgan, wgan_gp
+from tinygen.methods.run import read_metrics
 
 SMALL = dict(hidden=32, n_hidden=2, batch_size=64, quiet=True, n_eval=500, n_samples=1000)
 
 
-def read_metrics(folder):
-    with open(os.path.join(folder, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f]
-
-
 def params(module):
     return {k: v.numpy().copy() for k, v in module.state_dict().items()}
+
+
+def trained(method, config):
+    """Train; return (G, D, metrics records) with G and D read back from the checkpoint."""
+    out = method.train(config)
+    G, D = method.build_models(config, load_training_set(config.dataset, seed=config.seed))
+    restore_checkpoint(os.path.join(out, "checkpoint.npz"), G=G, D=D)
+    return G, D, read_metrics(out)
 
 
 # ---------------------------------------------------------------- the run contract
@@ -61,39 +67,58 @@ def test_gan_short_run_writes_the_contract_files(tmp_path):
     #  the first half of a 2N-step one; label flips draw from the same resumed RNG stream.)
     (gan, gan.Config, dict(optimizer="adam", lr_d=1e-3, lr_g=1e-3, real_label=0.9,
                            label_flip=0.1)),
-    (gan, gan.Config, dict(optimizer="sgd", loss="minimax")),
+    (gan, gan.Config, dict(optimizer="sgd", loss="minimax", lr_d=0.1, lr_g=0.1)),
     (wgan, wgan.Config, dict(n_critic=2)),
     (wgan_gp, wgan_gp.Config, dict(n_critic=2, critic_norm="layer")),
 ])
 def test_resume_continues_bit_identically(tmp_path, method, config_cls, extra):
-    # 2N steps in one go == N steps, then --resume for N more: every parameter equal, exactly.
+    # 2N steps in one go == N steps, then --resume for N more: every parameter equal, exactly;
+    # so are the final samples (the evaluation RNG is checkpointed too).
     N = 6
     base = dict(dataset="ring8", log_every=2, sample_every=4, **SMALL, **extra)
-    full = config_cls(steps=2 * N, out=str(tmp_path / "full"), **base)
-    run_full, G_full, D_full, *_ = gan.fit(full, "test", method.discriminator_step,
-                                           method.generator_step, method.build_models,
-                                           method.build_optimizers)
-    half = config_cls(steps=N, out=str(tmp_path / "half"), **base)
-    method.train(half)
-    resumed = config_cls(steps=2 * N, resume=str(tmp_path / "half"), **base)
-    run_res, G_res, D_res, *_ = gan.fit(resumed, "test", method.discriminator_step,
-                                        method.generator_step, method.build_models,
-                                        method.build_optimizers)
+    G_full, D_full, _ = trained(method, config_cls(steps=2 * N, out=str(tmp_path / "full"), **base))
+    method.train(config_cls(steps=N, out=str(tmp_path / "half"), **base))
+    G_res, D_res, records = trained(method, config_cls(steps=2 * N, resume=str(tmp_path / "half"),
+                                                       **base))
     for a, b in ((G_full, G_res), (D_full, D_res)):
         pa, pb = params(a), params(b)
         assert pa.keys() == pb.keys()
         for k in pa:
             np.testing.assert_array_equal(pa[k], pb[k], err_msg=k)
-    steps = [r["step"] for r in read_metrics(str(tmp_path / "half"))]
-    assert steps[-1] == 2 * N and sorted(set(steps)) == steps
+    steps = [r["step"] for r in records]
+    assert steps == list(range(2, 2 * N + 1, 2))
+
+
+def test_a_run_killed_after_a_periodic_checkpoint_resumes_exactly(tmp_path, monkeypatch):
+    # checkpoint_every=4: a run that dies during step 7 leaves the step-4 checkpoint and
+    # log lines up to step 6; --resume continues from step 4, drops the lines logged after
+    # it (no duplicated steps) and ends with the uninterrupted run's weights.
+    base = dict(dataset="ring8", steps=8, log_every=2, sample_every=100, checkpoint_every=4,
+                optimizer="adam", **SMALL)
+    G_full, D_full, _ = trained(gan, gan.Config(out=str(tmp_path / "full"), **base))
+    real_step, calls = gan.generator_step, []
+
+    def dies_at_step_7(*args):
+        calls.append(1)
+        if len(calls) == 7:
+            raise KeyboardInterrupt
+        return real_step(*args)
+    monkeypatch.setattr(gan, "generator_step", dies_at_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        gan.train(gan.Config(out=str(tmp_path / "killed"), **base))
+    monkeypatch.setattr(gan, "generator_step", real_step)
+    assert [r["step"] for r in read_metrics(str(tmp_path / "killed"))] == [2, 4, 6]
+    G_res, D_res, records = trained(gan, gan.Config(resume=str(tmp_path / "killed"), **base))
+    assert [r["step"] for r in records] == [2, 4, 6, 8]
+    for a, b in ((G_full, G_res), (D_full, D_res)):
+        for k, v in params(a).items():
+            np.testing.assert_array_equal(v, params(b)[k], err_msg=k)
 
 
 def test_wgan_clips_the_critic_and_logs_the_estimate(tmp_path):
     config = wgan.Config(dataset="ring8", steps=20, log_every=10, sample_every=10,
                          out=str(tmp_path), **SMALL)
-    _, G, D, _, history = gan.fit(config, "wgan", wgan.discriminator_step,
-                                  wgan.generator_step, wgan.build_models,
-                                  wgan.build_optimizers)
+    G, D, history = trained(wgan, config)
     for p in D.parameters():
         assert np.abs(p.numpy()).max() <= 0.01 + 1e-9
     assert all("wasserstein" in h and np.isfinite(h["wasserstein"]) for h in history)
@@ -103,20 +128,37 @@ def test_wgan_clips_the_critic_and_logs_the_estimate(tmp_path):
 
 def test_wgan_gp_paper_defaults_and_a_short_run(tmp_path):
     c = wgan_gp.Config()
-    assert (c.lambda_, c.n_critic, c.lr, c.beta1, c.beta2) == (10.0, 5, 1e-4, 0.0, 0.9)
+    assert (c.gp_lambda, c.n_critic, c.lr, c.beta1, c.beta2) == (10.0, 5, 1e-4, 0.0, 0.9)
     config = wgan_gp.Config(dataset="ring8", steps=10, log_every=5, sample_every=10,
                             out=str(tmp_path), lr=1e-3, **SMALL)
-    _, G, D, _, history = gan.fit(config, "wgan-gp", wgan_gp.discriminator_step,
-                                  wgan_gp.generator_step, wgan_gp.build_models,
-                                  wgan_gp.build_optimizers)
-    assert all(h["gp"] >= 0 and np.isfinite(h["loss_d"]) for h in history)
+    _, _, history = trained(wgan_gp, config)
+    # loss_d is the whole minimised critic objective: -W estimate + penalty
+    for h in history:
+        assert h["gp"] >= 0 and np.isfinite(h["loss_d"])
+        assert h["loss_d"] == pytest.approx(-h["wasserstein"] + h["gp"], abs=1e-5)
     with pytest.raises(ValueError, match="batch norm"):
-        wgan_gp.build_models(wgan_gp.Config(critic_norm="batch"), gan.Data(np.zeros((4, 2))))
+        wgan_gp.build_models(wgan_gp.Config(critic_norm="batch"),
+                             TrainingSet(np.zeros((4, 2), np.float32)))
 
 
 def test_paper_defaults_of_the_original_gan():
     c = gan.Config()
-    assert (c.k, c.optimizer, c.momentum, c.loss) == (1, "sgd", 0.5, "nonsaturating")
+    assert (c.n_critic, c.optimizer, c.momentum, c.loss, c.lr_d) == (1, "sgd", 0.5,
+                                                                      "nonsaturating", 0.1)
+
+
+def test_gan_loss_wgan_gp_is_the_wgan_gp_critic_objective(tmp_path):
+    # One route per loss: `run gan --loss wgan-gp` and `run wgan-gp` minimise the same critic
+    # objective (Wasserstein loss + the same gradient penalty) and log it the same way.
+    same = dict(dataset="ring8", steps=3, log_every=1, sample_every=10, **SMALL)
+    _, _, a = trained(gan, gan.Config(loss="wgan-gp", optimizer="adam", lr_d=1e-4, lr_g=1e-4,
+                                      beta1=0.0, beta2=0.9, n_critic=5, gp_lambda=10.0,
+                                      out=str(tmp_path / "gan"), **same))
+    _, _, b = trained(wgan_gp, wgan_gp.Config(out=str(tmp_path / "wgan_gp"), **same))
+    for ra, rb in zip(a, b):
+        assert ra["loss_d"] == pytest.approx(rb["loss_d"], rel=1e-5)
+        assert ra["gp"] == pytest.approx(rb["gp"], rel=1e-5)
+        assert ra["loss_g"] == pytest.approx(rb["loss_g"], rel=1e-5)
 
 
 def test_instance_noise_and_label_flips_change_the_run(tmp_path):
@@ -124,7 +166,7 @@ def test_instance_noise_and_label_flips_change_the_run(tmp_path):
     outs = []
     for i, extra in enumerate([{}, {"instance_noise": 0.5}, {"label_flip": 0.5},
                                {"real_label": 0.9}]):
-        *_, history = gan.fit(gan.Config(out=str(tmp_path / str(i)), **common, **extra), "t")
+        *_, history = trained(gan, gan.Config(out=str(tmp_path / str(i)), **common, **extra))
         outs.append(history[-1]["loss_d"])
     assert len(set(outs)) == 4
 
@@ -189,10 +231,39 @@ def test_wgan_gp_preset_short_run_covers_the_ring(tmp_path):
     # 0/8 modes, 2 % high quality.
     config = gan2d.demo_config("wgan-gp", "ring8", steps=400, seed=0, out=str(tmp_path),
                                log_every=100, sample_every=10 ** 6, n_eval=2500)
-    *_, history = gan.fit(config, "wgan-gp", write_gif=False)
+    history = read_metrics(wgan_gp.train(config))
     last = history[-1]
     assert last["modes"] >= 7 and last["hq"] >= 0.2, last
     assert all(h["gp"] >= 0 for h in history)
+
+
+def test_the_toy_preset_is_the_default_for_2d_data_and_paper_keeps_the_paper(tmp_path):
+    # `tinygen run gan --dataset ring8` with no other flag gets the toy2d preset (the paper's
+    # SGD lr 0.1 learns nothing there); --preset paper keeps Algorithm 1's numbers;
+    # a flag given on the command line always wins over the preset.
+    auto = cli.build_config(gan, ["--dataset", "ring8"])
+    assert (auto.optimizer, auto.lr_d, auto.batch_size, auto.instance_noise) == \
+        ("adam", 1e-3, 256, 0.1)
+    paper = cli.build_config(gan, ["--dataset", "ring8", "--preset", "paper"])
+    assert (paper.optimizer, paper.lr_d, paper.batch_size) == ("sgd", 0.1, 100)
+    given = cli.build_config(gan, ["--dataset", "ring8", "--lr-d", "0.01", "--steps", "7"])
+    assert (given.lr_d, given.steps, given.optimizer) == (0.01, 7, "adam")
+    grid = cli.build_config(wgan_gp, ["--dataset", "grid25"])
+    assert (grid.steps, grid.gp_lambda) == (4000, 0.1)
+    images = cli.build_config(gan, ["--dataset", "digits"])
+    assert (images.optimizer, images.lr_d, images.beta1) == ("adam", 2e-4, 0.5)
+    assert cli.build_config(wgan_gp, ["--dataset", "digits"]).gp_lambda == 10.0
+    # old spellings stay accepted
+    assert cli.build_config(gan, ["--k", "3"]).n_critic == 3
+    assert cli.build_config(wgan_gp, ["--lambda-", "0.5"]).gp_lambda == 0.5
+
+
+def test_demo_presets_are_the_methods_presets():
+    c = gan2d.demo_config("wgan-gp", "grid25")
+    assert isinstance(c, wgan_gp.Config) and (c.steps, c.gp_lambda, c.lr) == (4000, 0.1, 2e-3)
+    c = gan2d.demo_config("minimax", "ring8")
+    assert isinstance(c, gan.Config) and c.loss == "minimax" and c.optimizer == "adam"
+    assert isinstance(gan2d.demo_config("wgan", "ring8"), wgan.Config)
 
 
 # ---------------------------------------------------------------- quality bar (slow)

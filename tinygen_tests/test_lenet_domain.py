@@ -261,12 +261,11 @@ def test_gan_and_vae_runs_log_domain_metrics(tiny, digits, tmp_path, monkeypatch
     monkeypatch.setattr(domain, "load_domain_classifier", fake_load)
     from tinygen.methods import gan, vae
     x, y = digits
-    data = gan.Data((x[:64, None].astype(np.float32) / 127.5 - 1.0))
-    config = gan.Config(dataset="digits", steps=2, batch_size=8, optimizer="adam", lr_d=2e-4,
+    config = gan.Config(dataset="digits", n_train=64, steps=2, batch_size=8, optimizer="adam", lr_d=2e-4,
                         lr_g=2e-4, ngf=8, ndf=8, latent_dim=8, n_eval=60, n_samples=10,
                         log_every=1, sample_every=2, domain_eval=2, out=str(tmp_path / "gan"),
                         quiet=True)
-    gan.fit(config, "gan", data=data, write_gif=False)
+    gan.train(config)
     lines = _jsonl(tmp_path / "gan" / "metrics.jsonl")
     assert "domain_fid" not in lines[0]                     # step 1: not a multiple of 2
     assert {"domain_fid", "domain_is", "precision", "recall"} <= set(lines[1])

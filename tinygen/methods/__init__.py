@@ -1,8 +1,10 @@
 """One module per generative method, each readable next to its paper's algorithm box.
 
-``METHODS`` maps the name used by ``tinygen run NAME`` to its module; every
-module defines ``Config`` (a :class:`~tinygen.methods.common.RunConfig`
-dataclass with the paper's defaults) and ``train(config) -> run folder``.
+``METHODS`` maps the name used by ``tinygen run NAME`` to its module; every module
+defines ``Config`` (a :class:`~tinygen.methods.run.RunConfig` dataclass with the paper's
+defaults, one comment per field) and ``train(config) -> run folder``, its own loop on the
+run contract of :mod:`tinygen.methods.run`. Modules with dataset-aware defaults also define
+``PRESETS`` / ``PRESET_DOCS`` / ``default_preset(dataset)``; generative ones ``sample_run``.
 """
 METHODS = {
     # name on the command line -> module (imported only when used)
@@ -12,4 +14,11 @@ METHODS = {
     "wgan-gp": "tinygen.methods.wgan_gp",
     "autoencoder": "tinygen.methods.autoencoder",
     "vae": "tinygen.methods.vae",
+    "style": "tinygen.methods.style_transfer",
 }
+
+
+def method_name(name: str) -> str:
+    """A command-line spelling (``wgan-gp`` or the module's ``wgan_gp``) -> the METHODS key."""
+    key = name.replace("_", "-")
+    return key if key in METHODS else name

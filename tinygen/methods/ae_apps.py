@@ -242,7 +242,7 @@ def restoration_pairs(task: str, images, seed: int = 0, **kwargs):
     ``images``: float (N, C, H, W) in [0, 1] or uint8 (N, H, W[, 3]).
     """
     from tinygen.data import paired
-    from tinygen.methods.autoencoder import to_float_images
+    from tinygen.data.arrays import to_float_images
     u8 = to_uint8_nhwc(images)
     if task == "denoise":
         noisy, clean = paired.denoising_pairs(u8, seed=seed, **kwargs)      # float (N, H, W[, 3])

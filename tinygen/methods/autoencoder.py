@@ -24,12 +24,13 @@ Notation / Shapes:
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Literal
 
 import tinygen
 from tinygen import backend, losses, nn, optim
 from tinygen.autograd import Tensor, no_grad
-from tinygen.methods.common import Run, RunConfig, seed_everything
+from tinygen.data.arrays import load_images
+from tinygen.methods import run as R
 from tinygen.models.autoencoders import (
     AutoEncoder, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder,
 )
@@ -40,77 +41,31 @@ VARIANTS = ("undercomplete", "linear", "sparse_l1", "sparse_kl", "denoising", "c
 
 
 @dataclasses.dataclass
-class Config(RunConfig):
+class Config(R.RunConfig):
     """tinygen run autoencoder: an autoencoder variant on images."""
     dataset: str = "digits"            # digits, shapes, mnist, npz:PATH, ...
-    steps: int = 2000
-    batch_size: int = 64
-    variant: str = "undercomplete"     # one of VARIANTS
-    arch: str = "mlp"                  # mlp or conv
-    loss: str = "bce"                  # bce (decoder logits, x in [0, 1]) or mse
+    steps: int = 2000                  # Adam steps
+    batch_size: int = 64               # images per step
+    variant: Literal["undercomplete", "linear", "sparse_l1", "sparse_kl", "denoising",
+                     "contractive"] = "undercomplete"   # the constraint or regulariser (table above)
+    arch: Literal["mlp", "conv"] = "mlp"   # encoder / decoder architecture
+    loss: Literal["bce", "mse"] = "bce"    # bce (decoder logits, x in [0, 1]) or mse (linear: mse,
+                                       # for the PCA equivalence)
     code_dim: int = 0                  # 0: the variant's default (32; linear 16; regularised 1024)
     hidden: int = 256                  # MLP hidden width (conv: channels of the first conv)
     n_train: int = 8000                # training images (MNIST: the first 8,000 of t10k)
     n_test: int = 2000                 # held-out images (MNIST: the last 2,000 of t10k)
-    lr: float = 1e-3                   # Adam
+    lr: float = 1e-3                   # Adam's learning rate
     l1_weight: float = 1e-3            # lambda of the L1 code penalty (sparse_l1)
-    rho: float = 0.05                  # target mean activation (sparse_kl)
+    rho: float = 0.05                  # target mean activation (sparse_kl; Ng's notes: 0.05)
     kl_weight: float = 1.0             # beta of the KL sparsity penalty (sparse_kl)
-    noise: str = "gaussian"            # denoising corruption: gaussian or masking
+    noise: Literal["gaussian", "masking"] = "gaussian"   # denoising corruption (Vincent et al.)
     noise_std: float = 0.4             # sigma of the additive Gaussian noise
     mask_prob: float = 0.3             # fraction of pixels set to 0 by masking noise
     contractive_weight: float = 0.1    # lambda of ||J_f(x)||_F^2 (contractive)
-    jacobian: str = "closed_form"      # contractive penalty: closed_form (sigmoid layer) or autograd
-    sample_every: int = 1000
-
-
-# ---------------------------------------------------------------------------------------
-# data: images as float32 (N, C, H, W) in [0, 1]
-# ---------------------------------------------------------------------------------------
-
-def to_float_images(x) -> "np.ndarray":
-    """uint8 (N, H, W) / (N, H, W, C) or float arrays -> float32 (N, C, H, W) in [0, 1]."""
-    x = np.asarray(x)
-    if x.dtype == np.uint8:
-        x = x.astype(np.float32) / 255.0
-    x = x.astype(np.float32)
-    if x.ndim == 3:
-        x = x[:, None]                                    # (N, 1, H, W)
-    elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
-        x = x.transpose(0, 3, 1, 2)                       # NHWC -> NCHW
-    if x.ndim != 4:
-        raise ValueError(f"expected images (N, H, W) or (N, H, W, C), got shape {x.shape}")
-    return x
-
-
-def load_images(name: str, split: str, data_dir: Optional[str] = None, n: Optional[int] = None,
-                seed: int = 0, **options):
-    """(x float32 (N, C, H, W) in [0, 1], y int64 (N,) or None) for ``split`` 'train'/'test'.
-
-    Every name goes through the project's one loader, ``tinygen.data.load_dataset``
-    (synthetic sets draw their test split from a different seed there).
-
-    MNIST is special-cased to the protocol of this course's shared data folder, which
-    holds only the official 10,000-image *test* split (t10k): the first 8,000 t10k
-    images train, the last 2,000 evaluate, so the two never overlap. (With the full
-    training files a user can pass ``--dataset npz:...`` or change this rule.)
-    ``options`` go to the generator (e.g. ``channels=1`` for shapes).
-    """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    from tinygen.data import load_dataset
-    if name.lower() == "mnist":
-        ds = load_dataset("mnist", split="test", data_dir=data_dir)        # t10k: (10000, 28, 28)
-        cut = len(ds.x) - 2000
-        x, y = (ds.x[:cut], ds.y[:cut]) if split == "train" else (ds.x[cut:], ds.y[cut:])
-    else:
-        ds = load_dataset(name, split=split, data_dir=data_dir, seed=seed, n=n, **options)
-        x, y = ds.x, ds.y
-    x = to_float_images(x)
-    y = None if y is None else np.asarray(y)
-    if n is not None:
-        x, y = x[:n], (None if y is None else y[:n])
-    return x, y
+    jacobian: Literal["closed_form", "autograd"] = "closed_form"   # contractive penalty: the
+                                       # sigmoid layer's closed form (Rifai et al. eq. 4) or autograd
+    sample_every: int = 1000           # steps between reconstruction grids
 
 
 # ---------------------------------------------------------------------------------------
@@ -240,6 +195,13 @@ def reconstruction_errors(model: AutoEncoder, x, loss: str = "mse", batch_size: 
     return ((r.astype(np.float64) - x) ** 2).reshape(len(x), -1).sum(1)
 
 
+def minibatch(x, batch_size: int, seed: int, step: int):
+    """The batch of 0-based ``step``: it depends only on (seed, step), so a resumed run
+    sees exactly the batches of an uninterrupted one."""
+    idx = np.random.default_rng((seed, step)).integers(0, len(x), size=min(batch_size, len(x)))
+    return x[idx]
+
+
 def fit(model: nn.Module, objective, x, steps: int, batch_size: int = 64, lr: float = 1e-3,
         seed: int = 0, log=None, log_every: int = 100, start_step: int = 0, optimizer=None):
     """Minibatch Adam on host images ``x``: ``objective(model, batch) -> {'loss': ...}``.
@@ -249,12 +211,8 @@ def fit(model: nn.Module, objective, x, steps: int, batch_size: int = 64, lr: fl
     """
     opt = optimizer or optim.Adam(model.parameters(), lr=lr)
     for step in range(start_step, steps):
-        # each step's batch depends only on (seed, step): a resumed run sees the same batches
-        idx = np.random.default_rng((seed, step)).integers(0, len(x), size=min(batch_size, len(x)))
-        terms = objective(model, tinygen.tensor(x[idx]))
-        opt.zero_grad()
-        terms["loss"].backward()
-        opt.step()
+        terms = objective(model, tinygen.tensor(minibatch(x, batch_size, seed, step)))
+        R.descend(terms["loss"], opt)
         if log is not None and ((step + 1) % log_every == 0 or step + 1 == steps):
             log(step + 1, **{k: float(v.item()) for k, v in terms.items() if v is not None})
     return opt
@@ -299,38 +257,31 @@ def decoder_subspace(model: AutoEncoder) -> "np.ndarray":
 
 def train(config: Config) -> str:
     """Train ``config.variant``; write metrics, reconstruction grids, codes, checkpoint."""
-    data_rng = seed_everything(config.seed)
-    run = Run(config, "autoencoder")
     if config.variant == "linear" and config.loss != "mse":
         config.loss = "mse"          # the PCA equivalence holds for the squared error
+    run = R.Run(config, "autoencoder")
     x_train, _ = load_images(config.dataset, "train", config.data_dir, config.n_train, config.seed)
     x_test, y_test = load_images(config.dataset, "test", config.data_dir, config.n_test, config.seed)
     model = build_models(config, x_train.shape[1:]).to(config.device)
     opt = optim.Adam(model.parameters(), lr=config.lr)
-    start = run.resume(extra_rngs={"data": data_rng}, model=model, optimizer=opt)
     show = x_test[:32]
-
-    def objective(m, xb):
-        return loss_terms(m, xb.to(config.device), config)
-
-    def log(step, **terms):
-        if step % config.sample_every == 0 or step == config.steps:
+    for step in run.steps(run.resume(model=model, optimizer=opt)):
+        xb = minibatch(x_train, config.batch_size, config.seed, step - 1)   # (B, C, H, W)
+        terms = loss_terms(model, tinygen.tensor(xb, device=config.device), config)
+        R.descend(terms["loss"], opt)
+        run.record(step, **{k: v for k, v in terms.items() if v is not None})
+        if run.due(step, config.sample_every):
             r = reconstruct(model, show, config.loss)
             run.save_grid(np.concatenate([show, r]), f"reconstructions_{step:06d}.png",
                           nrow=8, value_range=(0.0, 1.0))
-        extra = {}
-        if step == config.steps:
-            err = reconstruction_errors(model, x_test, config.loss)
-            extra["test_mse"] = float(err.mean())
-        run.log(step, **terms, **extra)
-
-    fit(model, objective, x_train, config.steps, config.batch_size, seed=config.seed, log=log,
-        log_every=config.log_every, start_step=start, optimizer=opt)
-    codes = encode(model, x_test)
+        if run.due(step, config.log_every):
+            extra = {}
+            if step == config.steps:
+                extra["test_mse"] = float(reconstruction_errors(model, x_test, config.loss).mean())
+            run.log(step, **extra)
+        run.checkpoint(step, model=model, optimizer=opt)
+    run.finish(model=model, optimizer=opt)
     run.save_samples(reconstruct(model, x_test[:64], config.loss), name="samples.npz")
-    from tinygen.methods.common import save_npz
-    save_npz(run.path("codes.npz"), h=codes, y=y_test if y_test is not None else np.zeros(0))
-    run.save_checkpoint(config.steps, extra_rngs={"data": data_rng}, model=model, optimizer=opt)
-    run.save_gif()
-    run.close()
+    R.save_npz(run.path("codes.npz"), h=encode(model, x_test),
+               y=y_test if y_test is not None else np.zeros(0))
     return run.dir

@@ -10,68 +10,92 @@ non-saturating generator loss); what DCGAN fixes is the architecture and the opt
     optimiser   Adam, lr 0.0002, beta_1 0.5 ("0.9 resulted in training
                 oscillation and instability"), beta_2 0.999               build_optimizers()
     batch       128; images scaled to [-1, 1], the range of tanh
-    D step      descend -[log D(x) + log(1 - D(G(z)))]                    discriminator_step()
-    G step      descend -log D(G(z))                                      generator_step()
+    loop        for each step:                                            train()
+                    sample x ~ p_data, z ~ N(0, I)
+                    D step: descend -[log D(x) + log(1 - D(G(z)))]        discriminator_step()
+                    G step: descend -log D(G(z))                          generator_step()
 
 Works on 28 x 28 one-channel data (digits, mnist: two up-sampling stages from 7 x 7) and on
 32 / 64 px three-channel data (shapes, folder:PATH: three / four stages from 4 x 4).
+z ~ N(0, I) instead of the paper's uniform noise (as PyTorch's DCGAN example).
 """
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 import tinygen
+from tinygen import optim
 from tinygen import losses as L
-from tinygen.methods import gan
-from tinygen.methods.gan import sample, sample_noise  # noqa: F401
+from tinygen.data.arrays import load_training_set
+from tinygen.methods import run as R
+from tinygen.models.gan_nets import GANArch, build_gan_pair, latent_size
 
 
 @dataclasses.dataclass
-class Config(gan.ModelConfig):
+class Config(R.SamplingConfig, GANArch):
     """DCGAN (Radford et al. 2015, arXiv:1511.06434, Sec. 4)."""
-    dataset: str = "digits"        # 28x28 synthetic digits (mnist / shapes / folder:PATH too)
-    arch: str = "dcgan"            # the convolutional architecture of Sec. 3
-    batch_size: int = 128          # "mini-batch SGD with a mini-batch size of 128"
-    latent_dim: int = 100          # z in R^100, uniform in the paper; we use N(0, I) (see gan.py)
-    ngf: int = 64                  # generator width (PyTorch's DCGAN example; LSUN model: 128)
-    ndf: int = 64                  # discriminator width (small CPU runs on digits: ndf = ngf / 2,
-                                   # else D wins and G collapses to grey; docs/dcgan.md)
-    lr: float = 2e-4               # "learning rate of 0.0002"
-    beta1: float = 0.5             # "reducing beta_1 to 0.5 helped stabilize training"
-    beta2: float = 0.999           # Adam's default
-    n_samples: int = 512           # final images in samples.npz
-    log_every: int = 50
-    sample_every: int = 100
+    dataset: str = "digits"            # 28x28 synthetic digits (mnist / shapes / folder:PATH too)
+    arch: Literal["dcgan"] = "dcgan"   # the convolutional architecture of Sec. 3
+    batch_size: int = 128              # "mini-batch SGD with a mini-batch size of 128"
+    latent_dim: int = 100              # z in R^100 (uniform in the paper; N(0, I) here)
+    ngf: int = 64                      # generator width (PyTorch's DCGAN example; LSUN model: 128)
+    ndf: int = 64                      # discriminator width (small CPU runs on digits: ndf = ngf / 2,
+                                       # else D wins and G collapses to grey; docs/dcgan.md)
+    lr: float = 2e-4                   # "learning rate of 0.0002"
+    beta1: float = 0.5                 # "reducing beta_1 to 0.5 helped stabilize training"
+    beta2: float = 0.999               # Adam's default
+    n_samples: int = 512               # final images in samples.npz
+    log_every: int = 50                # steps between metrics.jsonl lines
+    sample_every: int = 100            # steps between sample grids
 
 
-def build_models(config, data):
+def build_models(config: Config, data):
     """DCGANGenerator / DCGANDiscriminator for the data's channels and side."""
     if data.is_points:
         raise ValueError(f"dcgan needs image data (dataset {config.dataset!r} is 2-D points); "
                          "use `tinygen run gan` for 2-D toys, or --dataset digits / mnist / shapes")
-    return gan.build_models(config, data)
+    G, D = build_gan_pair(config, data.shape)
+    return G.to(config.device), D.to(config.device)
 
 
-# Adam(0.0002, betas=(0.5, 0.999)) for both networks.
-build_optimizers = gan.adam_optimizers
+def build_optimizers(config: Config, G, D):
+    """Adam(0.0002, betas=(0.5, 0.999)) for both networks: (opt_g, opt_d)."""
+    betas = (config.beta1, config.beta2)
+    return (optim.Adam(G.parameters(), lr=config.lr, betas=betas),
+            optim.Adam(D.parameters(), lr=config.lr, betas=betas))
 
 
-def discriminator_step(config, G, D, opt_d, x, nz, step) -> dict:
+def discriminator_step(G, D, opt_d, x, nz: int) -> dict:
     """Descend -[log D(x) + log(1 - D(G(z)))] (BN sees a real batch and a fake batch)."""
-    z = sample_noise(x.shape[0], nz, x.device)                       # (m, nz)
+    z = R.sample_noise(x.shape[0], nz, x.device)                     # (m, nz)
     with tinygen.no_grad():
         x_fake = G(z)                                                # (m, nc, H, W)
-    return {"loss_d": gan.descend(L.d_loss_minimax(D(x), D(x_fake)), opt_d)}
+    return {"loss_d": R.descend(L.d_loss_minimax(D(x), D(x_fake)), opt_d)}
 
 
-def generator_step(config, G, D, opt_g, m, nz, device) -> dict:
+def generator_step(G, D, opt_g, m: int, nz: int, device) -> dict:
     """Descend the non-saturating loss -log D(G(z))."""
-    z = sample_noise(m, nz, device)                                  # (m, nz)
-    return {"loss_g": gan.descend(L.g_loss_nonsaturating(D(G(z))), opt_g)}
+    z = R.sample_noise(m, nz, device)                                # (m, nz)
+    return {"loss_g": R.descend(L.g_loss_nonsaturating(D(G(z))), opt_g)}
 
 
 def train(config: Config) -> str:
-    """``tinygen run dcgan``: train and return the run folder."""
-    run, *_ = gan.fit(config, "dcgan", discriminator_step, generator_step, build_models,
-                      build_optimizers)
-    return run.dir
+    """``tinygen run dcgan``: train for ``config.steps`` steps and return the run folder."""
+    run = R.Run(config, "dcgan")
+    data = load_training_set(config.dataset, config.data_dir, config.seed, config.n_train)
+    nz = latent_size(config, data.is_points)
+    G, D = build_models(config, data)
+    opt_g, opt_d = build_optimizers(config, G, D)
+    monitor = R.GeneratorMonitor(run, data, nz, G=G, D=D, opt_g=opt_g, opt_d=opt_d)
+    for step in run.steps(monitor.resume()):
+        x = R.real_batch(data.x, config.batch_size, run.data_rng, config.device)
+        d_out = discriminator_step(G, D, opt_d, x, nz)
+        g_out = generator_step(G, D, opt_g, config.batch_size, nz, config.device)
+        monitor.step_done(step, **d_out, **g_out)
+    return monitor.finish()
+
+
+def sample_run(config: Config, checkpoint: str, n: int, seed: int):
+    """``tinygen sample``: n samples from the generator of a finished run."""
+    return R.sample_generator(config, build_models, checkpoint, n, seed)

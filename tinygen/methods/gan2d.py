@@ -16,8 +16,9 @@ authors' toy-task lambda = 0.1: see docs/wgan_gp.md). A second
 picture plots the losses and the mode-coverage metrics (modes covered, fraction of
 high-quality samples) against the step.
 
-The training itself is :func:`tinygen.methods.gan.fit` (Goodfellow et al. Algorithm 1)
-with settings tuned for 2-D toys (see :data:`PRESETS`); every setting can be overridden.
+The training itself is each objective's own method (``gan``, ``wgan``, ``wgan_gp``: their
+``train`` with a ``frames`` hook) under that method's 2-D preset; every setting can be
+overridden.
 """
 from __future__ import annotations
 
@@ -31,58 +32,43 @@ from tinygen import backend
 from tinygen import losses as L
 from tinygen.backend import blas_threads
 from tinygen.io.plot import FAKE, REAL, Canvas, line_plot, save_gif, save_image, side_by_side
-from tinygen.methods import gan
+from tinygen.methods.run import new_folder
 
 np = backend.numpy
 
 # ---------------------------------------------------------------- settings
 
-# Tuned for the 2-D toys on a laptop CPU (departures from the papers' image settings,
-# which need ~100k steps): Adam everywhere, wider nets than needed, fewer steps.
-# WGAN keeps clipping c = 0.01 and n_critic = 5 with RMSProp (Arjovsky et al. 2017,
-# Algorithm 1) and a larger lr; WGAN-GP follows its authors' toy script (below).
-COMMON = dict(batch_size=256, optimizer="adam", hidden=128, n_hidden=3, latent_dim=2,
-              g_activation="relu", d_activation="leaky_relu", n_eval=2500, n_samples=2500,
-              lr_decay=True)
-PRESETS = {
-    # Instance noise (std 0.1 annealed to 0, a GAN hack) made seed 1 reach 8/8 modes
-    # (4/8 without it, same budget).
-    "minimax": dict(loss="minimax", k=1, lr_d=1e-3, lr_g=1e-3, beta1=0.5, beta2=0.999,
-                    instance_noise=0.1, steps=2000),
-    "nonsaturating": dict(loss="nonsaturating", k=1, lr_d=1e-3, lr_g=1e-3, beta1=0.5,
-                          beta2=0.999, instance_noise=0.1, steps=2000),
-    "wgan": dict(loss="wgan", k=5, optimizer="rmsprop", lr_d=5e-4, lr_g=5e-4, clip=0.01,
-                 steps=1000),
-    # WGAN-GP as its authors ran it on these toys (github.com/igul222/improved_wgan_training,
-    # gan_toy.py, commit 3c8ba3c): lambda = 0.1 ("Smaller lambda makes things faster for toy
-    # tasks"), n_critic = 5, Adam betas (0.5, 0.9), batch 256 -- departures from Algorithm 1's
-    # image settings (lambda = 10, beta1 = 0, m = 64), which tinygen.methods.wgan_gp keeps.
-    # Ours, for a CPU budget of minutes instead of the script's 100,000 iterations: lr 2e-3
-    # (20x the script's 1e-4) decayed linearly to 0, 3 x 128 MLPs instead of 3 x 512.
-    # Measured (quiet 2-core CPU): ring8 2,000 steps 8/8 modes, 92 % / 93 % high quality
-    # (seeds 0 / 1); grid25 4,000 steps 25/25, 78 % / 81 %. With lambda = 10 the same budget
-    # reached 8/8 and 77 % on the ring (seed 0) and did not converge on the grid (docs/wgan_gp.md).
-    "wgan-gp": dict(loss="wgan-gp", k=5, lr_d=2e-3, lr_g=2e-3, beta1=0.5, beta2=0.9,
-                    gp_lambda=0.1, steps=2000),
-}
-# Step budget multiplier per dataset, and per loss where it differs.
-DATASET_STEPS = {"ring8": 1.0, "grid25": 1.5, "moons": 1.0}
-LOSS_DATASET_STEPS = {("wgan-gp", "grid25"): 2.0}
+# The demo trains each objective with its method's own preset for 2-D toys
+# (``--preset auto`` of ``tinygen run METHOD --dataset ring8``): gan.PRESETS["toy2d"]
+# (Adam, instance noise, lr decay), wgan.PRESETS["toy2d"] (RMSProp, clipping c = 0.01,
+# n_critic = 5) and wgan_gp.PRESETS["toy2d"] (the authors' toy script, lambda = 0.1).
+# Each preset says where it departs from its paper.
+METHOD_OF_LOSS = {"minimax": "gan", "nonsaturating": "gan", "wgan": "wgan", "wgan-gp": "wgan-gp"}
+LOSSES = tuple(METHOD_OF_LOSS)
+
+
+def method_module(loss: str):
+    """The method module that trains ``loss`` (minimax / nonsaturating: the GAN's)."""
+    import importlib
+    from tinygen.methods import METHODS
+    return importlib.import_module(METHODS[METHOD_OF_LOSS[loss]])
 
 
 def demo_config(loss="nonsaturating", dataset="ring8", steps=None, seed=0, out=None,
-                **overrides) -> gan.Config:
-    """The demo's :class:`tinygen.methods.gan.Config` for a loss and a dataset."""
-    if loss not in PRESETS:
-        raise ValueError(f"--loss for the demo must be one of {', '.join(PRESETS)}, got {loss!r}")
-    settings = {**COMMON, **PRESETS[loss]}
-    multiplier = LOSS_DATASET_STEPS.get((loss, dataset), DATASET_STEPS.get(dataset, 1.0))
-    settings["steps"] = steps or int(settings["steps"] * multiplier)
+                **overrides):
+    """The demo's config for a loss and a dataset: the method's dataset preset, ~40 frames."""
+    if loss not in METHOD_OF_LOSS:
+        raise ValueError(f"--loss for the demo must be one of {', '.join(LOSSES)}, got {loss!r}")
+    module = method_module(loss)
+    settings = dict(module.PRESETS[module.default_preset(dataset)])
+    if module.__name__.endswith(".gan"):
+        settings["loss"] = loss
+    settings["steps"] = steps or settings["steps"]
     settings.update(dataset=dataset, seed=seed, out=out, quiet=True)
     settings["log_every"] = max(1, settings["steps"] // 40)
     settings["sample_every"] = max(1, settings["steps"] // 40)
     settings.update(overrides)
-    return gan.Config(**settings)
+    return module.Config(**settings)
 
 
 # ---------------------------------------------------------------- drawing
@@ -134,11 +120,14 @@ def generator_gradients(G, D, loss, z):
 
 
 class Frames:
-    """Renders GAN-Lab frames during training (``on_frame`` hook of :func:`gan.fit`)."""
+    """Renders GAN-Lab frames during training (the ``frames`` hook of the GANs' ``train``)."""
 
-    def __init__(self, config, real, n_show=500, n_arrows=80):
+    def __init__(self, config, data, loss, n_show=500, n_arrows=80):
         rng = np.random.default_rng(config.seed + 3)
-        self.config = config
+        real = data.x
+        self.config, self.data, self.loss = config, data, loss
+        self.nz = config.latent_dim or 2
+        self.drawn = []                         # every frame, for the demo's own GIF
         self.real = real[rng.choice(len(real), min(n_show, len(real)), replace=False)]
         self.view = Canvas.around(real, SIZE)
         self.z = tinygen.tensor(rng.standard_normal((n_show, 2)).astype(np.float32),
@@ -146,16 +135,16 @@ class Frames:
         self.n_arrows = n_arrows
         self.metrics = {}
 
-    def __call__(self, step, G, D, data, nz, record=None):
-        c = self.config
+    def __call__(self, step, G, D, record=None):
+        c, data, nz, loss = self.config, self.data, self.nz, self.loss
         self.metrics = record or {}
         frame = self.view.blank()
-        frame.heatmap(decision_surface(D, frame, c.loss, device=c.device), vmin=0.0, vmax=1.0,
+        frame.heatmap(decision_surface(D, frame, loss, device=c.device), vmin=0.0, vmax=1.0,
                       stops=HEAT)
         if nz == 2:
             for line in manifold_lines(G, device=c.device):
                 frame.polyline(line, MANIFOLD)
-        fake, g = generator_gradients(G, D, c.loss, self.z)
+        fake, g = generator_gradients(G, D, loss, self.z)
         frame.scatter(self.real, REAL).scatter(fake, FAKE)
         # Arrows: the steepest 95th-percentile gradient is drawn 1/8 of the panel long.
         norms = np.linalg.norm(g, axis=1)
@@ -165,10 +154,11 @@ class Frames:
         m = self.metrics
         coverage = (f"modes {m['modes']}/{len(data.centres)}   high quality {100 * m['hq']:.0f}%"
                     if "modes" in m else "")
-        frame.title(f"{c.loss}  {c.dataset}  step {step}/{c.steps}", coverage)
+        frame.title(f"{loss}  {c.dataset}  step {step}/{c.steps}", coverage)
         frame.legend([("real", REAL), ("generated", FAKE), ("-grad L_G", ARROW)],
                      corner="bottom-right")
-        return frame.to_array()
+        self.drawn.append(frame.to_array())
+        return self.drawn[-1]
 
 
 def plot_history(history, path, title=""):
@@ -190,24 +180,29 @@ def plot_history(history, path, title=""):
 
 # ---------------------------------------------------------------- the demo
 
-def run_demo(config: gan.Config):
-    """Train with GAN-Lab frames; return (files written, history, seconds)."""
-    t0 = time.time()
-    data = gan.load_data(config)
-    frames = Frames(config, data.x)
+def run_demo(config, loss: str = None):
+    """Train with GAN-Lab frames; return (files written, history, seconds).
 
-    run, G, D, data, history = gan.fit(config, "gan2d", on_frame=frames, data=data,
-                                       write_gif=False)
-    gif = save_gif(run.frames, run.path("gan2d.gif"), duration_ms=120, hold_last_ms=1500)
-    if data.centres is not None:
+    ``loss``: the objective (default ``config.loss``; WGAN and WGAN-GP configs have none).
+    """
+    from tinygen.data.arrays import load_training_set
+    from tinygen.methods.run import read_metrics
+    loss = loss or config.loss
+    t0 = time.time()
+    frames = Frames(config, load_training_set(config.dataset, seed=config.seed), loss)
+    out = method_module(loss).train(config, frames=frames)
+    history = read_metrics(out)
+    path = lambda name: os.path.join(out, name)   # noqa: E731
+    gif = save_gif(frames.drawn, path("gan2d.gif"), duration_ms=120, hold_last_ms=1500)
+    if frames.data.centres is not None:
         for h in history:
-            h["modes_total"] = len(data.centres)
-    plot = plot_history(history, run.path("metrics.png"), f"({config.loss}, {config.dataset})")
-    last = run.path("final.png")
-    save_image(run.frames[-1], last)
-    files = [gif, plot, last] + [run.path(n) for n in ("samples.npz", "metrics.jsonl",
-                                                         "config.json", "checkpoint.npz")]
-    files += [run.path(n) for n in sorted(os.listdir(run.dir)) if n.startswith("samples_")]
+            h["modes_total"] = len(frames.data.centres)
+    plot = plot_history(history, path("metrics.png"), f"({loss}, {config.dataset})")
+    last = path("final.png")
+    save_image(frames.drawn[-1], last)
+    files = [gif, plot, last] + [path(n) for n in ("samples.npz", "metrics.jsonl",
+                                                   "config.json", "checkpoint.npz")]
+    files += [path(n) for n in sorted(os.listdir(out)) if n.startswith("samples_")]
     return [f for f in files if os.path.exists(f)], history, time.time() - t0
 
 
@@ -218,10 +213,11 @@ def demo_main(argv) -> int:
         description="Train a GAN on a 2-D toy on CPU and write a GAN-Lab style GIF "
                     "(decision heat map, generator manifold, gradient arrows) and a "
                     "loss / mode-coverage plot.")
-    parser.add_argument("--out", default=None, help="output folder (default: a new gan2d-* "
-                        "folder in the current directory)")
-    parser.add_argument("--loss", default="nonsaturating", choices=list(PRESETS),
-                        help="GAN objective; each has its own tuned preset (PRESETS)")
+    parser.add_argument("--out", default=None, help="output folder (default: a new "
+                        "runs/gan2d-LOSS-DATASET-* folder)")
+    parser.add_argument("--loss", default="nonsaturating", choices=list(LOSSES),
+                        help="GAN objective, each trained by its method with that method's "
+                             "toy2d preset (gan, wgan, wgan-gp)")
     parser.add_argument("--dataset", default="ring8", choices=["ring8", "grid25", "moons"],
                         help="2-D toy distribution")
     parser.add_argument("--steps", type=int, default=None,
@@ -229,29 +225,19 @@ def demo_main(argv) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, data and noise")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args(argv)
-    out = args.out or _new_folder(f"gan2d-{args.loss}-{args.dataset}")
+    out = args.out or new_folder(f"gan2d-{args.loss}-{args.dataset}")
     config = demo_config(args.loss, args.dataset, args.steps, args.seed, out, device=args.device)
     with blas_threads(1):
-        files, history, seconds = run_demo(config)
+        files, history, seconds = run_demo(config, args.loss)
     for f in files:
         print(f)
     last = history[-1]
-    summary = f"# {config.loss} on {config.dataset}: {config.steps} steps in {seconds:.1f} s"
+    summary = f"# {args.loss} on {config.dataset}: {config.steps} steps in {seconds:.1f} s"
     if "modes" in last:
         summary += f"; modes {last['modes']}, high quality {100 * last['hq']:.1f}%"
     print(summary, file=sys.stderr)
     return 0
 
 
-def _new_folder(prefix):
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path, i = f"{prefix}-{stamp}", 1
-    while os.path.exists(path):
-        i += 1
-        path = f"{prefix}-{stamp}-{i}"
-    os.makedirs(path)
-    return path
-
-
-__all__ = ["demo_main", "demo_config", "run_demo", "Frames", "PRESETS",
+__all__ = ["demo_main", "demo_config", "run_demo", "Frames", "LOSSES", "method_module",
            "decision_surface", "manifold_lines", "generator_gradients", "plot_history"]

@@ -26,39 +26,42 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Literal
 
 import tinygen
 from tinygen import backend, losses, optim
 from tinygen.autograd import Tensor, no_grad
-from tinygen.methods.autoencoder import load_images
-from tinygen.methods.common import Run, RunConfig, save_npz, seed_everything
+from tinygen.data.arrays import load_images, to_float_images
+from tinygen.methods import run as R
 from tinygen.models.autoencoders import VAEModel
 
 np = backend.numpy   # host data
 
 
 @dataclasses.dataclass
-class Config(RunConfig):
+class Config(R.RunConfig):
     """tinygen run vae: a VAE (Kingma & Welling 2014) on images; test ELBO and IWAE bound in nats."""
     dataset: str = "digits"            # digits, mnist (first 8,000 / last 2,000 of t10k), shapes...
-    steps: int = 6000                  # Adam steps (75 passes over 8,000 images at batch 100; ~5 min on 2 cores)
+    steps: int = 6000                  # Adam steps (75 passes over 8,000 images at batch 100;
+                                       # ~5 min on 2 cores)
     batch_size: int = 100              # the paper's M = 100
     latent_dim: int = 20               # J = 20 in the paper's MNIST figures
     hidden: int = 400                  # 400 hidden units per MLP (the paper's MNIST setting)
-    arch: str = "mlp"                  # mlp or conv
-    decoder: str = "bernoulli"         # bernoulli (binarised data) or gaussian
+    arch: Literal["mlp", "conv"] = "mlp"   # encoder / decoder (the paper: MLPs)
+    decoder: Literal["bernoulli", "gaussian"] = "bernoulli"   # p(x|z): Bernoulli on binarised
+                                       # data (the paper's MNIST) or Gaussian
     gaussian_std: float = 0.1          # sigma_x of the Gaussian decoder (fixed)
     beta: float = 1.0                  # KL weight: 1 = VAE, > 1 = beta-VAE (Higgins et al. 2017)
-    lr: float = 1e-3                   # Adam (the paper used Adagrad; Adam is the modern default)
-    n_train: int = 8000
-    n_test: int = 2000
+    lr: float = 1e-3                   # Adam (departs from the paper's Adagrad: the modern default)
+    n_train: int = 8000                # training images (MNIST: the first 8,000 of t10k)
+    n_test: int = 2000                 # held-out images (MNIST: the last 2,000 of t10k)
     iwae_k: int = 100                  # importance samples for the final test bound (0: skip)
     n_iwae: int = 2000                 # how many test images get the (costly) IWAE bound
     eval_every: int = 2000             # steps between test-ELBO evaluations
     domain_eval: bool = False          # at the end, log domain FID/IS + precision/recall of 1,000
                                        # decoder-mean samples (tinygen.metrics.domain)
-    log_every: int = 200
-    sample_every: int = 2000
+    log_every: int = 200               # steps between metrics.jsonl lines
+    sample_every: int = 2000           # steps between sample grids
 
 
 # ---------------------------------------------------------------------------------------
@@ -119,11 +122,10 @@ def iwae_bound(model: VAEModel, x, k: int, config) -> Tensor:
     return losses.iwae_bound(log_px_z + log_pz - log_qz)              # (N,)
 
 
-def sample(model: VAEModel, n: int, config, mean: bool = True):
+def sample(model: VAEModel, n: int, config, generator=None):
     """x ~ p(x|z), z ~ N(0, I): decoder means (Bernoulli: sigmoid(logits)) as host (n, C, H, W)."""
-    with no_grad():
-        z = tinygen.randn(n, model.latent_dim, device=config.device)  # (n, L)
-        return decode(model, z, config) if mean else None
+    z = tinygen.randn(n, model.latent_dim, device=config.device, generator=generator)  # (n, L)
+    return decode(model, z, config)
 
 
 def decode(model: VAEModel, z, config):
@@ -207,70 +209,76 @@ def load_data(config):
 def train_step(model: VAEModel, opt, x_train, step: int, config) -> dict:
     """One Adam step on a minibatch of the negative ELBO; returns the loss terms.
 
-    The batch and its binarisation depend only on (seed, step), so a resumed run
+    The batch and its binarisation depend only on (seed, 0-based step), so a resumed run
     sees exactly the batches of an uninterrupted one.
     """
     rng = np.random.default_rng((config.seed, step))
     xb = x_train[rng.integers(0, len(x_train), size=config.batch_size)]   # (B, C, H, W)
     if config.decoder == "bernoulli":
         xb = binarize(xb, rng)
-    terms = loss_fn(model, tinygen.tensor(xb).to(config.device), config)
-    opt.zero_grad()
-    terms["loss"].backward()
-    opt.step()
+    terms = loss_fn(model, tinygen.tensor(xb, device=config.device), config)
+    R.descend(terms["loss"], opt)
     return terms
 
 
 def train(config: Config, data=None) -> str:
     """Train a VAE; log ELBO terms; write samples, reconstructions, the test bounds, a checkpoint."""
-    seed_everything(config.seed)
-    run = Run(config, "vae")
+    run = R.Run(config, "vae")
     x_train, x_test, y_test = data if data is not None else load_data(config)
     model = build_models(config, x_train.shape[1:]).to(config.device)
     opt = optim.Adam(model.parameters(), lr=config.lr)
     z_fixed = tinygen.randn(64, config.latent_dim, device=config.device)   # same z every grid
-    start = run.resume(model=model, optimizer=opt)
-
-    for step in range(start, config.steps):
-        terms = train_step(model, opt, x_train, step, config)
-        done = step + 1
+    for step in run.steps(run.resume(model=model, optimizer=opt)):
+        terms = train_step(model, opt, x_train, step - 1, config)
+        run.record(step, loss=terms["loss"], elbo=terms["elbo"], kl=terms["kl"])
         metrics = {}
-        if done % config.eval_every == 0 or done == config.steps:
-            metrics.update(evaluate(model, x_test, config))
-        if done % config.log_every == 0 or metrics:
-            run.log(done, loss=terms["loss"], elbo=terms["elbo"], kl=terms["kl"], **metrics)
-        if done % config.sample_every == 0 or done == config.steps:
-            run.save_grid(decode(model, z_fixed, config), f"samples_{done:06d}.png",
+        if step == config.steps:       # the final bounds, with the IWAE one
+            metrics = evaluate(model, x_test, config, k=config.iwae_k, n_iwae=config.n_iwae)
+        elif run.due(step, config.eval_every):
+            metrics = evaluate(model, x_test, config)
+        if run.due(step, config.log_every) or metrics:
+            run.log(step, **metrics)
+        if run.due(step, config.sample_every):
+            run.save_grid(decode(model, z_fixed, config), f"samples_{step:06d}.png",
                           value_range=(0.0, 1.0))
-
-    final = evaluate(model, x_test, config, k=config.iwae_k, n_iwae=config.n_iwae)
-    run.log(config.steps, **final)
-    samples = decode(model, z_fixed, config)
-    run.save_samples(samples)
-    save_npz(run.path("codes.npz"), mu=encode_mean(model, x_test),
-             y=y_test if y_test is not None else np.zeros(0))
-    run.save_checkpoint(config.steps, model=model, optimizer=opt)
+        run.checkpoint(step, model=model, optimizer=opt)
+    run.finish(model=model, optimizer=opt)
+    run.save_samples(decode(model, z_fixed, config))
+    R.save_npz(run.path("codes.npz"), mu=encode_mean(model, x_test),
+               y=y_test if y_test is not None else np.zeros(0))
     if config.domain_eval:             # after the checkpoint: its z draws never affect a resume
-        from tinygen.metrics.domain import evaluate_samples
-        run.log(config.steps, **evaluate_samples(sample(model, 1000, config), config.dataset,
-                                                 value_range=(0.0, 1.0), device=config.device))
-    run.save_gif()
-    run.close()
+        run.log(config.steps, **R.sample_metrics(sample(model, 1000, config), None,
+                                                 config.dataset, config.device, (0.0, 1.0)))
     return run.dir
 
+
+def sample_run(config: Config, checkpoint: str, n: int, seed: int):
+    """``tinygen sample``: n decoder means of a finished run -> (host array, value range)."""
+    from tinygen.io.checkpoint import restore_checkpoint
+    x_train, _ = load_images(config.dataset, "train", config.data_dir, 1, config.seed)
+    model = build_models(config, x_train.shape[1:]).to(config.device)
+    restore_checkpoint(checkpoint, model=model)
+    return sample(model, n, config, np.random.default_rng(seed)), (0.0, 1.0)
 
 
 # ---------------------------------------------------------------------------------------
 # the demo: pictures of the latent space (tinygen demo vae)
 # ---------------------------------------------------------------------------------------
 
-def fit_model(config, x_train) -> VAEModel:
-    """A VAE trained with :func:`train_step` for ``config.steps`` steps, no run folder."""
-    seed_everything(config.seed)
+def fit_model(config, x_train, desc: str = "vae") -> VAEModel:
+    """A VAE trained with :func:`train_step` for ``config.steps`` steps, no run folder
+    (a progress line on stderr unless ``config.quiet``)."""
+    from tinygen.io.progress import Progress
+    backend.manual_seed(config.seed)
     model = build_models(config, x_train.shape[1:]).to(config.device)
     opt = optim.Adam(model.parameters(), lr=config.lr)
+    progress = None if config.quiet else Progress(total=config.steps, desc=desc)
     for step in range(config.steps):
-        train_step(model, opt, x_train, step, config)
+        terms = train_step(model, opt, x_train, step, config)
+        if progress is not None:
+            progress.update(step + 1, loss=float(terms["loss"].item()))
+    if progress is not None:
+        progress.close()
     return model
 
 
@@ -304,24 +312,23 @@ def demo_main(argv=None) -> int:
     """
     import argparse
     import os
-    import time
+    import sys
     from tinygen.data import load_dataset
     from tinygen.io import save_image_grid
     from tinygen.methods.ae_apps import manifold_grid
-    from tinygen.methods.autoencoder import to_float_images
     parser = argparse.ArgumentParser(prog="tinygen demo vae",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                      description="Train three small VAEs "
                                      "on CPU and write latent-space pictures (interpolation, 2-D "
                                      "manifold, attribute vectors); prints each file's path.")
-    parser.add_argument("--out", default=None, help="output folder (default: a new vae-* folder here)")
+    parser.add_argument("--out", default=None, help="output folder (default: a new runs/vae-* folder)")
     parser.add_argument("--steps", type=int, default=3000, help="Adam steps per VAE")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data, weights and samples")
     args = parser.parse_args(argv)
-    out = args.out or time.strftime("vae-%Y%m%d-%H%M%S")
-    while args.out is None and os.path.exists(out):
-        out += "_"
+    out = args.out or R.new_folder("vae")
     os.makedirs(out, exist_ok=True)
+    print(f"tinygen demo vae: writing {out} (three VAEs of {args.steps} steps each)",
+          file=sys.stderr, flush=True)
     rng = np.random.default_rng(args.seed)
 
     def save(images, name, nrow):                # print each path as soon as it is written
@@ -332,21 +339,22 @@ def demo_main(argv=None) -> int:
     x, _ = load_images("digits", "train", n=8000, seed=args.seed)
     xt, _ = load_images("digits", "test", n=200, seed=args.seed)
     cfg = Config(steps=args.steps, seed=args.seed)
-    model = fit_model(cfg, x)
+    model = fit_model(cfg, x, "vae 1/3 (digits, latent 20)")
     prior = [(rng.standard_normal(20), rng.standard_normal(20)) for _ in range(2)]
     mu = encode_mean(model, xt[:4])
     save(interpolation_grid(model, cfg, prior + [(mu[0], mu[1]), (mu[2], mu[3])]), "interpolation.png", 10)
 
     # 2. digits, latent 2: the manifold
     cfg2 = Config(steps=args.steps, seed=args.seed, latent_dim=2)
-    save(decode(fit_model(cfg2, x), manifold_grid(15), cfg2), "manifold.png", 15)
+    save(decode(fit_model(cfg2, x, "vae 2/3 (digits, latent 2)"), manifold_grid(15), cfg2),
+         "manifold.png", 15)
 
     # 3. colour shapes, latent 16: attribute vectors "filled" and "large"
     shapes = load_dataset("shapes", "train", n=6000, seed=args.seed)
     test = load_dataset("shapes", "test", n=400, seed=args.seed)
     xs, xs_t = to_float_images(shapes.x), to_float_images(test.x)
     cfg3 = Config(steps=args.steps, seed=args.seed, latent_dim=16)
-    model3 = fit_model(cfg3, xs)
+    model3 = fit_model(cfg3, xs, "vae 3/3 (shapes, latent 16)")
     codes, codes_t = encode_mean(model3, xs), encode_mean(model3, xs_t)
     alphas = np.array([0.0, 0.5, 1.0, 1.5, 2.0])
     for attr in ("filled", "size"):

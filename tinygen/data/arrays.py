@@ -1,0 +1,106 @@
+"""Datasets as the float arrays methods train on: images (N, C, H, W) in a value range, points.
+
+Every method loads its data through these few functions, so each method file holds only
+its own paper:
+
+    to_float_images(x, value_range)   uint8 / float images -> float32 (N, C, H, W)
+    load_images(name, split, ...)     (x, y) of a named dataset, MNIST on the t10k protocol
+    load_training_set(name, ...)      GAN-style training data: images in [-1, 1] (the range of
+                                      a tanh generator) or 2-D points, with the toys' modes
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Tuple
+
+import numpy as np
+
+from tinygen.data import load_dataset
+
+
+def to_float_images(x, value_range: Tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+    """uint8 (N, H, W) / (N, H, W, C) or float images -> float32 (N, C, H, W) in ``value_range``.
+
+    uint8 images map 0..255 onto ``value_range``; float images are taken to be in [0, 1]
+    when they lie there (and are mapped like uint8 ones), else kept as they are.
+    Only (0, 1) and (-1, 1) ranges are needed: [0, 1] for likelihood models (VAE,
+    autoencoders), [-1, 1] for tanh generators (GANs).
+    """
+    if tuple(value_range) not in ((0.0, 1.0), (-1.0, 1.0)):
+        raise ValueError(f"value_range must be (0, 1) or (-1, 1), got {value_range}")
+    x = np.asarray(x)
+    signed = value_range[0] < 0
+    if x.ndim == 3:
+        x = x[:, None]                                    # (N, 1, H, W)
+    elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
+        x = x.transpose(0, 3, 1, 2)                       # NHWC -> NCHW
+    if x.ndim != 4:
+        raise ValueError(f"expected images (N, H, W) or (N, H, W, C), got shape {x.shape}")
+    if x.dtype == np.uint8:
+        return (x.astype(np.float32) / 127.5 - 1.0) if signed else x.astype(np.float32) / 255.0
+    x = x.astype(np.float32)
+    if signed and x.size and float(x.min()) >= 0.0 and float(x.max()) <= 1.0:
+        x = x * 2.0 - 1.0                                 # [0, 1] -> [-1, 1]
+    return x
+
+
+def load_images(name: str, split: str, data_dir: Optional[str] = None, n: Optional[int] = None,
+                seed: int = 0, value_range=(0.0, 1.0), **options):
+    """(x float32 (N, C, H, W) in ``value_range``, y int64 (N,) or None) for 'train'/'test'.
+
+    Every name goes through the project's one loader, ``tinygen.data.load_dataset``
+    (synthetic sets draw their test split from a different seed there).
+
+    MNIST is special-cased to the protocol of this course's shared data folder, which
+    holds only the official 10,000-image *test* split (t10k): the first 8,000 t10k
+    images train, the last 2,000 evaluate, so the two never overlap. (With the full
+    training files a user can pass ``--dataset npz:...``.)
+    ``options`` go to the generator (e.g. ``channels=1`` for shapes).
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if name.lower() == "mnist":
+        ds = load_dataset("mnist", split="test", data_dir=data_dir)        # t10k: (10000, 28, 28)
+        cut = len(ds.x) - 2000
+        x, y = (ds.x[:cut], ds.y[:cut]) if split == "train" else (ds.x[cut:], ds.y[cut:])
+    else:
+        ds = load_dataset(name, split=split, data_dir=data_dir, seed=seed, n=n, **options)
+        x, y = ds.x, ds.y
+    x = to_float_images(x, value_range)
+    y = None if y is None else np.asarray(y)
+    if n is not None:
+        x, y = x[:n], (None if y is None else y[:n])
+    return x, y
+
+
+@dataclasses.dataclass
+class TrainingSet:
+    """Training data on the host: x (N, *shape) float32, plus mode centres/std for 2-D toys."""
+    x: np.ndarray
+    centres: Optional[np.ndarray] = None
+    std: Optional[float] = None
+
+    @property
+    def is_points(self) -> bool:
+        return self.x.ndim == 2
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.x.shape[1:])
+
+
+def load_training_set(name: str, data_dir: Optional[str] = None, seed: int = 0,
+                      n: Optional[int] = None) -> TrainingSet:
+    """The train split of ``name`` for a generator: points as they are, images in [-1, 1].
+
+    Mode centres are kept only where the data has discrete modes (ring8, grid25: one
+    class per centre); moons / swissroll list points along a curve, which are not modes.
+    """
+    ds = load_dataset(name, split="train", data_dir=data_dir, seed=seed, n=n or None)
+    x = np.asarray(ds.x)
+    x = x.astype(np.float32) if x.ndim == 2 else to_float_images(x, (-1.0, 1.0))
+    meta = getattr(ds, "meta", {}) or {}
+    centres, std = meta.get("centres"), meta.get("std")
+    if centres is None or len(meta.get("classes", ())) != len(centres):
+        centres = std = None
+    return TrainingSet(x=x, centres=None if centres is None else np.asarray(centres), std=std)

@@ -1,0 +1,544 @@
+"""The run contract every method uses the same way: folder, config, logging, checkpoints, samples.
+
+Every ``tinygen run METHOD`` (and every ``tinygen.methods.<m>.train(Config(...))``)
+writes into one output folder:
+
+    config.json       the full configuration (method name, preset, every option)
+    metrics.jsonl     one JSON object per logged step: step, time, losses, metrics
+    samples_*.png     sample grids (or 2-D scatter frames) at intervals
+    progress.gif      the grids as an animation, where it helps
+    samples.npz       array ``x`` (final samples in data space) and ``y`` (labels, if any)
+    checkpoint.npz    models + optimizers + step + RNG states, every ``checkpoint_every``
+                      steps and at the end; ``--resume DIR`` continues bit for bit
+
+A method module defines ``Config`` (a dataclass deriving from :class:`RunConfig`, one
+comment per field that is also its ``--help`` text, the paper's values as defaults or a
+flagged departure) and ``train(config) -> run folder``, its own loop, shaped like this:
+
+    run = Run(config, "gan")                         # seeds, folder, config.json
+    ... load data, build models and optimizers ...
+    start = run.resume(G=G, D=D, opt_g=opt_g, opt_d=opt_d)
+    for step in run.steps(start):                    # start+1 .. config.steps
+        ... the paper's algorithm box ...
+        run.record(step, loss_d=..., loss_g=...)     # averaged until the next log line
+        if run.due(step, config.log_every):
+            run.log(step, **evaluation)
+        run.checkpoint(step, G=G, D=D, opt_g=opt_g, opt_d=opt_d)
+    run.finish(G=G, D=D, opt_g=opt_g, opt_d=opt_d)   # last checkpoint, GIF, returns the folder
+
+No method-specific option lives here. The sampling helpers at the end (noise, batches of
+real data, generator samples, their metrics and the samples.npz layout) are the ones
+every generative method shares.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from typing import Optional
+
+import tinygen
+from tinygen import backend
+from tinygen.io.files import atomic_write_bytes, save_npz
+
+np = backend.numpy   # host arrays only: samples, metrics and RNG states for files
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """Options of every run, data-driven or not (``tinygen run METHOD --help`` lists them)."""
+    steps: int = 1000                  # optimisation steps (generator steps for GANs)
+    seed: int = 0                      # seeds the weights, the data order and every sample
+    device: str = "cpu"                # cpu, cuda or cuda:N
+    out: Optional[str] = None          # output folder (default: a new runs/<method>-<time>)
+    log_every: int = 100               # steps between metrics.jsonl lines
+    sample_every: int = 500            # steps between sample grids / frames
+    quiet: bool = False                # no progress line
+
+
+@dataclasses.dataclass
+class RunConfig(RunOptions):
+    """Options of every method that trains on a dataset."""
+    dataset: str = "ring8"             # built-in name, folder:PATH or npz:PATH
+    data_dir: Optional[str] = None     # where pre-downloaded dataset files are
+    test_dataset: Optional[str] = None  # held-out data for evaluation (default: test split)
+    batch_size: int = 64               # examples per step
+    resume: Optional[str] = None       # run folder or checkpoint file to continue from
+    checkpoint_every: int = 500        # steps between checkpoint.npz writes (and at the end)
+
+
+@dataclasses.dataclass
+class SamplingConfig(RunConfig):
+    """Options of methods that generate samples: how many to score and to keep."""
+    n_train: int = 0                   # training examples to load (0 = the dataset's default)
+    n_eval: int = 2500                 # samples scored at each log step (VEEGAN's mode metrics
+                                       # use 2,500)
+    n_samples: int = 2500              # final samples in samples.npz (images: at least 512)
+    domain_eval: int = 0               # images: steps between domain FID/IS + precision/recall of
+                                       # n_eval samples (a multiple of log_every; 0 = off;
+                                       # tinygen.metrics.domain)
+
+
+def jsonable(value):
+    """Dataclasses, tuples, NumPy scalars ... -> plain JSON values."""
+    if dataclasses.is_dataclass(value):
+        return {k: jsonable(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    return value
+
+
+def new_folder(prefix: str, root: str = "runs") -> str:
+    """A fresh ``root/prefix-YYYYmmdd-HHMMSS[-i]`` folder (created; never an existing one)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path, i = os.path.join(root, f"{prefix}-{stamp}"), 1
+    while True:
+        try:
+            os.makedirs(path)
+            return path
+        except FileExistsError:
+            i += 1
+            path = os.path.join(root, f"{prefix}-{stamp}-{i}")
+
+
+class Run:
+    """An output folder plus the bookkeeping of one training run.
+
+    Seeding happens here, first, so that every method builds its models from the same
+    stream: ``data_rng`` orders the data, ``eval_rng`` draws every picture and every
+    evaluation sample (so looking at a run never changes it), tinygen's own generator
+    initialises weights and draws the training noise. All three are checkpointed.
+    """
+
+    def __init__(self, config: RunOptions, method: str):
+        self.config = config
+        self.method = method
+        backend.manual_seed(config.seed)
+        self.data_rng = np.random.default_rng(config.seed + 1)
+        self.eval_rng = np.random.default_rng(config.seed + 2)
+        resume = config.resume if isinstance(config, RunConfig) else None
+        if resume and not config.out:
+            config.out = resume if os.path.isdir(resume) else \
+                os.path.dirname(os.path.abspath(resume))
+        if config.out:
+            os.makedirs(config.out, exist_ok=True)
+        else:
+            config.out = new_folder(method)
+        self.dir = config.out
+        self.start_time = time.time()
+        self.time_offset = 0.0
+        self.frames = []
+        self._window = []
+        self._progress = None
+        self._t_first = None
+        atomic_write_bytes(self.path("config.json"),
+                           json.dumps({"method": method, **jsonable(config)}, indent=2).encode())
+        if not resume and os.path.exists(self.path("metrics.jsonl")):
+            os.remove(self.path("metrics.jsonl"))
+        if not config.quiet:
+            print(f"tinygen {method}: writing {self.dir}", file=sys.stderr, flush=True)
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.dir, name)
+
+    # ----- the loop ------------------------------------------------------------------
+    def steps(self, start: int = 0) -> range:
+        """Steps ``start + 1 .. config.steps`` (1-based: step s is the s-th update)."""
+        self._t_first, self._first_step = time.time(), start
+        return range(start + 1, self.config.steps + 1)
+
+    def due(self, step: int, every: int) -> bool:
+        """True every ``every`` steps and at the last step (``every`` <= 0: only the last)."""
+        return (every > 0 and step % every == 0) or step == self.config.steps
+
+    def record(self, step: int, **values) -> None:
+        """Remember this step's losses (averaged into the next log line); update the progress."""
+        self._window.append({k: float(v.item() if hasattr(v, "item") else v)
+                             for k, v in values.items()})
+        if not self.config.quiet:
+            self._show(step, self._window[-1])
+
+    def log(self, step: int, **metrics) -> dict:
+        """Append one line to metrics.jsonl: step, time, the recorded means, then ``metrics``."""
+        record = {"step": int(step),
+                  "time": round(self.time_offset + time.time() - self.start_time, 3)}
+        if self._window:
+            keys = [k for k in self._window[-1]]
+            record.update({k: float(np.mean([w[k] for w in self._window if k in w]))
+                           for k in keys})
+            self._window = []
+        record.update({k: jsonable(float(v) if hasattr(v, "item") else v)
+                       for k, v in metrics.items()})
+        if self._t_first is not None:
+            record["sec_per_step"] = round((time.time() - self._t_first)
+                                           / max(1, step - self._first_step), 5)
+        with open(self.path("metrics.jsonl"), "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if not self.config.quiet:
+            self._show(step, record)
+        return record
+
+    def _show(self, step, values):
+        if self._progress is None:
+            from tinygen.io.progress import Progress
+            self._progress = Progress(total=self.config.steps, desc=self.method)
+        self._progress.update(step, **{k: v for k, v in values.items()
+                                       if k not in ("step", "time", "sec_per_step")})
+
+    # ----- pictures --------------------------------------------------------------------
+    def save_grid(self, images, name: str, nrow: int = 8, value_range=(-1.0, 1.0),
+                  keep_frame: bool = True) -> str:
+        """Save a PNG grid of images (N, C, H, W) in ``value_range``; remember it for the GIF."""
+        from tinygen.io import save_image_grid
+        path = self.path(name)
+        grid = save_image_grid(to_host(images), path, nrow=nrow, normalize=True,
+                               value_range=value_range)
+        if keep_frame and grid is not None:
+            self.frames.append(grid)
+        return path
+
+    def save_frame(self, image, name: Optional[str] = None) -> None:
+        """Remember a rendered frame (H, W, 3 uint8 array or PIL image); optionally save it."""
+        frame = np.asarray(image)
+        self.frames.append(frame)
+        if name:
+            from tinygen.io import save_image
+            save_image(frame, self.path(name))
+
+    def save_gif(self, name: str = "progress.gif", duration_ms: int = 200) -> Optional[str]:
+        """The remembered frames as an animated GIF (when there are at least two)."""
+        if len(self.frames) < 2:
+            return None
+        from tinygen.io import save_gif
+        path = self.path(name)
+        save_gif(self.frames, path, duration_ms=duration_ms)
+        return path
+
+    # ----- samples and checkpoints -------------------------------------------------------
+    def save_samples(self, x, y=None, name: str = "samples.npz") -> str:
+        arrays = {"x": to_host(x)}
+        if y is not None:
+            arrays["y"] = to_host(y)
+        save_npz(self.path(name), **arrays)
+        return self.path(name)
+
+    def _rngs(self) -> dict:
+        return {"data": self.data_rng, "eval": self.eval_rng}
+
+    def save_checkpoint(self, step: int, **objects) -> str:
+        """models, optimizers (anything with state_dict) + step + RNG states -> checkpoint.npz."""
+        from tinygen.io.checkpoint import save_checkpoint
+        rng_state = {"tinygen": backend.get_rng_state()}
+        rng_state.update({name: rng.bit_generator.state for name, rng in self._rngs().items()})
+        path = self.path("checkpoint.npz")
+        save_checkpoint(path, step=step, rng_state=rng_state,
+                        elapsed=self.time_offset + time.time() - self.start_time, **objects)
+        return path
+
+    def checkpoint(self, step: int, **objects) -> None:
+        """Write checkpoint.npz every ``config.checkpoint_every`` steps (the last one: finish)."""
+        every = self.config.checkpoint_every if isinstance(self.config, RunConfig) else 0
+        if every > 0 and step % every == 0 and step != self.config.steps:
+            self.save_checkpoint(step, **objects)
+
+    def resume(self, **objects) -> int:
+        """Load ``config.resume`` into ``objects`` and the RNGs; return the step to continue from.
+
+        metrics.jsonl keeps only the lines up to that step, so a run killed after its last
+        checkpoint and resumed logs every step once.
+        """
+        if not isinstance(self.config, RunConfig) or not self.config.resume:
+            return 0
+        from tinygen.io.checkpoint import restore_checkpoint
+        path = checkpoint_path(self.config.resume)
+        state = restore_checkpoint(path, **objects)
+        rngs = state.get("rng_state") or {}
+        if "tinygen" in rngs:
+            backend.set_rng_state(rngs["tinygen"])
+        for name, rng in self._rngs().items():
+            if name in rngs:
+                rng.bit_generator.state = rngs[name]
+        self.time_offset = float(state.get("elapsed", 0.0))
+        step = int(state["step"])
+        self._truncate_metrics(step)
+        return step
+
+    def _truncate_metrics(self, step: int) -> None:
+        path = self.path("metrics.jsonl")
+        if not os.path.exists(path):
+            return
+        kept = []
+        with open(path) as f:
+            for line in f:
+                try:
+                    if json.loads(line)["step"] <= step:
+                        kept.append(line)
+                except (ValueError, KeyError):      # a line cut short by a kill
+                    break
+        atomic_write_bytes(path, "".join(kept).encode())
+
+    def finish(self, gif: Optional[str] = "progress.gif", **objects) -> str:
+        """The final checkpoint (step = config.steps), the GIF, the progress line closed."""
+        self.save_checkpoint(self.config.steps, **objects)
+        if gif:
+            self.save_gif(gif)
+        self.close()
+        return self.dir
+
+    def close(self):
+        if self._progress:
+            self._progress.close()
+
+
+def read_metrics(folder: str) -> list:
+    """metrics.jsonl of a run folder -> list of dicts (one per logged step)."""
+    with open(os.path.join(folder, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def checkpoint_path(path: str) -> str:
+    """A run folder or a checkpoint file -> the checkpoint file (clear error if missing)."""
+    candidate = os.path.join(path, "checkpoint.npz") if os.path.isdir(path) else path
+    if not os.path.isfile(candidate):
+        raise FileNotFoundError(f"no checkpoint at {candidate!r}: pass a run folder containing "
+                                "checkpoint.npz (written by `tinygen run`) or the file itself")
+    return candidate
+
+
+def to_host(x):
+    """A Tensor or a backend array -> a host NumPy array."""
+    return backend.to_host(getattr(x, "data", x))
+
+
+# ---------------------------------------------------------------- sampling, shared by methods
+
+def sample_noise(m: int, latent_dim: int, device, generator=None) -> tinygen.Tensor:
+    """m noise samples {z_1..z_m} from the prior p_z = N(0, I) -> (m, latent_dim)."""
+    return tinygen.randn(m, latent_dim, device=device, generator=generator)
+
+
+def real_batch(x, m: int, rng, device) -> tinygen.Tensor:
+    """m examples {x_1..x_m} drawn uniformly (with replacement) from host data x (N, ...)."""
+    idx = rng.integers(0, len(x), m)
+    return tinygen.tensor(x[idx], device=device)                     # (m, *shape)
+
+
+def generate(G, n: int, nz: int, device, generator=None, batch: int = 500):
+    """x = G(z), z ~ N(0, I): n samples as a host array (n, *shape), without a graph.
+
+    ``generator``: the numpy Generator for z (methods pass ``run.eval_rng``, so that
+    logging or drawing pictures never changes the training run's random stream).
+    G stays in training mode, as in the DCGAN authors' code: batch norm normalises with
+    the batch's own statistics (the running averages lag far behind early in training).
+    """
+    out = []
+    with tinygen.no_grad():
+        for start in range(0, n, batch):
+            z = sample_noise(min(batch, n - start), nz, device, generator)
+            out.append(backend.to_host(G(z).data))
+    return np.concatenate(out, 0)
+
+
+def sample_metrics(samples, data, dataset: str, device="cpu", value_range=(-1.0, 1.0)) -> dict:
+    """Scores of generated samples: mode coverage on the 2-D toys with modes, else (images)
+    domain FID / IS / precision / recall (:mod:`tinygen.metrics.domain`)."""
+    if getattr(data, "is_points", False):
+        if data.centres is None or data.std is None:
+            return {}
+        from tinygen.metrics.modes import mode_coverage
+        cov = mode_coverage(samples, data.centres, data.std)
+        return {"modes": cov["modes"], "hq": round(float(cov["hq"]), 4)}
+    from tinygen.metrics.domain import evaluate_samples
+    return evaluate_samples(samples, dataset, value_range=value_range, device=device)
+
+
+def images_to_uint8(x, value_range=(-1.0, 1.0)):
+    """Float images (N, C, H, W) in ``value_range`` -> uint8 (N, H, W) or (N, H, W, C)."""
+    lo, hi = value_range
+    images = ((np.clip(x, lo, hi) - lo) * (255.0 / (hi - lo))).round().astype(np.uint8)
+    return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
+
+
+class GeneratorMonitor:
+    """The run bookkeeping of a generator G: z -> x trained against a D, the same for every GAN.
+
+        monitor = GeneratorMonitor(run, data, nz, G=G, D=D, opt_g=opt_g, opt_d=opt_d)
+        for step in run.steps(monitor.resume()):
+            ... the method's algorithm box ...
+            monitor.step_done(step, **losses)
+        return monitor.finish()
+
+    ``step_done`` records the losses; at each ``log_every`` it writes the log line with the
+    sample metrics (modes on the 2-D toys; domain FID/IS on images every ``domain_eval``
+    steps); at each ``sample_every`` a frame (scatter plot, image grid, or the caller's
+    ``frames(step, G, D, last_record)``); every ``checkpoint_every`` a checkpoint. ``finish``
+    writes the last checkpoint, the GIF and samples.npz. Every sample is drawn from
+    ``run.eval_rng``, so none of this changes the training stream.
+    """
+
+    def __init__(self, run: Run, data, nz: int, frames=None, **models):
+        c = run.config
+        self.run, self.data, self.nz, self.frames, self.models = run, data, nz, frames, models
+        self.G = models["G"]
+        self.z_fixed = sample_noise(64, nz, c.device, run.eval_rng)   # one z for every grid
+        self.history = []
+
+    def resume(self) -> int:
+        """The step to start from (0, or the checkpoint's step with ``--resume``)."""
+        return self.run.resume(**self.models)
+
+    def step_done(self, step: int, **losses) -> None:
+        run, c, data, G = self.run, self.run.config, self.data, self.G
+        run.record(step, **losses)
+        if run.due(step, c.log_every):
+            metrics = {}
+            if data.is_points or (c.domain_eval and run.due(step, c.domain_eval)):
+                x = generate(G, c.n_eval, self.nz, c.device, run.eval_rng)
+                metrics = sample_metrics(x, data, c.dataset, c.device)
+            self.history.append(run.log(step, **metrics))
+        if run.due(step, c.sample_every):
+            self._picture(step)
+        run.checkpoint(step, **self.models)
+
+    def _picture(self, step: int) -> None:
+        run, c, name = self.run, self.run.config, f"samples_{step:06d}.png"
+        if self.frames is not None:
+            last = self.history[-1] if self.history else None
+            run.save_frame(self.frames(step, self.G, self.models["D"], last), name=name)
+        elif self.data.is_points:
+            from tinygen.io.plot import scatter_frame
+            pts = generate(self.G, 1000, self.nz, c.device, run.eval_rng)
+            run.save_frame(scatter_frame(self.data.x[:1000], pts, f"{run.method} step {step}"),
+                           name=name)
+        else:
+            with tinygen.no_grad():
+                images = self.G(self.z_fixed)                        # batch statistics, see generate
+            run.save_grid(images, name)
+
+    def finish(self, gif: Optional[str] = "progress.gif") -> str:
+        """The final checkpoint (first: sampling after it never changes a resume), the GIF,
+        and samples.npz (2-D points as float (N, 2), images as uint8 (N, H, W[, C]))."""
+        c = self.run.config
+        self.run.finish(gif=gif, **self.models)
+        n = c.n_samples if self.data.is_points else max(512, c.n_samples // 5)
+        x = generate(self.G, n, self.nz, c.device, self.run.eval_rng)
+        self.run.save_samples(x if self.data.is_points else images_to_uint8(x))
+        return self.run.dir
+
+
+def sample_generator(config, build_models, checkpoint: str, n: int, seed: int):
+    """n samples of the generator G saved in ``checkpoint`` (built as ``build_models`` builds
+    it for ``config``) -> (host array (n, *shape), value range (-1, 1))."""
+    from tinygen.data.arrays import load_training_set
+    from tinygen.io.checkpoint import restore_checkpoint
+    from tinygen.models.gan_nets import latent_size
+    data = load_training_set(config.dataset, config.data_dir, config.seed, config.n_train)
+    G, D = build_models(config, data)
+    restore_checkpoint(checkpoint, G=G, D=D)
+    nz = latent_size(config, data.is_points)
+    return generate(G, n, nz, config.device, np.random.default_rng(seed)), (-1.0, 1.0)
+
+
+# ---------------------------------------------------------------- loop helpers
+
+def descend(loss, optimizer) -> float:
+    """One gradient step on ``loss``: clear old gradients, backpropagate, update; the value."""
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return float(loss.item())
+
+
+def initial_lrs(*optimizers) -> list:
+    """Each optimizer's learning rates, per parameter group (for :func:`linear_decay`)."""
+    return [[g["lr"] for g in opt.param_groups] for opt in optimizers]
+
+
+def linear_decay(optimizers, base_lrs, step: int, steps: int) -> None:
+    """lr <- (1 - (step - 1) / steps) * initial lr, for every parameter group."""
+    fraction = 1.0 - (step - 1) / steps
+    for opt, lrs in zip(optimizers, base_lrs):
+        for group, lr in zip(opt.param_groups, lrs):
+            group["lr"] = lr * fraction
+
+
+def is_toy2d(dataset: str) -> bool:
+    """True for the built-in low-dimensional toys (ring8, grid25, moons, swissroll, gmm1d)."""
+    from tinygen.data import DEFAULT_N
+    return dataset.lower() in DEFAULT_N and dataset.lower() not in ("shapes", "digits")
+
+
+def apply_preset(module, kwargs: dict, explicit=(), preset: str = "auto") -> dict:
+    """Config options with a method's preset filled in for every option not given.
+
+    ``module.PRESETS`` maps a preset name to the options it sets; ``--preset auto`` picks
+    ``module.default_preset(dataset)`` (a dataset-aware choice: the paper's settings where
+    they work at CPU scale, a flagged departure where they do not); ``paper`` keeps the
+    paper's numbers, which are the Config's declared defaults.
+    """
+    presets = getattr(module, "PRESETS", {"paper": {}})
+    dataset = kwargs.get("dataset") or module.Config.dataset
+    name = module.default_preset(dataset) if preset == "auto" else preset
+    if name not in presets:
+        raise ValueError(f"--preset must be auto or one of {', '.join(presets)}, got {preset!r}")
+    return {**kwargs, **{k: v for k, v in presets[name].items() if k not in explicit}}
+
+
+def sample_main(argv=None) -> int:
+    """``tinygen sample RUN [--n N] [--out FILE] [--seed S]``: fresh samples from a run."""
+    import argparse
+    import importlib
+    parser = argparse.ArgumentParser(
+        prog="tinygen sample",
+        description="Draw new samples from a trained run's checkpoint (its saved config "
+                    "rebuilds the models) and write them as samples.npz-style arrays plus a "
+                    "PNG grid (images) next to FILE.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("run", help="a run folder written by `tinygen run METHOD`")
+    parser.add_argument("--n", type=int, default=64, help="how many samples")
+    parser.add_argument("--out", default=None,
+                        help="output .npz (default: RUN/sampled-<seed>.npz)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    args = parser.parse_args(argv)
+    if args.n <= 0:
+        parser.error(f"--n must be a positive number of samples, got {args.n}")
+    config_file = os.path.join(args.run, "config.json")
+    if not os.path.isfile(config_file):
+        print(f"tinygen sample: {args.run!r} is not a run folder (no config.json); pass the "
+              "folder `tinygen run` printed", file=sys.stderr)
+        return 2
+    with open(config_file) as f:
+        saved = json.load(f)
+    from tinygen.methods import METHODS
+    method = saved.pop("method", None)
+    module_name = METHODS.get(method)
+    module = importlib.import_module(module_name) if module_name else None
+    if module is None or not hasattr(module, "sample_run"):
+        print(f"tinygen sample: runs of method {method!r} cannot be sampled (no sample_run); "
+              "sampling works for the generative methods", file=sys.stderr)
+        return 2
+    known = {f.name for f in dataclasses.fields(module.Config)}
+    config = module.Config(**{k: (tuple(v) if isinstance(v, list) else v)
+                              for k, v in saved.items() if k in known})
+    try:
+        x, value_range = module.sample_run(config, checkpoint_path(args.run), args.n, args.seed)
+    except FileNotFoundError as exc:
+        print(f"tinygen sample: {exc}", file=sys.stderr)
+        return 2
+    out = args.out or os.path.join(args.run, f"sampled-{args.seed}.npz")
+    if x.ndim == 4:
+        save_npz(out, x=images_to_uint8(x, value_range))
+        from tinygen.io import save_image_grid
+        png = os.path.splitext(out)[0] + ".png"
+        save_image_grid(x[:64], png, nrow=8, normalize=True, value_range=value_range)
+        print(png)
+    else:
+        save_npz(out, x=x)
+    print(out)
+    return 0
