@@ -19,9 +19,8 @@ A method module may also define
   accepted for a renamed field (hidden from the option list, named in its help);
 * ``PRESETS = {name: {field: value}}`` (with ``PRESET_DOCS = {name: "one line"}``): ``run``
   gets ``--preset {auto,NAME...}``; a preset fills only the options not given on the
-  command line. ``apply_preset(kwargs, explicit, preset) -> kwargs`` (module function)
-  decides how; without it, :func:`build_config` applies ``PRESETS[preset]`` (``auto``:
-  ``default_preset(dataset)``'s choice, or no preset) to the fields not given explicitly.
+  command line (:func:`apply_presets`; ``auto``: ``default_preset(dataset)``'s choice,
+  or no preset).
 """
 from __future__ import annotations
 
@@ -406,17 +405,12 @@ def build_config(module, argv, prog: str = None):
     """Command-line arguments -> ``module.Config``.
 
     Parse; start from the Config defaults with the options given; with ``--preset`` (a
-    module with ``PRESETS``) let ``module.apply_preset(kwargs, explicit, preset)`` fill the
-    rest (or :func:`apply_presets`); construct the Config. A module without PRESETS gets the
-    Config defaults overridden by the options given, nothing else.
+    module with ``PRESETS``) let :func:`apply_presets` fill the rest; construct the Config.
+    A module without PRESETS gets the Config defaults overridden by the options given.
     """
     kwargs, explicit, preset = parse_method_args(module, argv, prog)
     if getattr(module, "PRESETS", None):
-        apply = getattr(module, "apply_preset", None)
-        if callable(apply):
-            kwargs = apply(dict(kwargs), set(explicit), preset)
-        else:
-            kwargs = apply_presets(module, kwargs, explicit, preset)
+        kwargs = apply_presets(module, kwargs, explicit, preset)
     return module.Config(**_tuples(kwargs))
 
 

@@ -216,16 +216,7 @@ def test_presets_fill_only_the_options_not_given():
     assert "auto: choose by the dataset" in text
 
 
-def test_a_module_apply_preset_decides_and_no_presets_means_todays_behaviour(capsys):
-    calls = []
-
-    def apply_preset(kwargs, explicit, preset):
-        calls.append((dict(kwargs), set(explicit), preset))
-        return {**kwargs, "lr": 0.5} if "lr" not in explicit else kwargs
-
-    fake = _fake_method(PRESETS=PRESETS, apply_preset=apply_preset)
-    assert cli.build_config(fake, ["--batch-size", "8"]) == _Presettable(lr=0.5, batch_size=8)
-    assert calls == [(dataclasses.asdict(_Presettable(batch_size=8)), {"batch_size"}, "auto")]
+def test_no_presets_means_the_config_defaults_and_no_preset_option(capsys):
     plain = _fake_method()
     assert cli.build_config(plain, ["--lr", "0.3"]) == _Presettable(lr=0.3)
     assert "--preset" not in cli.method_parser(plain).format_help()

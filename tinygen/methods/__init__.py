@@ -17,8 +17,3 @@ METHODS = {
     "style": "tinygen.methods.style_transfer",
 }
 
-
-def method_name(name: str) -> str:
-    """A command-line spelling (``wgan-gp`` or the module's ``wgan_gp``) -> the METHODS key."""
-    key = name.replace("_", "-")
-    return key if key in METHODS else name

@@ -95,7 +95,7 @@ PRESET_DOCS = {
     "toy2d": "2-D toys: Adam 1e-3 (beta1 0.5), batch 256, 3x128 MLPs, instance noise 0.1, "
              "lr decay, 2,000 steps (departs from the paper, whose SGD gets 0/8 ring modes)",
     "grid25": "toy2d with 3,000 steps for the 25 modes of grid25",
-    "images": "images: DCGAN's Adam 2e-4, beta1 0.5, batch 128 (departs from the paper)",
+    "images": "DCGAN's Adam 2e-4, beta1 0.5, batch 128, 1,000 steps (departs from the paper)",
 }
 
 

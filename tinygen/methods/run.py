@@ -474,22 +474,6 @@ def is_toy2d(dataset: str) -> bool:
     return dataset.lower() in DEFAULT_N and dataset.lower() not in ("shapes", "digits")
 
 
-def apply_preset(module, kwargs: dict, explicit=(), preset: str = "auto") -> dict:
-    """Config options with a method's preset filled in for every option not given.
-
-    ``module.PRESETS`` maps a preset name to the options it sets; ``--preset auto`` picks
-    ``module.default_preset(dataset)`` (a dataset-aware choice: the paper's settings where
-    they work at CPU scale, a flagged departure where they do not); ``paper`` keeps the
-    paper's numbers, which are the Config's declared defaults.
-    """
-    presets = getattr(module, "PRESETS", {"paper": {}})
-    dataset = kwargs.get("dataset") or module.Config.dataset
-    name = module.default_preset(dataset) if preset == "auto" else preset
-    if name not in presets:
-        raise ValueError(f"--preset must be auto or one of {', '.join(presets)}, got {preset!r}")
-    return {**kwargs, **{k: v for k, v in presets[name].items() if k not in explicit}}
-
-
 def sample_main(argv=None) -> int:
     """``tinygen sample RUN [--n N] [--out FILE] [--seed S]``: fresh samples from a run."""
     import argparse

@@ -243,7 +243,7 @@ class AMConfig:
     tv: float = 1e-2                 # lambda_TV: smoothness (replaces Yosinski's blur)
     jitter: int = 2                  # random shifts of up to this many pixels each step
     clip: Optional[tuple] = (-1.0, 1.0)   # pixel range of the inputs the network saw
-    seed: int = 0
+    seed: int = 0                    # seeds the starting image and the jitter
 
 
 def unit_activation(layers, x: Tensor, upto: int, channel: int, unit=None) -> Tensor:
