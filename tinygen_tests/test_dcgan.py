@@ -63,3 +63,15 @@ def test_short_dcgan_run_on_digits(tmp_path):
     assert os.path.exists(os.path.join(out, "samples_000004.png"))
     with pytest.raises(ValueError, match="image data"):
         dcgan.build_models(config, TrainingSet(np.zeros((4, 2), np.float32)))
+
+
+def test_tinygen_sample_writes_uint8_images_and_a_grid(tmp_path, capsys):
+    from tinygen import cli
+    config = dcgan.Config(dataset="digits", n_train=64, steps=2, ngf=4, ndf=4, batch_size=8,
+                          log_every=2, sample_every=2, quiet=True, out=str(tmp_path))
+    out = dcgan.train(config)
+    assert cli.main(["sample", out, "--n", "5"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed[-1].endswith("sampled-0.npz") and printed[0].endswith("sampled-0.png")
+    x = np.load(printed[-1])["x"]
+    assert x.shape == (5, 28, 28) and x.dtype == np.uint8 and x.std() > 0
