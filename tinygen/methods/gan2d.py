@@ -64,7 +64,7 @@ def demo_config(loss="nonsaturating", dataset="ring8", steps=None, seed=0, out=N
     if module.__name__.endswith(".gan"):
         settings["loss"] = loss
     settings["steps"] = steps or settings["steps"]
-    settings.update(dataset=dataset, seed=seed, out=out, quiet=True)
+    settings.update(dataset=dataset, seed=seed, out=out)
     settings["log_every"] = max(1, settings["steps"] // 40)
     settings["sample_every"] = max(1, settings["steps"] // 40)
     settings.update(overrides)
