@@ -1,10 +1,12 @@
 """Gatys style transfer: the objective's gradients, the optimisers on a problem with a
-known optimum, colour preservation, and the ``tinygen style`` command end to end.
+known optimum, colour preservation, and ``tinygen run style`` / ``tinygen style`` end to end.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import typing
 
 import numpy as np
 import pytest
@@ -159,7 +161,7 @@ def test_level_sizes_and_steps():
     assert sum(S._level_steps(7, 4)) == 7
 
 
-# ----- the command ---------------------------------------------------------------------
+# ----- the command: tinygen run style, and tinygen style as its short form -------------
 
 @pytest.fixture
 def no_vgg_weights(monkeypatch):
@@ -171,24 +173,58 @@ def no_vgg_weights(monkeypatch):
     monkeypatch.setattr(W, "get_weights", missing)
 
 
-def test_cli_default_run_uses_the_fallback_and_writes_everything(tmp_path, capsys, no_vgg_weights):
+def _metrics(out):
+    return [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_run_style_writes_the_run_contract_files(tmp_path, capsys, no_vgg_weights):
+    from tinygen import cli
     out = tmp_path / "run"
-    rc = S.main(["--out", str(out), "--size", "40", "--steps", "6", "--save-every", "3"])
+    assert cli.main(["run", "style", "--size", "32", "--steps", "3", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "NOTICE: VGG19 weights (vgg19-dcbb9e9d.pth) not found" in captured.out
+    assert "tinygen weights download vgg19-dcbb9e9d.pth" in captured.out
+    assert f"tinygen style: writing {out}" in captured.err               # Run's first line
+    assert sorted(os.listdir(out)) == ["comparison.png", "config.json", "metrics.jsonl",
+                                       "progress.gif", "result.png", "step_0003.png"]
+    config = json.loads((out / "config.json").read_text())
+    # the values actually used: auto -> the extractor found, alpha/beta -> its defaults
+    assert config["method"] == "style" and config["features"] == "random"
+    assert (config["content_weight"], config["style_weight"]) == S.DEFAULT_WEIGHTS["random"]
+    assert (config["size"], config["steps"], config["sample_every"], config["log_every"]) == \
+        (32, 3, 10, 1)
+    assert config["out"] == str(out) and "save_every" not in config
+    lines = _metrics(out)
+    assert [l["step"] for l in lines] == [1, 2, 3]
+    assert all({"time", "loss", "loss_content", "loss_style", "level"} <= set(l) for l in lines)
+    assert [l["level"] for l in lines] == [0, 0, 0] and "loss_tv" not in lines[0]
+    first = lines[0]        # J = alpha L_content + beta L_style (eq. 7), as logged
+    assert first["loss"] == pytest.approx(1.0 * first["loss_content"] + 5e3 * first["loss_style"],
+                                          rel=1e-5)
+    assert lines[-1]["loss"] < lines[0]["loss"]
+    from PIL import Image
+    assert Image.open(out / "result.png").size == (32, 32)
+    assert Image.open(out / "comparison.png").size == (96, 32)
+    assert Image.open(out / "progress.gif").n_frames >= 1
+
+
+def test_tinygen_style_short_form_save_every_alias_and_log_every(tmp_path, capsys,
+                                                                 no_vgg_weights):
+    """``tinygen style`` (the old spelling ``--save-every`` kept) on the bundled images."""
+    from tinygen import cli
+    out = tmp_path / "run"
+    rc = cli.main(["style", "--out", str(out), "--size", "40", "--steps", "6",
+                   "--save-every", "3", "--log-every", "2", "--quiet"])
     assert rc == 0
-    printed = capsys.readouterr().out
-    assert "NOTICE: VGG19 weights (vgg19-dcbb9e9d.pth) not found" in printed
-    assert "tinygen weights download vgg19-dcbb9e9d.pth" in printed
     for name in ("result.png", "comparison.png", "progress.gif", "step_0003.png",
                  "step_0006.png", "config.json", "metrics.jsonl"):
         assert (out / name).is_file(), name
-    config = json.loads((out / "config.json").read_text())
-    assert config["features"] == "random" and config["beta"] == S.DEFAULT_WEIGHTS["random"][1]
-    lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [l["step"] for l in lines] == list(range(1, 7))
+    assert not (out / "step_0004.png").exists()
+    assert json.loads((out / "config.json").read_text())["sample_every"] == 3
+    lines = _metrics(out)
+    assert [l["step"] for l in lines] == [2, 4, 6]          # one line per log_every steps
     assert lines[-1]["loss"] < lines[0]["loss"]
-    from PIL import Image
-    assert Image.open(out / "result.png").size == (40, 40)
-    assert Image.open(out / "comparison.png").size == (120, 40)
+    assert "writing" not in capsys.readouterr().err         # --quiet
     assert not [f for f in os.listdir(out) if f.endswith(".tmp")]   # atomic writes
 
 
@@ -200,35 +236,119 @@ def test_cli_options_run(tmp_path, extra, no_vgg_weights):
     out = tmp_path / "run"
     rc = S.main(["--out", str(out), "--size", "32", "--steps", "4", "--quiet"] + extra)
     assert rc == 0
-    lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    lines = _metrics(out)
     assert len(lines) == 4
     if "--multires" in extra:
         assert [l["level"] for l in lines] == [0, 0, 1, 1]
         assert "loss_tv" in lines[0]
 
 
-def test_cli_images_from_files_keep_aspect(tmp_path, no_vgg_weights):
+def test_tinygen_style_content_style_positionals_keep_aspect(tmp_path, no_vgg_weights):
     from PIL import Image
+    from tinygen import cli
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (30, 60, 3), dtype=np.uint8)).save(tmp_path / "c.png")
     Image.fromarray(rng.integers(0, 255, (50, 50), dtype=np.uint8)).save(tmp_path / "s.png")
     out = tmp_path / "run"
-    rc = S.main([str(tmp_path / "c.png"), str(tmp_path / "s.png"), "--out", str(out),
-                 "--size", "40", "--steps", "2", "--quiet"])
+    rc = cli.main(["style", str(tmp_path / "c.png"), "--size", "40", str(tmp_path / "s.png"),
+                   "--out", str(out), "--steps", "2", "--quiet"])
     assert rc == 0
     assert Image.open(out / "result.png").size == (40, 20)
+    config = json.loads((out / "config.json").read_text())
+    assert (config["content"], config["style"]) == (str(tmp_path / "c.png"),
+                                                    str(tmp_path / "s.png"))
 
 
-def test_cli_errors_name_the_problem(tmp_path, capsys, no_vgg_weights):
-    assert S.main(["missing.png", "--out", str(tmp_path / "a"), "--quiet"]) == 2
-    assert "no image file at 'missing.png'" in capsys.readouterr().err
+def test_short_form_arguments_become_run_style_options():
+    from tinygen import cli
+    parser = cli.method_parser(S, "tinygen run style")
+    to_run = lambda argv: S.run_arguments(argv, parser)              # noqa: E731
+    assert to_run([]) == []
+    assert to_run(["c.png"]) == ["--content=c.png"]
+    assert to_run(["c.png", "--size", "64", "s.png", "--quiet"]) == \
+        ["--content=c.png", "--style=s.png", "--size", "64", "--quiet"]
+    # option values are never taken for images: flags take none, --opt=value carries its own
+    assert to_run(["--preserve-colors", "c.png", "--out=o", "s.png", "--seed", "-1"]) == \
+        ["--content=c.png", "--style=s.png", "--preserve-colors", "--out=o", "--seed", "-1"]
+    assert to_run(["--save-every", "5", "c.png", "--ste", "3"]) == \
+        ["--content=c.png", "--save-every", "5", "--ste", "3"]        # alias, abbreviation
+    assert to_run(["--size", "32", "--", "-odd.png"]) == ["--content=-odd.png", "--size", "32"]
+    assert to_run(["--content", "c.png", "--steps", "2"]) == ["--content", "c.png", "--steps", "2"]
+    with pytest.raises(ValueError, match="given twice"):
+        to_run(["a.png", "--content", "b.png"])
+    with pytest.raises(ValueError, match="at most two images"):
+        to_run(["a.png", "b.png", "c.png"])
+
+
+def test_run_style_help_shows_every_option_with_its_comment(capsys):
+    from tinygen import cli, configdoc
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["run", "style", "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    docs = configdoc.field_docs(S.Config)
+    for f in dataclasses.fields(S.Config):
+        flag = cli.option_flag(f.name)
+        comment = " ".join(docs[f.name][0].split())
+        assert comment and f"{comment}" in text, f.name
+        assert flag in text, flag
+    assert "--optimizer {lbfgs,adam}" in text and "--init {noise,content}" in text
+    assert "--normalisation {gatys,ng,slide,none}" in text
+    assert "(default: 150)" in text and "old spelling --save-every still accepted" in text
+    assert "Gatys" in text and "Sec. 2" in text
+    # tinygen style --help: the same options, after one line naming the long form
+    with pytest.raises(SystemExit):
+        cli.main(["style", "--help"])
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == S.SHORT_FORM and "--preserve-colors" in out
+
+
+def test_config_types_match_the_code_they_configure():
+    hints = typing.get_type_hints(S.Config)
+    assert typing.get_args(hints["normalisation"]) == L.STYLE_NORMALISATIONS
+    assert set(typing.get_args(hints["features"])) == {"auto", *S.DEFAULT_WEIGHTS}
+    assert S.StyleConfig is S.Config and S.stylise is S.train          # the old names
+    c = S.Config()
+    assert (c.steps, c.sample_every, c.log_every, c.size, c.init) == (150, 10, 1, 128, "content")
+    from tinygen.methods import METHODS
+    assert METHODS["style"] == "tinygen.methods.style_transfer"
+
+
+def test_train_returns_the_folder_and_leaves_the_callers_config_alone(tmp_path, no_vgg_weights):
+    config = S.Config(size=24, steps=2, out=str(tmp_path / "run"), quiet=True)
+    assert S.train(config) == str(tmp_path / "run")
+    assert config.features == "auto" and config.style_weight is None
+    assert (tmp_path / "run" / "result.png").is_file()
+
+
+def _one_line(err):
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("tinygen style: "), err
+    return lines[0]
+
+
+def test_cli_errors_are_one_line_exit_2_and_write_no_folder(tmp_path, capsys, no_vgg_weights):
+    from tinygen import cli
+    assert cli.main(["style", "missing.png", "--out", str(tmp_path / "a")]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "no image file at 'missing.png'" in line and "give the path" in line
+    assert not (tmp_path / "a").exists()                   # failed before the run folder
+    (tmp_path / "not_an_image.png").write_text("hello")
+    assert S.main([str(tmp_path / "not_an_image.png"), "--out", str(tmp_path / "a2")]) == 2
+    assert "is not an image Pillow can read" in _one_line(capsys.readouterr().err)
     assert S.main(["--features", "vgg19", "--out", str(tmp_path / "b"), "--quiet"]) == 2
-    err = capsys.readouterr().err
-    assert "VGG19 weights" in err and "tinygen weights download" in err
+    line = _one_line(capsys.readouterr().err)
+    assert "VGG19 weights" in line and "tinygen weights download" in line
     assert S.main(["--weights", str(tmp_path / "nope.pth"), "--out", str(tmp_path / "c")]) == 2
-    assert "no such file" in capsys.readouterr().err
+    assert "no such file" in _one_line(capsys.readouterr().err)
     assert S.main(["--size", "4", "--out", str(tmp_path / "d")]) == 2
-    assert "size must be >= 16" in capsys.readouterr().err
+    assert _one_line(capsys.readouterr().err) == \
+        "tinygen style: size must be >= 16 pixels, got --size 4"
+    assert S.main(["a.png", "b.png", "c.png"]) == 2
+    assert "at most two images" in _one_line(capsys.readouterr().err)
+    with pytest.raises(ValueError, match="optimizer must be one of lbfgs, adam"):
+        S.train(S.Config(optimizer="sgd", out=str(tmp_path / "e")))
+    assert not (tmp_path / "e").exists()
 
 
 def test_tinygen_style_is_wired_into_the_cli():
@@ -242,7 +362,7 @@ def test_fallback_transfer_moves_the_image_towards_the_style():
     loss falls severalfold and the mean colour moves towards the style's (the bundled
     style is blue; the content's lower half is green)."""
     from tinygen.methods.style_images import default_content, default_style
-    config = S.StyleConfig(features="random")
+    config = S.Config(features="random")
     ex, c_layers, s_layers, kind = S.build_features(config, log=lambda *a: None)
     content, style = default_content(48), default_style(48)
     obj = S.StyleObjective(ex, c_layers, s_layers, S.image_to_tensor(content),
@@ -279,6 +399,9 @@ def test_vgg19_path_end_to_end_with_a_weight_file(tmp_path, monkeypatch, capsys)
     assert "NOTICE" not in capsys.readouterr().out
     assert built["model"].pool == "avg"
     config = json.loads((out / "config.json").read_text())
-    assert config["features"] == "vgg19" and config["beta"] == S.DEFAULT_WEIGHTS["vgg19"][1]
-    lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert config["features"] == "vgg19"
+    assert config["style_weight"] == S.DEFAULT_WEIGHTS["vgg19"][1]
+    assert sorted(f for f in os.listdir(out) if f.startswith("step_")) == \
+        ["step_0001.png", "step_0002.png"]                            # --save-every 1
+    lines = _metrics(out)
     assert len(lines) == 2 and lines[-1]["loss"] <= lines[0]["loss"]

@@ -31,52 +31,84 @@ Options beyond the paper, each flagged where used:
   * a total-variation term (Mahendran & Vedaldi 2015, arXiv:1412.0035);
   * the fallback features when VGG19's weights are absent (``tinygen.models.vgg``).
 
+Commands: ``tinygen run style [options]`` (the run contract of :mod:`tinygen.methods.run`,
+options from :class:`Config`) and its short form ``tinygen style [CONTENT [STYLE]]
+[options]``, which turns the two positional images into ``--content`` / ``--style``.
+
 Outputs in the run folder: ``result.png``, ``comparison.png`` (content | style | result),
-``step_XXXX.png`` intermediate images, ``progress.gif``, ``config.json``, ``metrics.jsonl``.
+``step_XXXX.png`` every ``sample_every`` steps (also the frames of ``progress.gif``),
+``config.json`` (the values actually used: ``features`` as found, ``content_weight`` /
+``style_weight`` = alpha / beta as applied) and ``metrics.jsonl`` (one line per
+``log_every`` steps: J, its parts, the resolution level).
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import os
 import sys
 import time
-from typing import Optional
+import typing
+from typing import ClassVar, Literal, Optional
 
 from tinygen import backend
 from tinygen import losses as L
 from tinygen.autograd import Tensor, no_grad
 from tinygen.io.plot import save_gif
-from tinygen.methods.common import atomic_write_bytes
+from tinygen.methods import run as R
 
 np = backend.numpy   # host arrays: images, scipy's flat float64 vectors
 
 
 @dataclasses.dataclass
-class StyleConfig:
-    """Gatys et al. 2016 style transfer (``tinygen style --help`` lists these)."""
-    content: Optional[str] = None        # content image path (default: the bundled scene)
-    style: Optional[str] = None          # style image path (default: the bundled brush strokes)
-    out: Optional[str] = None            # output folder (default: runs/style-<time>)
-    size: int = 128                      # longer side of the optimised image, in pixels
-    steps: int = 150                     # optimiser iterations (in total over the levels)
-    content_weight: Optional[float] = None   # alpha (None: the feature extractor's default)
-    style_weight: Optional[float] = None     # beta  (None: the feature extractor's default)
-    tv_weight: float = 0.0               # gamma, weight of the mean squared total variation
-    normalisation: str = "gatys"         # style normalisation: gatys, ng, slide, none
-    optimizer: str = "lbfgs"             # lbfgs (the paper) or adam
-    lr: float = 0.02                     # Adam's learning rate (pixels in [0, 1])
-    init: str = "content"                # noise (the paper) or content
-    pool: str = "avg"                    # VGG pooling: avg (Gatys et al.) or max
-    multires: int = 1                    # coarse-to-fine levels (1 = single resolution)
-    preserve_colors: bool = False        # luminance-only transfer (arXiv:1606.05897)
-    features: str = "auto"               # vgg19, random or auto (vgg19 if its weights exist)
-    weights: Optional[str] = None        # path of vgg19-dcbb9e9d.pth (default: the cache)
-    device: str = "cpu"                  # cpu, cuda or cuda:N
-    seed: int = 0
-    save_every: int = 10                 # steps between intermediate images / GIF frames
-    quiet: bool = False                  # no progress lines
+class Config(R.RunOptions):
+    """Gatys, Ecker & Bethge 2016 neural style transfer: optimise the pixels (arXiv:1508.06576)."""
+    content: Optional[str] = None      # content image p (default: the bundled procedural scene)
+    style: Optional[str] = None        # style image a (default: the bundled brush strokes)
+    size: int = 128                    # longer side of the optimised image x, in pixels (departure
+                                       # for CPU speed: Sec. 4 of the paper speaks of 512 x 512)
+    steps: int = 150                   # optimiser iterations, over all levels together (not in
+                                       # the paper; enough for the bundled images at 128 px)
+    content_weight: Optional[float] = None   # alpha, eq. 7 (default: the feature extractor's,
+                                             # 1 for both; config.json records the value used)
+    style_weight: Optional[float] = None     # beta, eq. 7 (default: the feature extractor's:
+                                             # 3e6 for VGG19, Fig. 3's alpha/beta ~1e-3 rescaled
+                                             # to torchvision's inputs; 5e3 for the fallback)
+    tv_weight: float = 0.0             # gamma, weight of the mean squared total variation (not in
+                                       # the paper: 0; Mahendran & Vedaldi 2015, arXiv:1412.0035)
+    normalisation: Literal["gatys", "ng", "slide", "none"] = "gatys"   # style-loss constant c_l:
+                                       # gatys = 1/(4 N^2 M^2), eq. 4 (docs/style_transfer.md)
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"   # lbfgs: the paper's L-BFGS (Sec. 2);
+                                       # adam: departure, projected onto [0, 1], more steps
+    lr: float = 0.02                   # Adam's learning rate on pixels in [0, 1] (not in the paper)
+    init: Literal["noise", "content"] = "content"   # the starting image x_0: noise is the paper's
+                                       # white noise (Fig. 2); content is a flagged departure
+                                       # (converges in fewer steps; Sec. 3.3 compares the two)
+    pool: Literal["avg", "max"] = "avg"   # VGG19 pooling: avg replaces max, as in the paper
+                                          # (Sec. 2)
+    multires: int = 1                  # coarse-to-fine levels: 1 = the paper's single resolution;
+                                       # K > 1 starts at size/2^(K-1) (Gatys et al. 2017,
+                                       # arXiv:1611.07865, Sec. 5), half the steps at the finest
+    preserve_colors: bool = False      # luminance-only transfer, the content's colours kept
+                                       # (not in the paper; Gatys et al. 2016, arXiv:1606.05897,
+                                       # Sec. 2.2)
+    features: Literal["auto", "vgg19", "random"] = "auto"   # vgg19: the paper's network
+                                       # (Sec. 2); random: the fallback, random multi-scale filters
+                                       # (Ustyuzhaninov et al. 2016, arXiv:1606.00021); auto:
+                                       # vgg19 if its weights are found, else random with a notice
+    weights: Optional[str] = None      # path of torchvision's vgg19-dcbb9e9d.pth (default: the
+                                       # weight cache: `tinygen weights path vgg19-dcbb9e9d.pth`)
+    seed: int = 0                      # seeds the white-noise start (--init noise); nothing else
+                                       # here is random (the fallback's filters have a fixed seed)
+    log_every: int = 1                 # steps between metrics.jsonl lines (1: every iteration)
+    sample_every: int = 10             # steps between step_XXXX.png images / GIF frames (and at
+                                       # the last step)
+    ALIASES: ClassVar[dict] = {"save_every": "sample_every"}
+
+
+StyleConfig = Config        # the name before the run contract (tinygen <= issue 13)
+
+CHOICES = {name: typing.get_args(typing.get_type_hints(Config)[name])
+           for name in ("normalisation", "optimizer", "init", "pool", "features")}
 
 
 # Default weights per feature extractor. VGG19: alpha/beta = 1e-3 on Caffe's 0..255 input
@@ -92,10 +124,15 @@ DEFAULT_WEIGHTS = {"vgg19": (1.0, 3e6), "random": (1.0, 5e3)}
 
 def load_rgb(path: str, size: int):
     """An image file -> (H, W, 3) float32 in [0, 1], the longer side resized to ``size``."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"tinygen style: no image file at {path!r}")
-    img = Image.open(path).convert("RGB")
+        raise FileNotFoundError(f"no image file at {path!r}: give the path of an existing image "
+                                "(PNG, JPEG, ...), or leave the image out to use the bundled one")
+    try:
+        img = Image.open(path).convert("RGB")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"{path!r} is not an image Pillow can read ({exc}); give a PNG or JPEG "
+                         "file") from None
     w, h = img.size
     scale = size / max(w, h)
     img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS)
@@ -200,7 +237,8 @@ def find_vgg_weights(path: Optional[str] = None):
     if path is not None:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"--weights {path!r}: no such file (expected torchvision's "
-                                    f"{VGG19_WEIGHTS})")
+                                    f"{VGG19_WEIGHTS}; `tinygen weights download {VGG19_WEIGHTS}` "
+                                    "gets it, or leave --weights out)")
         return path, None
     try:
         from tinygen.io.weights import get_weights
@@ -216,11 +254,10 @@ def find_vgg_weights(path: Optional[str] = None):
     return str(found), None
 
 
-def build_features(config: StyleConfig, log=print):
+def build_features(config: Config, log=print):
     """-> (extractor, content_layers, style_layers, kind) where kind is 'vgg19' or 'random'."""
     from tinygen.models import vgg
-    if config.features not in ("auto", "vgg19", "random"):
-        raise ValueError(f"features must be auto, vgg19 or random, got {config.features!r}")
+    _check_choice(config, "features")
     path = None
     if config.features in ("auto", "vgg19"):
         path, reason = find_vgg_weights(config.weights)
@@ -391,22 +428,42 @@ def _level_steps(total, levels):
     return coarse + [fine]
 
 
-def stylise(config: StyleConfig) -> str:
-    """Run style transfer; returns the output folder."""
+def _check_choice(config: Config, name: str) -> None:
+    value, choices = getattr(config, name), CHOICES[name]
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r} "
+                         f"(--{name.replace('_', '-')})")
+
+
+def validate(config: Config) -> None:
+    """ValueError naming the option and the allowed values, before anything is written."""
+    for name in CHOICES:
+        _check_choice(config, name)
+    for name, least, unit in (("size", 16, " pixels"), ("steps", 1, ""),
+                              ("multires", 1, " (1 = a single resolution)")):
+        value = getattr(config, name)
+        if value < least:
+            raise ValueError(f"{name} must be >= {least}{unit}, got --{name} {value}")
+
+
+def resolve_weights(config: Config, kind: str):
+    """(alpha, beta): the options given, else the feature extractor's defaults."""
+    alpha, beta = DEFAULT_WEIGHTS[kind]
+    return (alpha if config.content_weight is None else config.content_weight,
+            beta if config.style_weight is None else config.style_weight)
+
+
+def train(config: Config) -> str:
+    """``tinygen run style`` (``tinygen style``): Gatys et al.'s procedure; the run folder.
+
+    Loads the images and the features first, so that a missing file or weight file fails
+    before a run folder exists; config.json then records the values actually used
+    (``features`` as found, alpha and beta as ``content_weight`` / ``style_weight``).
+    """
     from tinygen.methods.style_images import default_content, default_style
-    for name, value, choices in (("optimizer", config.optimizer, ("lbfgs", "adam")),
-                                 ("init", config.init, ("noise", "content")),
-                                 ("pool", config.pool, ("max", "avg")),
-                                 ("normalisation", config.normalisation, L.STYLE_NORMALISATIONS)):
-        if value not in choices:
-            raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    if config.size < 16 or config.steps < 1 or config.multires < 1:
-        raise ValueError(f"size must be >= 16, steps >= 1 and multires >= 1; got size={config.size}, "
-                         f"steps={config.steps}, multires={config.multires}")
+    validate(config)
     log = (lambda *a: None) if config.quiet else (lambda *a: print(*a, flush=True))
-    out = config.out or os.path.join("runs", "style-" + time.strftime("%Y%m%d-%H%M%S"))
-    os.makedirs(out, exist_ok=True)
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(config.seed)                 # the white-noise start only
 
     content = load_rgb(config.content, config.size) if config.content else default_content(config.size)
     style = load_rgb(config.style, config.size) if config.style else default_style(config.size)
@@ -415,21 +472,16 @@ def stylise(config: StyleConfig) -> str:
         content, style = luminance_transfer_inputs(content, style)
 
     extractor, content_layers, style_layers, kind = build_features(config, log)
-    alpha, beta = DEFAULT_WEIGHTS[kind]
-    alpha = alpha if config.content_weight is None else config.content_weight
-    beta = beta if config.style_weight is None else config.style_weight
-    record = {"method": "style", **dataclasses.asdict(config),
-              "features": kind, "alpha": alpha, "beta": beta}     # what was actually used
-    atomic_write_bytes(os.path.join(out, "config.json"), json.dumps(record, indent=2).encode())
-    metrics_path = os.path.join(out, "metrics.jsonl")
-    if os.path.exists(metrics_path):
-        os.remove(metrics_path)
+    alpha, beta = resolve_weights(config, kind)
+    used = dataclasses.replace(config, features=kind, content_weight=alpha, style_weight=beta)
+    run = R.Run(used, "style")                               # folder, config.json
     log(f"style transfer: {kind} features, {config.optimizer}, {content.shape[1]}x{content.shape[0]} "
         f"px, {config.steps} steps, alpha={alpha:g} beta={beta:g} gamma={config.tv_weight:g}")
 
     sizes = _level_sizes(content.shape[:2], config.multires)
     steps_per_level = _level_steps(config.steps, config.multires)
-    frames, start, done = [], time.time(), 0
+    run.steps()                                              # steps 1 .. config.steps, counted
+    start, done = time.time(), 0                             # by the optimiser's callbacks
     x_img = None
     for level, (hw, n_steps) in enumerate(zip(sizes, steps_per_level)):
         c_img = resize_rgb(content, hw) if hw != content.shape[:2] else content
@@ -447,19 +499,15 @@ def stylise(config: StyleConfig) -> str:
             x_img = resize_rgb(x_img, hw)
         x0 = image_to_tensor(x_img, config.device)
 
-        def callback(step, x_arr, J, parts, _done=done):
+        def callback(step, x_arr, J, parts, _done=done, _level=level):
             s = _done + step
-            entry = {"step": s, "time": round(time.time() - start, 3), "loss": J,
-                     **{f"loss_{k}": v for k, v in parts.items()}, "level": level}
-            with open(metrics_path, "a") as f:
-                f.write(json.dumps(entry) + "\n")
-            if s % config.save_every == 0 or s == config.steps:
+            run.record(s, loss=J, **{f"loss_{k}": v for k, v in parts.items()})
+            if run.due(s, config.log_every):
+                run.log(s, level=_level)
+            if run.due(s, config.sample_every):
                 img = np.asarray(x_arr, dtype=np.float32)[0].transpose(1, 2, 0)
-                frames.append(img)
-                save_png(os.path.join(out, f"step_{s:04d}.png"), img)
-                log(f"  step {s:4d}/{config.steps}  J={J:.4g}  content={parts['content']:.4g}  "
-                    f"style={parts['style']:.4g}" + (f"  tv={parts['tv']:.4g}" if "tv" in parts else "")
-                    + f"  ({time.time() - start:.1f}s)")
+                save_png(run.path(f"step_{s:04d}.png"), img)
+                run.save_frame(img)            # kept in float: resized for the GIF below
 
         if config.optimizer == "lbfgs":
             x_arr = optimise_lbfgs(objective, x0, n_steps, callback)
@@ -471,82 +519,91 @@ def stylise(config: StyleConfig) -> str:
     result = np.clip(x_img, 0.0, 1.0)
     if config.preserve_colors:
         result = recombine_colours(result, original_content)
-    save_png(os.path.join(out, "result.png"), result)
+    save_png(run.path("result.png"), result)
     style_show = resize_rgb(original_style, result.shape[:2])
-    save_png(os.path.join(out, "comparison.png"),
+    save_png(run.path("comparison.png"),
              np.concatenate([original_content, style_show, result], axis=1))
-    size = result.shape[:2]           # coarse-to-fine: frames of earlier scales are smaller
-    save_gif([f if f.shape[:2] == size else resize_rgb(f, size) for f in frames + [result]],
-             os.path.join(out, "progress.gif"), duration_ms=120, hold_last_ms=1500)
-    log(f"done in {time.time() - start:.1f}s; wrote {os.path.join(out, 'progress.gif')}, "
-        f"{os.path.join(out, 'result.png')}, {os.path.join(out, 'comparison.png')}")
-    return out
+    size = result.shape[:2]           # coarse-to-fine: frames of earlier levels are smaller
+    save_gif([f if f.shape[:2] == size else resize_rgb(f, size) for f in run.frames + [result]],
+             run.path("progress.gif"), duration_ms=120, hold_last_ms=1500)
+    run.close()
+    log(f"done in {time.time() - start:.1f}s; wrote {run.path('progress.gif')}, "
+        f"{run.path('result.png')}, {run.path('comparison.png')}")
+    return run.dir
+
+
+stylise = train             # the name before the run contract
 
 
 # --------------------------------------------------------------------------
-# tinygen style CONTENT STYLE
+# tinygen style [CONTENT [STYLE]] [options]: the short form of tinygen run style
 # --------------------------------------------------------------------------
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except None (whose meaning the help text already explains)."""
-
-    def _get_help_string(self, action):
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
+SHORT_FORM = ("tinygen style [CONTENT [STYLE]] [options] is the short form of "
+              "tinygen run style [--content CONTENT] [--style STYLE] [options]")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    d = StyleConfig()
-    p = argparse.ArgumentParser(
-        prog="tinygen style",
-        description="Neural style transfer (Gatys, Ecker & Bethge 2016, arXiv:1508.06576). "
-                    "With no images it uses two bundled procedural pictures; without VGG19's "
-                    "weights it runs on random multi-scale features and says how to get them.",
-        formatter_class=_HelpFormatter)
-    p.add_argument("content", nargs="?", default=None, help="content image (default: bundled scene)")
-    p.add_argument("style", nargs="?", default=None, help="style image (default: bundled strokes)")
-    p.add_argument("--out", default=None, help="output folder (default: runs/style-<time>)")
-    p.add_argument("--size", type=int, default=d.size, help="longer side in pixels")
-    p.add_argument("--steps", type=int, default=d.steps, help="optimiser iterations")
-    p.add_argument("--content-weight", type=float, default=None,
-                   help="alpha (default: 1 for both feature extractors)")
-    p.add_argument("--style-weight", type=float, default=None,
-                   help=f"beta (default: {DEFAULT_WEIGHTS['vgg19'][1]:g} with VGG19, "
-                        f"{DEFAULT_WEIGHTS['random'][1]:g} with the fallback)")
-    p.add_argument("--tv-weight", type=float, default=d.tv_weight,
-                   help="gamma, weight of the total-variation smoothness term")
-    p.add_argument("--normalisation", choices=L.STYLE_NORMALISATIONS, default=d.normalisation,
-                   help="style-loss constant c_l (docs/style_transfer.md)")
-    p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=d.optimizer,
-                   help="L-BFGS is the paper's")
-    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
-    p.add_argument("--init", choices=("noise", "content"), default=d.init,
-                   help="starting image (the paper: noise)")
-    p.add_argument("--pool", choices=("max", "avg"), default=d.pool,
-                   help="VGG19 pooling (Gatys et al.: avg)")
-    p.add_argument("--multires", type=int, default=d.multires, help="coarse-to-fine levels")
-    p.add_argument("--preserve-colors", action="store_true", help="luminance-only transfer")
-    p.add_argument("--features", choices=("auto", "vgg19", "random"), default=d.features,
-                   help="auto: VGG19 if its weights are found, else the random fallback")
-    p.add_argument("--weights", default=None, help="path of vgg19-dcbb9e9d.pth")
-    p.add_argument("--device", default=d.device, help="cpu, cuda or cuda:N")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of the noise initialisation")
-    p.add_argument("--save-every", type=int, default=d.save_every,
-                   help="steps between intermediate images and GIF frames")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
-    return p
+def run_arguments(argv, parser) -> list:
+    """``tinygen style`` arguments -> ``tinygen run style`` arguments.
+
+    Up to two positional arguments (anywhere, or after ``--``) become ``--content=PATH``
+    and ``--style=PATH``; every option passes through unchanged. Which tokens are option
+    values is read off ``parser``, the ``tinygen run style`` parser the arguments go to
+    (every option here takes one value, or none: the flags), abbreviations included.
+    ValueError for a third image or an image given both ways.
+    """
+    arity = {flag: (action.dest, 0 if action.nargs == 0 else 1)
+             for action in parser._actions for flag in action.option_strings}
+
+    def lookup(token):
+        flag = token.split("=", 1)[0]
+        if flag in arity:
+            return arity[flag]
+        hits = {arity[f] for f in arity if flag.startswith("--") and f.startswith(flag)}
+        return hits.pop() if len(hits) == 1 else None
+
+    images, options, given, unknown, i = [], [], set(), False, 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            images += argv[i + 1:]
+            break
+        if token.startswith("-") and token != "-":
+            known = lookup(token)
+            unknown |= known is None
+            n = known[1] if known and "=" not in token else 0
+            options += argv[i:i + 1 + n]
+            given |= {known[0]} if known else set()
+            i += 1 + n
+        else:
+            images.append(token)
+            i += 1
+    if len(images) > 2 and not unknown:       # (an unknown option: argparse names it)
+        raise ValueError(f"at most two images, CONTENT and STYLE; got {len(images)}: "
+                         f"{' '.join(images)}")
+    for name, path in zip(("content", "style"), images[:2]):
+        if name in given:
+            raise ValueError(f"the {name} image is given twice, as {name.upper()} ({path!r}) "
+                             f"and with --{name}; give it once")
+    return ([f"--{name}={path}" for name, path in zip(("content", "style"), images[:2])]
+            + options + images[2:])
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    config = StyleConfig(**{k: v for k, v in vars(args).items()})
+    """``tinygen style [CONTENT [STYLE]] [options]`` -> ``tinygen run style ...``: exit code.
+
+    A missing or unreadable file, or a bad value, prints one line on stderr and returns 2.
+    """
+    from tinygen import cli
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        stylise(config)
+        args = run_arguments(argv, cli.method_parser(sys.modules[__name__], "tinygen run style"))
+        if any(a in ("-h", "--help") for a in args):
+            print(SHORT_FORM + "\n")
+        return cli.run_main(["style", *args])
     except (FileNotFoundError, ValueError) as exc:
         print(f"tinygen style: {exc}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":
