@@ -5,17 +5,21 @@ How a graph is recorded
 A :class:`Tensor` wraps a backend array (``tensor.data``). Calling a
 :class:`Function` on tensors runs ``Function.forward`` on their *arrays* and
 wraps the results in new tensors. When gradients are enabled and any input
-requires a gradient, the function remembers its inputs and each output
-remembers the function that created it (``output.grad_fn``): this is the graph,
-a DAG of functions pointing back towards the leaves.
+requires a gradient, the function remembers its inputs (``self.inputs``) and
+what its backward will need (``save_for_backward``), and each output
+remembers the function that created it (``output.grad_fn``): this is the
+graph, a DAG of functions pointing back towards the leaves. Nothing points
+forwards, so the graph lives exactly as long as some output is referenced.
 
 How backward works
 ------------------
 ``backward`` sorts the functions reachable from the outputs so that every
 function comes after all functions that consume its outputs (an iterative
-depth-first search, so a chain of 100,000 ops is fine), then walks them once,
-calling ``Function.backward(*grad_outputs)`` and summing the gradients that
-flow into each tensor.
+depth-first search, so a chain of 100,000 ops is fine), then walks them once:
+gather the gradients of a function's outputs, call ``Function.backward``,
+add the results into the gradients of its inputs (summed down to each
+input's shape where it was broadcast: the one place that happens). Then it
+frees the graph's saved tensors unless ``retain_graph=True``.
 
 Double backward
 ---------------
@@ -27,11 +31,10 @@ gradients are themselves tensors with a graph, and differentiating them again
 The rule that keeps this exact: a backward may use arrays computed in forward
 only when they are *constants* of the input (a ReLU mask, an argmax
 position). Anything that varies smoothly with an input is recomputed from
-tensors (or taken from the output tensor itself, which carries its own graph).
+the saved tensors (inputs, or outputs, which carry their own graph).
 """
 from __future__ import annotations
 
-import weakref
 from typing import Optional, Sequence
 
 from tinygen import backend
@@ -198,7 +201,7 @@ class Tensor:
         return Tensor(self.data, requires_grad=False)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
-        if requires_grad and not _is_floating(self.data.dtype):
+        if requires_grad and not is_floating_dtype(self.data.dtype):
             raise TypeError(f"only floating-point tensors can require gradients, got {self.dtype}")
         self.requires_grad = requires_grad
         return self
@@ -457,7 +460,8 @@ def _argreduce(data, name, dim, keepdim):
     return out
 
 
-def _is_floating(dtype) -> bool:
+def is_floating_dtype(dtype) -> bool:
+    """True for float16/32/64 dtypes (what gradients need); the one such check in tinygen."""
     # dtype.kind == "f" is numpy.issubdtype(dtype, numpy.floating), about 20x cheaper
     # (this runs on every binary op; benchmarks/engine_overhead.py)
     return backend.numpy.dtype(dtype).kind == "f"
@@ -473,7 +477,7 @@ def as_tensor(value, like: Optional[Tensor] = None) -> Tensor:
         return value
     if isinstance(value, (bool, int, float)) and like is not None:
         dtype = like.dtype
-        if isinstance(value, float) and not _is_floating(dtype):
+        if isinstance(value, float) and not is_floating_dtype(dtype):
             dtype = backend.default_float_dtype()
         xp = backend.get_array_module(like.data)
         return Tensor(xp.asarray(value, dtype=dtype))
@@ -497,27 +501,42 @@ class Function:
     * ``backward(*grad_outputs: Tensor) -> Tensor | None | tuple`` with Tensor ops,
       one result per input (``None`` where an input gets no gradient).
 
-    Inside ``backward``, ``self.inputs`` are the input tensors and
-    ``self.output(i)`` is the i-th output tensor (both carry their graphs, so
-    using them keeps double backward exact).
+    What backward needs is said explicitly, as in PyTorch: ``forward`` calls
+    ``self.save_for_backward(...)`` with some of its own argument arrays
+    and/or the arrays it returns, and ``backward`` reads them back from
+    ``self.saved_tensors`` as the corresponding *tensors* (an input tensor,
+    or an output tensor attached to this function), so using them keeps
+    double backward exact. Saving any other array is an error: an array
+    computed in forward that depends on an input would be a constant to the
+    next derivative. Constants of the input (a mask, argmax positions) and
+    metadata (an input's shape) are kept as plain attributes instead.
+
+    The engine keeps the saved tensors, and ``self.inputs`` (every input
+    tensor: the graph's edges, which it walks back along), until backward
+    frees the graph; after that, ``saved_tensors`` raises. A backward that
+    reads ``self.inputs`` still works, but the saved tensors are what says
+    which of them it needs.
     """
 
-    inputs: Optional[tuple] = None
+    inputs: Optional[tuple] = None      # the input tensors: the graph's edges, set when recorded
+    _saved = None                       # what save_for_backward kept; None before/after use
 
     def __call__(self, *inputs):
         like = next((x for x in inputs if isinstance(x, Tensor)), None)
         tensors = tuple(as_tensor(x, like) for x in inputs)
         _check_same_device(tensors, type(self).__name__)
-        outputs = self.forward(*(t.data for t in tensors))
+        record = _GRAD_ENABLED and any(t.requires_grad for t in tensors)
+        arrays = _forward_arguments(tensors) if record else [t.data for t in tensors]
+        outputs = self.forward(*arrays)
         single = not isinstance(outputs, tuple)
         if single:
             outputs = (outputs,)
-        record = _GRAD_ENABLED and any(t.requires_grad for t in tensors)
         results = tuple(Tensor(y, requires_grad=record) for y in outputs)
         if record:
             self.inputs = tensors
-            self._outputs = tuple(weakref.ref(r) for r in results)
             self._output_meta = tuple((y.shape, y.dtype) for y in outputs)
+            to_save = self.__dict__.pop("_to_save", ())
+            self._saved = _resolve_saved(self, to_save, tensors, arrays, outputs)
             for i, r in enumerate(results):
                 r.grad_fn = self
                 r._output_index = i
@@ -529,15 +548,90 @@ class Function:
     def backward(self, *gys):
         raise NotImplementedError
 
+    def save_for_backward(self, *arrays) -> None:
+        """Called in ``forward``: keep these input/output arrays, as tensors, for ``backward``."""
+        self._to_save = arrays
+
+    @property
+    def saved_tensors(self) -> tuple:
+        """The tensors saved in forward, in the order given to ``save_for_backward``."""
+        if self._saved is None:
+            raise RuntimeError(_freed_message(self))
+        return tuple(s if isinstance(s, Tensor) else s.tensor(self) for s in self._saved)
+
     def output(self, i: int = 0) -> Tensor:
-        """The i-th output tensor (alive whenever this function's backward runs)."""
-        y = self._outputs[i]()
-        if y is None:  # cannot happen: a consumer or the caller holds it
-            raise RuntimeError(f"{type(self).__name__}: output {i} was freed before backward")
-        return y
+        """The i-th output as a tensor of the graph; it must be among the saved tensors."""
+        if self._saved is None:
+            raise RuntimeError(_freed_message(self))
+        for s in self._saved:
+            if isinstance(s, _SavedOutput) and s.index == i:
+                return s.tensor(self)
+        raise RuntimeError(f"{type(self).__name__}: output {i} was not saved; call "
+                           f"self.save_for_backward(y) in forward to use it in backward")
 
     def __repr__(self):
         return f"<{type(self).__name__}>"
+
+
+class _SavedOutput:
+    """A saved output: its array and index, not the output Tensor itself.
+
+    Holding the Tensor would make a cycle (output -> grad_fn -> output) that
+    keeps the whole graph alive until Python's cycle collector runs, whenever
+    backward never comes. The array is enough: a new Tensor attached to the
+    same function at the same index is the same node of the graph.
+    """
+
+    __slots__ = ("index", "data")
+
+    def __init__(self, index, data):
+        self.index, self.data = index, data
+
+    def tensor(self, fn) -> Tensor:
+        t = Tensor(self.data, requires_grad=True)
+        t.grad_fn, t._output_index = fn, self.index
+        return t
+
+
+def _forward_arguments(tensors):
+    """The arrays handed to forward: one array *object* per distinct input tensor.
+
+    ``x * x.detach()`` passes two tensors that share one array; a view of it
+    for the second lets ``save_for_backward`` tell which tensor was meant.
+    """
+    arrays = [t.data for t in tensors]
+    if len(arrays) > 1 and len({id(a) for a in arrays}) < len(arrays):
+        owner = {}
+        for j, t in enumerate(tensors):
+            if owner.setdefault(id(arrays[j]), t) is not t:
+                arrays[j] = arrays[j].view()
+    return arrays
+
+
+def _resolve_saved(fn, to_save, tensors, arrays, outputs):
+    """Map each array given to ``save_for_backward`` to its input tensor or output slot."""
+    saved = []
+    for k, a in enumerate(to_save):
+        j = next((j for j, x in enumerate(arrays) if a is x), None)
+        if j is not None:
+            saved.append(tensors[j])
+            continue
+        i = next((i for i, y in enumerate(outputs) if a is y), None)
+        if i is None:
+            raise TypeError(
+                f"{type(fn).__name__}.save_for_backward: argument {k} is neither an input nor an "
+                "output array of forward. Save inputs/outputs only (backward gets them back as "
+                "tensors of the graph); keep constants such as masks as attributes, and "
+                "recompute in backward, with Tensor ops, anything that depends on an input")
+        saved.append(_SavedOutput(i, a))
+    return tuple(saved)
+
+
+def _freed_message(fn) -> str:
+    return (f"Trying to backward through the graph a second time, or to use the saved tensors "
+            f"of {fn!r} after they were freed: backward()/grad() free the graph's saved tensors "
+            "once they are used. Pass retain_graph=True to the first backward()/grad() call if "
+            "you need to differentiate the same graph again.")
 
 
 def _check_same_device(tensors, op_name):
@@ -555,36 +649,47 @@ def _check_same_device(tensors, op_name):
 # backward traversal
 # --------------------------------------------------------------------------
 
-def _topological_order(roots):
-    """Functions reachable from ``roots``, each after every function it feeds.
+def _run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs, accumulate):
+    """The one backward engine behind ``Tensor.backward`` and ``tinygen.grad``.
 
-    Iterative post-order depth-first search: inputs' creators come first, so
-    ``reversed(order)`` visits consumers before producers.
+    Topological order, then for each function (consumers first): gather the
+    gradients of its outputs, call its backward, add the results into its
+    inputs' gradients. Returns the dict ``key -> gradient`` (see :func:`_key`);
+    with ``accumulate`` the leaves' gradients are also added into ``leaf.grad``.
+    ``inputs`` (for ``grad``) limits the work to functions that lead to them.
     """
-    order, visited = [], set()
-    stack = [(f, False) for f in roots]
-    while stack:
-        f, expanded = stack.pop()
-        if expanded:
-            order.append(f)
-            continue
-        if id(f) in visited:
-            continue
-        if f.inputs is None:
-            raise RuntimeError(
-                f"Trying to backward through the graph a second time ({f!r} was freed). "
-                "Pass retain_graph=True to the first backward()/grad() call if you need to "
-                "differentiate the same graph again.")
-        visited.add(id(f))
-        stack.append((f, True))
-        for x in f.inputs:
-            if x.grad_fn is not None and id(x.grad_fn) not in visited:
-                stack.append((x.grad_fn, False))
-    return order
+    if retain_graph is None:
+        retain_graph = create_graph
+    with set_grad_enabled(create_graph):      # create_graph: backward's own ops are recorded
+        grads = _seed_gradients(outputs, grad_outputs)
+        order = _topological_order([y.grad_fn for y in outputs if y.grad_fn is not None])
+        requested = None
+        if inputs is not None:
+            order = _prune(order, inputs)
+            requested = {_key(t) for t in inputs}
+        for f in reversed(order):
+            gys = _output_gradients(f, grads, requested)
+            if gys is None:                       # no gradient reached this function
+                continue
+            gxs = _call_backward(f, gys)
+            _add_input_gradients(f, gxs, grads)
+        if accumulate:
+            _accumulate_into_leaves(outputs, order, grads, create_graph)
+        if not retain_graph:
+            _free(order)
+    return grads
 
 
 def _key(t: Tensor):
+    """Where ``t``'s gradient is kept: its (function, output index), or the leaf itself."""
     return (id(t.grad_fn), t._output_index) if t.grad_fn is not None else id(t)
+
+
+def _seed_gradients(outputs, grad_outputs) -> dict:
+    grads = {}
+    for y, g in zip(outputs, grad_outputs):
+        _add(grads, _key(y), _seed_gradient(y, g))
+    return grads
 
 
 def _seed_gradient(y: Tensor, g):
@@ -603,84 +708,123 @@ def _seed_gradient(y: Tensor, g):
     return g
 
 
-def _run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs, accumulate):
-    """The single backward engine behind ``Tensor.backward`` and ``tinygen.grad``.
+def _add(grads: dict, key, g: Tensor) -> None:
+    """Sum gradients arriving at one tensor along several paths (a diamond, y = x * x)."""
+    grads[key] = grads[key] + g if key in grads else g
 
-    Returns the dict ``key -> gradient`` for the requested ``inputs`` (when given).
+
+def _topological_order(roots):
+    """Functions reachable from ``roots``, each after every function it feeds.
+
+    Iterative post-order depth-first search: inputs' creators come first, so
+    ``reversed(order)`` visits consumers before producers.
     """
-    if retain_graph is None:
-        retain_graph = create_graph
-    grads = {}
-    leaves = {}
-    with set_grad_enabled(create_graph):
-        for y, g in zip(outputs, grad_outputs):
-            g = _seed_gradient(y, g)
-            k = _key(y)
-            grads[k] = grads[k] + g if k in grads else g
-            if y.grad_fn is None:
-                leaves[id(y)] = y
+    order, visited = [], set()
+    stack = [(f, False) for f in roots]
+    while stack:
+        f, expanded = stack.pop()
+        if expanded:
+            order.append(f)
+            continue
+        if id(f) in visited:
+            continue
+        if f.inputs is None:
+            raise RuntimeError(_freed_message(f))
+        visited.add(id(f))
+        stack.append((f, True))
+        for x in f.inputs:
+            if x.grad_fn is not None and id(x.grad_fn) not in visited:
+                stack.append((x.grad_fn, False))
+    return order
 
-        order = _topological_order([y.grad_fn for y in outputs if y.grad_fn is not None])
 
-        keep = None
-        if inputs is not None:
-            # Prune: only functions with a path to a requested input matter.
-            targets = {id(t) for t in inputs}
-            needed = set()
-            for f in order:
-                if any(id(x) in targets or id(x.grad_fn) in needed for x in f.inputs):
-                    needed.add(id(f))
-            keep = {_key(t) for t in inputs}
+def _prune(order, inputs):
+    """Keep only functions with a path to a requested input (``order`` is producers first)."""
+    targets = {id(t) for t in inputs}
+    needed, kept = set(), []
+    for f in order:
+        if any(id(x) in targets or id(x.grad_fn) in needed for x in f.inputs):
+            needed.add(id(f))
+            kept.append(f)
+    return kept
 
-        for f in reversed(order):
-            if keep is not None and id(f) not in needed:
-                continue
-            fid = id(f)
-            gys = []
-            for i, (shape, dtype) in enumerate(f._output_meta):
-                k = (fid, i)
-                g = grads.get(k) if (keep is not None and k in keep) else grads.pop(k, None)
-                gys.append(g)
-            if all(g is None for g in gys):
-                continue
-            xp = backend.get_array_module(f.inputs[0].data) if f.inputs else backend.numpy
-            gys = [g if g is not None else Tensor(xp.zeros(shape, dtype=dtype))
-                   for g, (shape, dtype) in zip(gys, f._output_meta)]
-            gxs = f.backward(*gys)
-            if not isinstance(gxs, tuple):
-                gxs = (gxs,)
-            if len(gxs) != len(f.inputs):
-                raise RuntimeError(f"{f!r}.backward returned {len(gxs)} gradients for "
-                                   f"{len(f.inputs)} inputs")
-            for x, gx in zip(f.inputs, gxs):
-                if gx is None or not x.requires_grad:
-                    continue
-                if gx.shape != x.shape:
-                    raise RuntimeError(f"{f!r}.backward returned a gradient of shape {gx.shape} "
-                                       f"for an input of shape {x.shape}")
-                k = _key(x)
-                grads[k] = grads[k] + gx if k in grads else gx
-                if x.grad_fn is None:
-                    leaves[id(x)] = x
 
-        if not retain_graph:
-            for f in order:
-                if keep is None or id(f) in needed:
-                    f.inputs = None
-                    f._outputs = None
+def _output_gradients(f, grads, requested):
+    """The gradient of each output of ``f`` (zeros for an output nobody used), or None.
 
-        if accumulate:
-            for k, leaf in leaves.items():
-                if not leaf.requires_grad or k not in grads:
-                    continue
-                g = grads[k]
-                if leaf.grad is not None:
-                    leaf.grad = leaf.grad + g      # a new array (with a graph if create_graph)
-                else:
-                    # Always a fresh array: gy can reach several leaves unchanged (y = a + b)
-                    # or be the caller's own gradient, and .grad is updated in place later.
-                    leaf.grad = ops.clone(g) if create_graph else Tensor(g.data.copy())
-    return grads
+    Each gradient is taken out of ``grads`` (it is consumed here) unless it
+    is a result asked for by ``grad(..., inputs=[that intermediate])``.
+    """
+    fid = id(f)
+    gys = []
+    for i in range(len(f._output_meta)):
+        k = (fid, i)
+        gys.append(grads.get(k) if requested is not None and k in requested
+                   else grads.pop(k, None))
+    if all(g is None for g in gys):
+        return None
+    if len(gys) > 1:
+        xp = backend.get_array_module(f.inputs[0].data)
+        gys = [g if g is not None else Tensor(xp.zeros(shape, dtype=dtype))
+               for g, (shape, dtype) in zip(gys, f._output_meta)]
+    return gys
+
+
+def _call_backward(f, gys) -> tuple:
+    gxs = f.backward(*gys)
+    if not isinstance(gxs, tuple):
+        gxs = (gxs,)
+    if len(gxs) != len(f.inputs):
+        raise RuntimeError(f"{f!r}.backward returned {len(gxs)} gradients for "
+                           f"{len(f.inputs)} inputs")
+    return gxs
+
+
+def _add_input_gradients(f, gxs, grads) -> None:
+    for i, (x, gx) in enumerate(zip(f.inputs, gxs)):
+        if gx is not None and x.requires_grad:
+            _add(grads, _key(x), _to_input_shape(f, i, x, gx))
+
+
+def _to_input_shape(f, i, x, gx):
+    """Undo broadcasting, for every op at once: sum gx down to x's shape.
+
+    The one place where broadcast gradients are reduced. A binary op's
+    backward returns gradients of the *output's* shape (``gy * b`` for
+    ``a * b``); when ``a`` was broadcast, its gradient is the sum over the
+    broadcast axes, which is :func:`tinygen.ops.sum_to` (differentiable, so
+    this also works under ``create_graph``). Any other mismatch is a bug in
+    that backward.
+    """
+    if gx.shape == x.shape:
+        return gx
+    if not ops.broadcast.broadcasts_from(x.shape, gx.shape):
+        raise RuntimeError(f"{type(f).__name__}.backward returned a gradient of shape {gx.shape} "
+                           f"for input {i} of shape {x.shape} (not a broadcast of that shape)")
+    return ops.sum_to(gx, x.shape)
+
+
+def _accumulate_into_leaves(outputs, order, grads, create_graph) -> None:
+    """``backward()``: add each leaf's gradient into ``leaf.grad``, once per leaf."""
+    leaves = [y for y in outputs if y.grad_fn is None]
+    leaves += [x for f in order for x in f.inputs if x.grad_fn is None]
+    for leaf in leaves:
+        g = grads.pop(id(leaf), None)
+        if g is None or not leaf.requires_grad:
+            continue
+        if leaf.grad is not None:
+            leaf.grad = leaf.grad + g          # a new array (with a graph if create_graph)
+        else:
+            # Always a fresh array: gy can reach several leaves unchanged (y = a + b)
+            # or be the caller's own gradient, and .grad is updated in place later.
+            leaf.grad = ops.clone(g) if create_graph else Tensor(g.data.copy())
+
+
+def _free(order) -> None:
+    """Release what each function kept for backward (unless ``retain_graph``)."""
+    for f in order:
+        f.inputs = None
+        f._saved = None
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph: Optional[bool] = None,

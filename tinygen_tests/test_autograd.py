@@ -4,16 +4,18 @@ Ordered as a reader learns: recording a graph, one backward, accumulation,
 freeing the graph, gradients of gradients, then the WGAN-GP penalty as the
 real-world test of create_graph.
 """
+import gc
 import time
+import weakref
 
 import numpy as np
 import pytest
 
 import tinygen as tg
 from tinygen import functional as F, nn
-from tinygen.autograd import Tensor
+from tinygen.autograd import Function, Tensor
 from tinygen.gradcheck import gradcheck, gradgradcheck
-from tinygen_tests.conftest import t64
+from tinygen_tests.conftest import check_grads, t64
 
 
 # ----------------------------------------------------------------------------
@@ -94,6 +96,54 @@ def test_long_chain_can_be_dropped_without_recursion_error():
 
 
 # ----------------------------------------------------------------------------
+# broadcasting: the engine sums each gradient down to its input's shape
+# ----------------------------------------------------------------------------
+
+class PlainAdd(Function):
+    """y = a + b with broadcasting; backward returns gy for both, of the *output's* shape."""
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        return gy, gy
+
+
+def test_engine_sums_broadcast_gradients_down_to_each_input():
+    rng = np.random.default_rng(0)
+    a, b = t64(rng.standard_normal((2, 1, 3))), t64(rng.standard_normal(3))
+    v = rng.standard_normal((2, 4, 3))
+    y = PlainAdd()(a, b) * tg.tensor(np.ones((1, 4, 1)))      # (2, 4, 3)
+    y.backward(tg.tensor(v))
+    np.testing.assert_allclose(a.grad.data, v.sum(1, keepdims=True))
+    np.testing.assert_allclose(b.grad.data, v.sum((0, 1)))
+    check_grads(lambda a, b: PlainAdd()(a, b) * 1.5, (a, b))  # sum_to is differentiable too
+
+
+def test_a_gradient_of_a_wrong_shape_names_the_function_input_and_shapes():
+    class Wrong(Function):
+        def forward(self, a, b):
+            return a + b
+
+        def backward(self, gy):
+            return gy, gy[:, :2]                       # (2, 2) for an input of shape (3,)
+
+    y = Wrong()(t64(np.zeros((2, 3))), t64(np.zeros(3)))
+    with pytest.raises(RuntimeError, match=r"Wrong\.backward .* shape \(2, 2\) for input 1 "
+                                           r"of shape \(3,\)"):
+        y.backward(tg.ones(2, 3, dtype=tg.float64))
+
+
+def test_no_backward_reduces_broadcast_gradients_itself():
+    """The engine is the one place: sum_to appears nowhere else in the library."""
+    import pathlib
+    root = pathlib.Path(tg.__file__).parent
+    users = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                   if "sum_to(" in p.read_text() or "unbroadcast" in p.read_text())
+    assert users == ["autograd.py", "ops/broadcast.py"]
+
+
+# ----------------------------------------------------------------------------
 # grad()
 # ----------------------------------------------------------------------------
 
@@ -167,6 +217,135 @@ def test_grad_frees_the_graph_unless_retained():
     tg.grad(y, x)
     with pytest.raises(RuntimeError, match="second time"):
         tg.grad(y, x)
+
+
+# ----------------------------------------------------------------------------
+# saved tensors: what a backward keeps, and when it is released
+# ----------------------------------------------------------------------------
+
+class ExpAndSquare(Function):
+    """Two outputs, (e^x, x^2), both saved: backward needs y0 = e^x and x."""
+
+    def forward(self, x):
+        y0, y1 = np.exp(x), x * x
+        self.save_for_backward(x, y0, y1)
+        return y0, y1
+
+    def backward(self, g0, g1):
+        x, y0, y1 = self.saved_tensors
+        return g0 * y0 + g1 * 2.0 * x
+
+
+def test_saved_tensors_are_the_input_and_output_tensors_of_the_graph():
+    x = t64([0.5, -1.0])
+    y0, y1 = ExpAndSquare()(x)
+    sx, s0, s1 = y0.grad_fn.saved_tensors
+    assert sx is x                                     # an input: the tensor itself
+    for s, y, i in ((s0, y0, 0), (s1, y1, 1)):         # an output: the same graph node
+        assert s.data is y.data and s.grad_fn is y.grad_fn and s._output_index == i
+        assert s.requires_grad
+
+
+def test_two_output_function_whose_caller_drops_output_1():
+    """The bug weakref'd outputs had: output 1 freed before backward, yet backward needs it."""
+    x = t64([0.5, -1.0, 2.0])
+    y0 = ExpAndSquare()(x)[0]             # output 1 is never referenced by the caller
+    gc.collect()
+    v = np.array([1.0, -2.0, 0.5])
+    (y0 * tg.tensor(v)).sum().backward()
+    np.testing.assert_allclose(x.grad.data, v * np.exp(x.data))
+    check_grads(lambda t: ExpAndSquare()(t)[0], t64([0.3, -0.4]))     # first and second order
+    check_grads(lambda t: ExpAndSquare()(t)[1], t64([0.3, -0.4]))
+
+
+def test_backward_through_a_freed_graph_raises_a_clear_error():
+    x = t64([0.5, -1.0])
+    y0, y1 = ExpAndSquare()(x)
+    fn = y0.grad_fn
+    (y0.sum() + y1.sum()).backward()
+    assert fn.inputs is None
+    with pytest.raises(RuntimeError, match="second time.*retain_graph=True"):
+        fn.saved_tensors
+    with pytest.raises(RuntimeError, match="second time.*retain_graph=True"):
+        y0.sum().backward()
+
+
+def test_retain_graph_keeps_saved_tensors_for_a_second_backward():
+    x = t64([0.5, -1.0])
+    y0, y1 = ExpAndSquare()(x)
+    loss = (y0 + y1).sum()
+    loss.backward(retain_graph=True)
+    once = x.grad.data.copy()
+    assert len(y0.grad_fn.saved_tensors) == 3
+    loss.backward()                                    # frees this time
+    np.testing.assert_allclose(once, np.exp(x.data) + 2 * x.data)
+    np.testing.assert_allclose(x.grad.data, 2 * once)
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        loss.backward()
+
+
+def test_saving_an_array_that_is_neither_input_nor_output_is_refused():
+    class CachesAnIntermediate(Function):
+        def forward(self, x):
+            s = 1 / (1 + np.exp(-x))                   # depends on x: a constant to backward
+            self.save_for_backward(s)
+            return x * s
+
+    with pytest.raises(TypeError, match="CachesAnIntermediate.*neither an input nor an output"):
+        CachesAnIntermediate()(t64([1.0]))
+    with tg.no_grad():                                 # nothing is recorded: nothing to check
+        CachesAnIntermediate()(t64([1.0]))
+
+
+def test_saved_inputs_tell_a_tensor_from_its_detached_copy():
+    """x and x.detach() share one array; backward must get the detached one where it was used."""
+    x = t64([1.0, 2.0])
+    (g,) = tg.grad((x * x.detach()).sum(), x, create_graph=True)
+    np.testing.assert_array_equal(g.data, x.data)
+    assert not g.requires_grad            # d/dx (x c) = c: a constant, no second derivative
+    (g2,) = tg.grad((x.detach() * x * x).sum(), x, create_graph=True)
+    (h,) = tg.grad(g2.sum(), x)
+    np.testing.assert_allclose(h.data, 2 * x.data)     # d/dx 2 c x = 2 c, c = x
+
+
+def test_a_function_nobody_saves_for_keeps_nothing():
+    x = t64([1.0, 2.0])
+    y = x + 1.0
+    assert y.grad_fn.saved_tensors == ()
+    with pytest.raises(RuntimeError, match="output 0 was not saved"):
+        y.grad_fn.output(0)
+
+
+def _big():
+    return t64(np.random.default_rng(0).standard_normal(100_000))
+
+
+@pytest.mark.parametrize("run_backward", ["backward", "retain_graph", "no_backward"])
+def test_graph_and_its_arrays_are_freed_by_reference_counting(run_backward):
+    """No reference cycles: with the cycle collector off, dropping the last output frees the
+    whole graph, its saved tensors and their arrays, whether or not backward ran."""
+    x = _big()
+    gc.collect()
+    gc.disable()
+    try:
+        h = x.exp()                       # saves its output (800 KB)
+        y = (h * h).sum()                 # Mul saves h twice
+        refs = [weakref.ref(h), weakref.ref(h.data), weakref.ref(h.grad_fn),
+                weakref.ref(y.grad_fn)]
+        del h
+        if run_backward == "backward":
+            y.backward()                  # frees the graph: h and Exp go at once, y stays
+            assert [r() is None for r in refs] == [True, True, True, False]
+        else:
+            if run_backward == "retain_graph":
+                y.backward(retain_graph=True)
+            assert all(r() is not None for r in refs)    # the graph lives as long as y
+        del y
+        assert [r() for r in refs] == [None] * 4
+    finally:
+        gc.enable()
+    if run_backward != "no_backward":
+        np.testing.assert_allclose(x.grad.data, 2 * np.exp(2 * x.data))
 
 
 # ----------------------------------------------------------------------------
@@ -300,6 +479,7 @@ def test_gradient_penalty_backward_fills_parameter_grads():
 def test_function_output_accessor_and_repr():
     x = t64([1.0])
     y = x.exp()
-    assert y.grad_fn.output(0) is y
+    out = y.grad_fn.output(0)             # the saved output, as a tensor of the same graph node
+    assert out.data is y.data and out.grad_fn is y.grad_fn and out._output_index == 0
     assert "grad_fn=<Exp>" in repr(y)
     assert isinstance(y, Tensor)

@@ -242,12 +242,13 @@ def _ignore_upstream(orig):
 def _detached(orig):
     """Right values, but computed from detached inputs: first order fine, second order wrong."""
     def backward(self, gy):
-        saved = self.inputs
-        self.inputs = tuple(tg.Tensor(t.data, requires_grad=t.requires_grad) for t in saved)
+        saved = self._saved                     # what saved_tensors reads: swap in constants
+        self._saved = tuple(tg.Tensor(t.data, requires_grad=t.requires_grad)
+                            for t in self.saved_tensors)
         try:
             return tuple(None if g is None else g.detach() for g in orig(self, gy.detach()))
         finally:
-            self.inputs = saved
+            self._saved = saved
     return backward
 
 

@@ -6,6 +6,8 @@ hand, instance/layer/group norm, and the sabotage tests that show why the
 backward must be written in Tensor ops on tensors that depend on x (DeZero's
 cached ``inv_std`` passes gradcheck and fails gradgradcheck).
 """
+import gc
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -58,6 +60,22 @@ def test_standardize_fused_matches_composite_to_second_order(data, shape):
     h1, = tg.grad(g1, x, t64(w))
     h2, = tg.grad(g2, x, t64(w))
     np.testing.assert_allclose(h1.data, h2.data, atol=1e-9)
+
+
+def test_standardize_backward_works_when_the_caller_drops_inv_std():
+    """batch_norm keeps only x_hat: the function saves inv_std itself (nothing pinned on x_hat)."""
+    rng = np.random.default_rng(4)
+    x, v = t64(rng.standard_normal((4, 3))), rng.standard_normal((4, 3))
+    x_hat = norm.Standardize((0,), 1e-5)(x)[0]
+    gc.collect()
+    assert vars(x_hat).keys() == vars(tg.Tensor(x.data)).keys()      # no extra attributes
+    (g,) = tg.grad(x_hat, x, t64(v), create_graph=True)
+    (g_ref,) = tg.grad(norm.standardize_composite(x, (0,))[0], x, t64(v), create_graph=True)
+    np.testing.assert_allclose(g.data, g_ref.data, atol=1e-10)
+    w = rng.standard_normal((4, 3))
+    np.testing.assert_allclose(tg.grad(g, x, t64(w))[0].data, tg.grad(g_ref, x, t64(w))[0].data,
+                               atol=1e-9)
+    check_grads(lambda t: norm.Standardize((0,), 1e-5)(t)[0], x)
 
 
 def test_standardize_inv_std_output_is_differentiable():
@@ -287,12 +305,13 @@ class DeZeroStyleBatchNorm(Function):
     """
 
     def forward(self, x):
-        self.mu = x.mean(axis=0, keepdims=True)
-        self.inv_std = 1.0 / np.sqrt(x.var(axis=0, keepdims=True) + 1e-5)
+        self.save_for_backward(x)
+        self.mu = x.mean(axis=0, keepdims=True)          # attributes: save_for_backward would
+        self.inv_std = 1.0 / np.sqrt(x.var(axis=0, keepdims=True) + 1e-5)   # refuse these
         return (x - self.mu) * self.inv_std
 
     def backward(self, gy):
-        x = self.inputs[0]
+        (x,) = self.saved_tensors
         inv_std = Tensor(self.inv_std)                  # WRONG: a constant of x
         x_hat = (x - Tensor(self.mu)) * inv_std         # WRONG: mu treated as constant
         return inv_std * (gy - gy.mean(0, keepdim=True)
@@ -320,7 +339,7 @@ def test_sabotaged_standardize_backward_is_caught(monkeypatch, sabotage):
             return original(self, g_xhat * 0.0 + 1.0, g_inv_std)
         if sabotage == "double":
             return original(self, g_xhat, g_inv_std) * 2.0
-        x_hat, inv_std = self.output(0), self.output(1)                  # drop_mean_term
+        x_hat, inv_std = self.saved_tensors                              # drop_mean_term
         return inv_std * (g_xhat - x_hat * (g_xhat * x_hat).mean(self.axes, keepdim=True))
 
     monkeypatch.setattr(norm.Standardize, "backward", broken)
@@ -332,7 +351,7 @@ def test_sabotaged_standardize_backward_is_caught(monkeypatch, sabotage):
 def test_sabotaged_inv_std_term_is_caught_by_gradgradcheck(monkeypatch):
     """Dropping the path through inv_std leaves first order exact but breaks second order."""
     def no_inv_std_path(self, g_xhat, g_inv_std):
-        x_hat, inv_std = self.output(0), self.output(1)
+        x_hat, inv_std = self.saved_tensors
         d = self.axes
         return inv_std * (g_xhat - g_xhat.mean(d, keepdim=True)
                           - x_hat * (g_xhat * x_hat).mean(d, keepdim=True))

@@ -2,17 +2,19 @@
 
 Grouped by theme:
 
+* :mod:`~tinygen.ops.broadcast`   — broadcast_to and sum_to (each other's backward)
 * :mod:`~tinygen.ops.elementwise` — arithmetic, exp/log, activations, where, cast
-* :mod:`~tinygen.ops.reduction`   — sum, sum_to, max/min, mean, var, logsumexp
-* :mod:`~tinygen.ops.shape`       — reshape, permute, broadcast, getitem, concat, pad, flip
+* :mod:`~tinygen.ops.reduction`   — sum, max/min, mean, var, logsumexp
+* :mod:`~tinygen.ops.shape`       — reshape, permute, getitem, concat, pad, flip
 * :mod:`~tinygen.ops.linalg`      — matmul
 """
-from tinygen.ops.reduction import (  # noqa: F401
-    sum, sum_to, max, min, mean, var, logsumexp,
-)
+from tinygen.ops.broadcast import broadcast_to, sum_to  # noqa: F401
 from tinygen.ops.shape import (  # noqa: F401
-    reshape, flatten, permute, transpose, broadcast_to, squeeze, unsqueeze, getitem,
+    reshape, flatten, permute, transpose, squeeze, unsqueeze, getitem,
     concat, cat, stack, split, chunk, pad, flip,
+)
+from tinygen.ops.reduction import (  # noqa: F401
+    sum, max, min, mean, var, logsumexp,
 )
 from tinygen.ops.elementwise import (  # noqa: F401
     add, sub, mul, div, neg, pow, exp, log, sqrt, abs, maximum, minimum, clip, clamp,

@@ -48,6 +48,7 @@ from tinygen.autograd import Function, Tensor
 from tinygen.ops.im2col import (
     batch_chunks, col2im, conv_output_size, conv_transpose_output_size, im2col,
 )
+from tinygen.ops.shape import concat, pad as _pad
 
 xp_of = backend.get_array_module
 
@@ -97,6 +98,7 @@ class Conv2dFunction(Function):
         O = w.shape[0]
         OH, OW = self.out_size
         K = (C // g) * ksize[0] * ksize[1]
+        self.save_for_backward(x, w)
         w_mat = w.reshape(g, O // g, K)                                    # (g, O/g, K)
         y = xp.empty((O, N, OH, OW), dtype=x.dtype)                        # channel-first
         for part in batch_chunks(N, C * ksize[0] * ksize[1] * OH * OW * x.itemsize):
@@ -107,7 +109,7 @@ class Conv2dFunction(Function):
         return xp.ascontiguousarray(y.transpose(1, 0, 2, 3))               # (N, O, OH, OW)
 
     def backward(self, gy):
-        x, w = self.inputs
+        x, w = self.saved_tensors
         gx = gw = None
         if x.requires_grad:
             op = self.geo.output_padding_for(x.shape[2:], gy.shape[2:])
@@ -136,6 +138,7 @@ class ConvTranspose2dFunction(Function):
         KK = ksize[0] * ksize[1]
         out_hw = tuple(conv_transpose_output_size(i, k, s, p, d, op) for i, k, s, p, d, op in zip(
             (H, W_), ksize, stride, padding, dilation, self.output_padding))
+        self.save_for_backward(x, w)
         w_mat = w.reshape(g, C // g, (O // g) * KK).transpose(0, 2, 1)      # (g, K', C/g)
         y = xp.empty((N, O) + out_hw, dtype=x.dtype)
         for part in batch_chunks(N, O * KK * H * W_ * x.itemsize):
@@ -147,7 +150,7 @@ class ConvTranspose2dFunction(Function):
         return y
 
     def backward(self, gy):
-        x, w = self.inputs
+        x, w = self.saved_tensors
         gx = gw = None
         if x.requires_grad:
             gx = Conv2dFunction(self.geo, x.shape[2:])(gy, w)               # (N, C, H, W)
@@ -175,6 +178,7 @@ class Conv2dWeightGrad(Function):
         N, C, H, W_ = x.shape
         O, OH, OW = gy.shape[1:]
         K = (C // g) * ksize[0] * ksize[1]
+        self.save_for_backward(x, gy)
         G = xp.zeros((g, O // g, K), dtype=x.dtype)
         for part in batch_chunks(N, C * ksize[0] * ksize[1] * OH * OW * x.itemsize):
             n = part.stop - part.start
@@ -185,7 +189,7 @@ class Conv2dWeightGrad(Function):
         return G.reshape(O, C // g, ksize[0], ksize[1])
 
     def backward(self, gG):
-        x, gy = self.inputs
+        x, gy = self.saved_tensors
         gx = ggy = None
         if x.requires_grad:
             op = self.geo.output_padding_for(x.shape[2:], gy.shape[2:])
@@ -271,7 +275,6 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                                  "pad explicitly for strided convolutions")
             before, after = _same_padding(kernel, dilation)
             if before != after:                           # odd total: one extra row/col after
-                from tinygen.ops.shape import pad as _pad
                 extra = (0, 0), (0, 0), (0, after[0] - before[0]), (0, after[1] - before[1])
                 x = _pad(x, extra)
             padding = before
@@ -368,7 +371,6 @@ def conv2d_naive(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
     gradients come from autograd: an independent check of the fast
     im2col/GEMM path and of its hand-written backward. Numeric padding only.
     """
-    from tinygen.ops.shape import concat, pad as _pad
     (sH, sW), (pH, pW) = _pair(stride, "stride"), _pair(padding, "padding")
     dH, dW = _pair(dilation, "dilation")
     N, C, H, W = x.shape

@@ -1,10 +1,11 @@
 """Element-wise primitives: arithmetic, exp/log, activations, comparisons-with-gradients.
 
 Every class is one differentiable primitive: ``forward`` works on backend
-arrays, ``backward`` is written with Tensor operations (so gradients of
-gradients work). Binary operations broadcast like NumPy; their gradients are
-reduced back to each input's shape by :func:`tinygen.ops.reduction.sum_to`,
-the one place where broadcasting is undone.
+arrays and saves what backward needs (``save_for_backward``), ``backward`` is
+written with Tensor operations on the saved tensors (so gradients of
+gradients work). Binary operations broadcast like NumPy; their backwards
+return gradients of the output's shape, and the engine sums each one down
+to its input's shape (:func:`tinygen.ops.broadcast.sum_to`, in one place).
 
 Notation: ``x``, ``a``, ``b`` inputs, ``y`` output, ``gy = dL/dy`` the upstream
 gradient, ``gx = dL/dx`` what ``backward`` returns.
@@ -12,14 +13,9 @@ gradient, ``gx = dL/dx`` what ``backward`` returns.
 from __future__ import annotations
 
 from tinygen import backend
-from tinygen.autograd import Function, Tensor, as_tensor
-from tinygen.ops.reduction import sum_to
+from tinygen.autograd import Function, Tensor, as_tensor, is_floating_dtype
 
 xp_of = backend.get_array_module
-
-
-def _unbroadcast(g: Tensor, shape) -> Tensor:
-    return g if g.shape == tuple(shape) else sum_to(g, shape)
 
 
 def _const(array) -> Tensor:
@@ -32,14 +28,13 @@ def _const(array) -> Tensor:
 # ============================================================================
 
 class Add(Function):
-    """y = a + b;  ga = gy, gb = gy (summed over broadcast axes)."""
+    """y = a + b;  ga = gy, gb = gy (summed over broadcast axes by the engine)."""
 
     def forward(self, a, b):
         return a + b
 
     def backward(self, gy):
-        a, b = self.inputs
-        return _unbroadcast(gy, a.shape), _unbroadcast(gy, b.shape)
+        return gy, gy
 
 
 class Sub(Function):
@@ -49,32 +44,33 @@ class Sub(Function):
         return a - b
 
     def backward(self, gy):
-        a, b = self.inputs
-        return _unbroadcast(gy, a.shape), _unbroadcast(-gy, b.shape)
+        return gy, -gy
 
 
 class Mul(Function):
     """y = a * b;  ga = gy * b, gb = gy * a."""
 
     def forward(self, a, b):
+        self.save_for_backward(a, b)
         return a * b
 
     def backward(self, gy):
-        a, b = self.inputs
-        return _unbroadcast(gy * b, a.shape), _unbroadcast(gy * a, b.shape)
+        a, b = self.saved_tensors
+        return gy * b, gy * a
 
 
 class Div(Function):
     """y = a / b;  ga = gy / b, gb = -gy a / b^2."""
 
     def forward(self, a, b):
+        self.save_for_backward(a, b)
         return a / b
 
     def backward(self, gy):
-        a, b = self.inputs
+        a, b = self.saved_tensors
         ga = gy / b
         gb = -(ga * a) / b
-        return _unbroadcast(ga, a.shape), _unbroadcast(gb, b.shape)
+        return ga, gb
 
 
 class Neg(Function):
@@ -94,10 +90,11 @@ class PowScalar(Function):
         self.c = c
 
     def forward(self, x):
-        return x ** x.dtype.type(self.c) if x.dtype.kind == "f" else x ** self.c
+        self.save_for_backward(x)
+        return x ** x.dtype.type(self.c) if is_floating_dtype(x.dtype) else x ** self.c
 
     def backward(self, gy):
-        (x,) = self.inputs
+        (x,) = self.saved_tensors
         if self.c == 0:       # d/dx x^0 = 0 everywhere; c x^(c-1) would be 0 * inf = nan at x = 0
             return gy * 0.0
         if self.c == 1:
@@ -109,40 +106,49 @@ class Exp(Function):
     """y = e^x;  gx = gy y."""
 
     def forward(self, x):
-        return xp_of(x).exp(x)
+        y = xp_of(x).exp(x)
+        self.save_for_backward(y)            # the output: e^x is its own derivative
+        return y
 
     def backward(self, gy):
-        return gy * self.output()
+        (y,) = self.saved_tensors
+        return gy * y
 
 
 class Log(Function):
     """y = ln x;  gx = gy / x."""
 
     def forward(self, x):
+        self.save_for_backward(x)
         return xp_of(x).log(x)
 
     def backward(self, gy):
-        return gy / self.inputs[0]
+        (x,) = self.saved_tensors
+        return gy / x
 
 
 class Sqrt(Function):
     """y = sqrt(x);  gx = gy / (2 y)."""
 
     def forward(self, x):
-        return xp_of(x).sqrt(x)
+        y = xp_of(x).sqrt(x)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, gy):
-        return gy / (2.0 * self.output())
+        (y,) = self.saved_tensors
+        return gy / (2.0 * y)
 
 
 class Abs(Function):
     """y = |x|;  gx = gy sign(x) (0 at x = 0, as in PyTorch)."""
 
     def forward(self, x):
+        self.save_for_backward(x)
         return xp_of(x).abs(x)
 
     def backward(self, gy):
-        x = self.inputs[0].data
+        x = self.saved_tensors[0].data
         return gy * _const(xp_of(x).sign(x))
 
 
@@ -150,26 +156,26 @@ class Maximum(Function):
     """y = max(a, b) element-wise; at ties the gradient is split evenly (PyTorch)."""
 
     def forward(self, a, b):
+        self.save_for_backward(a, b)
         return xp_of(a).maximum(a, b)
 
     def backward(self, gy):
-        a, b = self.inputs
-        share_a = (a.data > b.data) + 0.5 * (a.data == b.data)   # constant 1, 1/2 or 0
-        share_a = _const(share_a.astype(gy.dtype))
-        return _unbroadcast(gy * share_a, a.shape), _unbroadcast(gy * (1.0 - share_a), b.shape)
+        a, b = (t.data for t in self.saved_tensors)
+        share_a = _const(((a > b) + 0.5 * (a == b)).astype(gy.dtype))   # constant 1, 1/2 or 0
+        return gy * share_a, gy * (1.0 - share_a)
 
 
 class Minimum(Function):
     """y = min(a, b) element-wise; at ties the gradient is split evenly (PyTorch)."""
 
     def forward(self, a, b):
+        self.save_for_backward(a, b)
         return xp_of(a).minimum(a, b)
 
     def backward(self, gy):
-        a, b = self.inputs
-        share_a = (a.data < b.data) + 0.5 * (a.data == b.data)
-        share_a = _const(share_a.astype(gy.dtype))
-        return _unbroadcast(gy * share_a, a.shape), _unbroadcast(gy * (1.0 - share_a), b.shape)
+        a, b = (t.data for t in self.saved_tensors)
+        share_a = _const(((a < b) + 0.5 * (a == b)).astype(gy.dtype))
+        return gy * share_a, gy * (1.0 - share_a)
 
 
 class Clip(Function):
@@ -179,10 +185,11 @@ class Clip(Function):
         self.lo, self.hi = lo, hi
 
     def forward(self, x):
+        self.save_for_backward(x)
         return xp_of(x).clip(x, self.lo, self.hi)
 
     def backward(self, gy):
-        x = self.inputs[0].data
+        x = self.saved_tensors[0].data
         inside = xp_of(x).ones(x.shape, dtype=bool)
         if self.lo is not None:
             inside &= x >= self.lo
@@ -201,9 +208,8 @@ class Where(Function):
         return xp_of(a).where(self.cond, a, b)
 
     def backward(self, gy):
-        a, b = self.inputs
         mask = _const(self.cond.astype(gy.dtype))
-        return _unbroadcast(gy * mask, a.shape), _unbroadcast(gy * (1.0 - mask), b.shape)
+        return gy * mask, gy * (1.0 - mask)
 
 
 class Cast(Function):
@@ -213,12 +219,14 @@ class Cast(Function):
         self.dtype = dtype
 
     def forward(self, x):
+        self.input_dtype = x.dtype
         return x.astype(self.dtype)
 
     def backward(self, gy):
-        x = self.inputs[0]
         # Rounding to an integer dtype is piecewise constant: no gradient (PyTorch).
-        return cast(gy, x.dtype) if _floating(x.dtype) and _floating(self.dtype) else None
+        if is_floating_dtype(self.input_dtype) and is_floating_dtype(self.dtype):
+            return cast(gy, self.input_dtype)
+        return None
 
 
 class ToDevice(Function):
@@ -243,10 +251,12 @@ class Tanh(Function):
     """y = tanh x;  gx = gy (1 - y^2)."""
 
     def forward(self, x):
-        return xp_of(x).tanh(x)
+        y = xp_of(x).tanh(x)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, gy):
-        y = self.output()
+        (y,) = self.saved_tensors
         return gy * (1.0 - y * y)
 
 
@@ -261,10 +271,12 @@ class Sigmoid(Function):
     def forward(self, x):
         xp = xp_of(x)
         e = xp.exp(-xp.abs(x))
-        return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, gy):
-        y = self.output()
+        (y,) = self.saved_tensors
         return gy * y * (1.0 - y)
 
 
@@ -272,10 +284,13 @@ class ReLU(Function):
     """y = max(x, 0);  gx = gy [x > 0]."""
 
     def forward(self, x):
-        return xp_of(x).maximum(x, 0)
+        y = xp_of(x).maximum(x, 0)
+        self.save_for_backward(y)            # y > 0 exactly where x > 0
+        return y
 
     def backward(self, gy):
-        return gy * _const((self.inputs[0].data > 0).astype(gy.dtype))
+        (y,) = self.saved_tensors
+        return gy * _const((y.data > 0).astype(gy.dtype))
 
 
 class LeakyReLU(Function):
@@ -295,6 +310,7 @@ class LeakyReLU(Function):
         self.slope = slope
 
     def forward(self, x):
+        self.save_for_backward(x)
         xp = xp_of(x)
         slope = x.dtype.type(self.slope)
         if not 0 <= self.slope <= 1:                       # general case: the reference form
@@ -304,7 +320,7 @@ class LeakyReLU(Function):
         return xp.maximum(x, y, out=y)                     # max(x, slope x), same values
 
     def backward(self, gy):
-        x = self.inputs[0].data
+        x = self.saved_tensors[0].data
         positive = x > 0                                                   # constant mask
         factor = (~positive).astype(gy.dtype)                              # 1 where x <= 0
         factor *= gy.dtype.type(self.slope)                                # slope where x <= 0
@@ -322,13 +338,14 @@ class Softplus(Function):
         self.beta, self.threshold = beta, threshold
 
     def forward(self, x):
+        self.save_for_backward(x)
         xp = xp_of(x)
         bx = x * x.dtype.type(self.beta)
         smooth = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / x.dtype.type(self.beta)
         return xp.where(bx > self.threshold, x, smooth).astype(x.dtype)
 
     def backward(self, gy):
-        x = self.inputs[0]
+        (x,) = self.saved_tensors
         linear = _const((x.data * self.beta > self.threshold).astype(gy.dtype))
         return gy * (linear + (1.0 - linear) * sigmoid(x * self.beta))
 
@@ -336,11 +353,6 @@ class Softplus(Function):
 # ============================================================================
 # lowercase functional forms
 # ============================================================================
-
-def _floating(dtype) -> bool:
-    # the same as numpy.issubdtype(dtype, numpy.floating), about 20x cheaper per op
-    return backend.numpy.dtype(dtype).kind == "f"
-
 
 def add(a, b):
     return Add()(*_promote(a, b))
@@ -368,9 +380,9 @@ def _promote(a, b):
     """
     like = a if isinstance(a, Tensor) else b
     a, b = as_tensor(a, like), as_tensor(b, like)
-    if _floating(a.dtype) and not _floating(b.dtype):
+    if is_floating_dtype(a.dtype) and not is_floating_dtype(b.dtype):
         b = cast(b, a.dtype)
-    elif _floating(b.dtype) and not _floating(a.dtype):
+    elif is_floating_dtype(b.dtype) and not is_floating_dtype(a.dtype):
         a = cast(a, b.dtype)
     return a, b
 
@@ -378,7 +390,7 @@ def _promote(a, b):
 def _promote_int_division(a, b):
     """True division of integer tensors gives float32 (PyTorch), never an integer array."""
     a, b = _promote(a, b)
-    if not _floating(a.dtype) and not _floating(b.dtype):
+    if not is_floating_dtype(a.dtype) and not is_floating_dtype(b.dtype):
         f = backend.default_float_dtype()
         a, b = cast(a, f), cast(b, f)
     return a, b

@@ -3,15 +3,14 @@
 Shapes:
     a: (..., n, k),  b: (..., k, m)  ->  y = a @ b: (..., n, m)
 Gradients:
-    ga = gy @ b^T   (summed back to a's batch shape)
-    gb = a^T @ gy   (summed back to b's batch shape)
+    ga = gy @ b^T   (the engine sums it back to a's batch shape if a was broadcast)
+    gb = a^T @ gy   (likewise for b)
 Vectors are promoted to matrices (and the extra dimension removed) as in
 NumPy/PyTorch, by composing reshape with the 2-D-or-more primitive.
 """
 from __future__ import annotations
 
 from tinygen.autograd import Function, as_tensor
-from tinygen.ops.reduction import sum_to
 from tinygen.ops.shape import squeeze, transpose, unsqueeze
 
 
@@ -20,13 +19,12 @@ class MatMul(Function):
         if a.shape[-1] != b.shape[-2]:
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned "
                              f"({a.shape[-1]} != {b.shape[-2]})")
+        self.save_for_backward(a, b)
         return a @ b
 
     def backward(self, gy):
-        a, b = self.inputs
-        ga = sum_to(matmul(gy, transpose(b)), a.shape)
-        gb = sum_to(matmul(transpose(a), gy), b.shape)
-        return ga, gb
+        a, b = self.saved_tensors
+        return matmul(gy, transpose(b)), matmul(transpose(a), gy)
 
 
 def matmul(a, b):

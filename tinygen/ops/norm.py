@@ -31,7 +31,8 @@ Its backward is the compact formula (docs/batchnorm.md)
     gx = inv_std * (g_xhat - mean(g_xhat) - x_hat * mean(g_xhat * x_hat))
 
 written with *Tensor ops* on the function's own *output tensors* x_hat and
-inv_std. Those carry the graph back to x, so differentiating the backward
+inv_std (saved with ``save_for_backward``). Those carry the graph back to x,
+so differentiating the backward
 again (WGAN-GP's gradient penalty through a batch-normalised critic, for
 instance) is exact. DeZero's batch norm caches a raw ``inv_std`` array in
 forward and uses it as a constant in backward; its double backward then
@@ -80,12 +81,12 @@ class Standardize(Function):
     (d inv_std / d x_i = -inv_std^3 (x_i - mu) / n = -inv_std^2 x_hat_i / n);
     it is zero unless someone uses the inv_std output (double backward does).
 
-    Both terms are computed from ``self.output(0)`` (x_hat) and
-    ``self.output(1)`` (inv_std), which are Tensors whose graph leads back
-    to x through this very function, so gradients of this backward are exact.
-    No raw array from forward is reused in backward. (``self.mean`` and
-    ``self.var`` are kept only for the running-statistics update, which is
-    not differentiated.)
+    Both terms are computed from the saved outputs x_hat and inv_std, which
+    ``saved_tensors`` returns as Tensors whose graph leads back to x through
+    this very function, so gradients of this backward are exact. No raw
+    array from forward is reused in backward. (``self.mean`` and ``self.var``
+    are kept only for the running-statistics update, which is not
+    differentiated.) The caller may drop the inv_std output: it is saved here.
 
     Shapes:
         x        (...)            any shape
@@ -96,14 +97,6 @@ class Standardize(Function):
     def __init__(self, axes, eps):
         self.axes, self.eps = tuple(axes), float(eps)
 
-    def __call__(self, x):
-        x_hat, inv_std = super().__call__(x)
-        # Nobody downstream may hold inv_std (batch_norm only uses x_hat), but
-        # backward reads it through a weak reference: let x_hat keep it alive.
-        # No cycle: x_hat -> inv_std -> this function -> (weak refs only).
-        x_hat._standardize_inv_std = inv_std
-        return x_hat, inv_std
-
     def forward(self, x):
         xp = xp_of(x)
         mu = x.mean(axis=self.axes, keepdims=True)                    # (1, C, 1, 1) for BN
@@ -113,10 +106,11 @@ class Standardize(Function):
         self.mean, self.var = mu, var                                  # running stats only
         x_hat = centred
         x_hat *= inv_std                                               # in place: saves a pass
+        self.save_for_backward(x_hat, inv_std)                         # both outputs
         return x_hat, inv_std
 
     def backward(self, g_xhat, g_inv_std):
-        x_hat, inv_std = self.output(0), self.output(1)
+        x_hat, inv_std = self.saved_tensors
         n = 1
         for a in self.axes:
             n *= x_hat.shape[a]

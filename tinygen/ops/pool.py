@@ -91,7 +91,7 @@ class MaxPool2dFunction(Function):
 
     def forward(self, x):
         xp = xp_of(x)
-        N, C, H, W = x.shape
+        self.input_shape = N, C, H, W = x.shape
         (KH, KW), (sH, sW) = self.kernel, self.stride
         (pH, pW), (dH, dW) = self.padding, self.dilation
         OH, OW = self.out_size
@@ -113,13 +113,12 @@ class MaxPool2dFunction(Function):
         return y
 
     def backward(self, gy):
-        x = self.inputs[0]
-        N, C, H, W = x.shape
+        N, C, H, W = self.input_shape
         xp = xp_of(gy.data)
         index = (xp.arange(N).reshape(N, 1, 1, 1), xp.arange(C).reshape(1, C, 1, 1),
                  self.flat_index)                                    # a constant of x
         gx = GetItemGrad(index, (N, C, H * W))(gy)                   # scatter; its backward gathers
-        return reshape(gx, x.shape)
+        return reshape(gx, self.input_shape)
 
 
 def windows_touch_input(size, kernel, stride, padding, dilation, out) -> bool:

@@ -1,15 +1,18 @@
-"""Reductions: sum, sum_to, max/min, and the composites mean, var, logsumexp.
+"""Reductions: sum, max/min, and the composites mean, var, logsumexp.
 
-``sum_to(g, shape)`` is the one place where broadcasting is undone: every
-binary op's backward calls it to fold a gradient back onto an input that was
-broadcast. ``sum`` and ``broadcast_to`` are each other's backward.
+The backward of a reduction broadcasts the upstream gradient back over the
+reduced axes (:func:`tinygen.ops.broadcast.broadcast_to`). ``sum_to``, the
+reduction that undoes broadcasting, lives beside ``broadcast_to`` in
+:mod:`tinygen.ops.broadcast`.
 """
 from __future__ import annotations
 
 import builtins
 
 from tinygen import backend
-from tinygen.autograd import Function
+from tinygen.autograd import Function, Tensor
+from tinygen.ops.broadcast import broadcast_to
+from tinygen.ops.shape import reshape, squeeze
 
 xp_of = backend.get_array_module
 
@@ -38,33 +41,12 @@ class Sum(Function):
         self.axes, self.keepdims = axes, keepdims
 
     def forward(self, x):
+        self.input_shape = x.shape
         return x.sum(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, gy):
-        from tinygen.ops.shape import broadcast_to, reshape
-        x = self.inputs[0]
-        return broadcast_to(reshape(gy, _keepdims_shape(x.shape, self.axes)), x.shape)
-
-
-class SumTo(Function):
-    """y = x summed over the axes along which ``shape`` was broadcast to x.shape.
-
-    The adjoint of ``broadcast_to(·, x.shape)``:  gx = broadcast_to(gy, x.shape).
-    """
-
-    def __init__(self, shape):
-        self.shape = tuple(shape)
-
-    def forward(self, x):
-        lead = x.ndim - len(self.shape)
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, s in enumerate(self.shape) if s == 1 and x.shape[lead + i] != 1)
-        y = x.sum(axis=axes, keepdims=True)
-        return y.reshape(self.shape)
-
-    def backward(self, gy):
-        from tinygen.ops.shape import broadcast_to
-        return broadcast_to(gy, self.inputs[0].shape)
+        shape = self.input_shape
+        return broadcast_to(reshape(gy, _keepdims_shape(shape, self.axes)), shape)
 
 
 class _Extremum(Function):
@@ -80,15 +62,14 @@ class _Extremum(Function):
     def forward(self, x):
         if x.size == 0:
             raise ValueError(f"{self.reduce} of an empty tensor of shape {x.shape}")
-        return getattr(x, self.reduce)(axis=self.axes, keepdims=self.keepdims)
+        y = getattr(x, self.reduce)(axis=self.axes, keepdims=self.keepdims)
+        self.save_for_backward(x, y)
+        return y
 
     def backward(self, gy):
-        from tinygen.autograd import Tensor
-        from tinygen.ops.shape import broadcast_to, reshape
-        x = self.inputs[0]
+        x, y = self.saved_tensors
         kshape = _keepdims_shape(x.shape, self.axes)
-        y = self.output().data.reshape(kshape)
-        mask = (x.data == y).astype(gy.dtype)
+        mask = (x.data == y.data.reshape(kshape)).astype(gy.dtype)     # constant: where the max is
         mask /= mask.sum(axis=self.axes, keepdims=True)
         return broadcast_to(reshape(gy, kshape), x.shape) * Tensor(mask)
 
@@ -107,17 +88,6 @@ class Min(_Extremum):
 
 def sum(x, dim=None, keepdim=False):
     return Sum(_normalize_axes(dim, x.ndim), keepdim)(x)
-
-
-def sum_to(x, shape):
-    """Sum ``x`` down to ``shape`` (the shape it was broadcast from)."""
-    shape = tuple(shape)
-    if x.shape == shape:
-        return x
-    if len(shape) > x.ndim or builtins.any(
-            s not in (1, t) for s, t in zip(shape[::-1], x.shape[::-1])):
-        raise ValueError(f"sum_to: shape {x.shape} was not broadcast from {shape}")
-    return SumTo(shape)(x)
 
 
 def max(x, dim=None, keepdim=False):
@@ -158,5 +128,4 @@ def logsumexp(x, dim=None, keepdim=False):
     xp = xp_of(m.data)
     m.data = xp.where(xp.isfinite(m.data), m.data, 0)   # all -inf rows stay -inf, not nan
     out = ((x - m).exp().sum(axes, keepdim=True)).log() + m
-    from tinygen.ops.shape import squeeze
     return out if keepdim else squeeze(out, axes)

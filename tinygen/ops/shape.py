@@ -1,8 +1,9 @@
-"""Shape primitives: reshape, permute, broadcast, indexing, concatenation, padding, flipping.
+"""Shape primitives: reshape, permute, indexing, concatenation, padding, flipping.
 
 None of these change values, only where they sit, so each backward is the
 "opposite" movement of the upstream gradient: reshape back, permute by the
-inverse permutation, sum over broadcast axes, scatter into a zero array.
+inverse permutation, scatter into a zero array, slice. (Broadcasting and its
+adjoint, ``broadcast_to`` and ``sum_to``, are in :mod:`tinygen.ops.broadcast`.)
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class Reshape(Function):
         self.shape = tuple(shape)
 
     def forward(self, x):
+        self.input_shape = x.shape
         try:
             return x.reshape(self.shape)
         except ValueError as exc:
@@ -28,7 +30,7 @@ class Reshape(Function):
                              f"({x.size} elements) as {self.shape}") from exc
 
     def backward(self, gy):
-        return reshape(gy, self.inputs[0].shape)
+        return reshape(gy, self.input_shape)
 
 
 class Permute(Function):
@@ -43,23 +45,6 @@ class Permute(Function):
     def backward(self, gy):
         inverse = tuple(sorted(range(len(self.axes)), key=lambda i: self.axes[i]))
         return permute(gy, inverse)
-
-
-class BroadcastTo(Function):
-    """y = x repeated along broadcast axes to ``shape``;  gx = sum_to(gy, x.shape)."""
-
-    def __init__(self, shape):
-        self.shape = tuple(shape)
-
-    def forward(self, x):
-        try:
-            return xp_of(x).broadcast_to(x, self.shape)
-        except ValueError as exc:
-            raise ValueError(f"broadcast_to: shape {x.shape} cannot broadcast to {self.shape}") from exc
-
-    def backward(self, gy):
-        from tinygen.ops.reduction import sum_to
-        return sum_to(gy, self.inputs[0].shape)
 
 
 def _is_basic_index(index) -> bool:
@@ -89,10 +74,11 @@ class GetItem(Function):
         self.index = index
 
     def forward(self, x):
+        self.input_shape = x.shape
         return x[self.index]
 
     def backward(self, gy):
-        return GetItemGrad(self.index, self.inputs[0].shape)(gy)
+        return GetItemGrad(self.index, self.input_shape)(gy)
 
 
 class GetItemGrad(Function):
@@ -123,12 +109,12 @@ class Concat(Function):
         self.axis = axis
 
     def forward(self, *xs):
+        self.sizes = [x.shape[self.axis] for x in xs]
         return xp_of(xs[0]).concatenate(xs, axis=self.axis)
 
     def backward(self, gy):
         grads, start = [], 0
-        for x in self.inputs:
-            size = x.shape[self.axis]
+        for size in self.sizes:
             index = (slice(None),) * (self.axis % gy.ndim) + (slice(start, start + size),)
             grads.append(getitem(gy, index))
             start += size
@@ -206,13 +192,6 @@ def transpose(x, dim0=-2, dim1=-1):
     d0, d1 = _axis(dim0, x.ndim), _axis(dim1, x.ndim)
     axes[d0], axes[d1] = axes[d1], axes[d0]
     return Permute(tuple(axes))(x)
-
-
-def broadcast_to(x, shape):
-    shape = tuple(shape)
-    if x.shape == shape:
-        return x
-    return BroadcastTo(shape)(x)
 
 
 def squeeze(x, dim=None):
