@@ -46,6 +46,14 @@ def test_polyline_arrows_title_legend_and_scatter_frame():
     c.title("step 1", "", "modes 8/8").legend([("real", REAL)], corner="bottom-right")
     a = c.to_array()
     assert (a[:36] != 255).any() and tuple(a[0, 100]) == (255, 255, 255)
+    with pytest.raises(ValueError, match="corner"):
+        c.legend([("real", REAL)], corner="middle")
+    # "best": the corner hiding the fewest dots -- here all are top-right, top-left and
+    # bottom-right, so the legend goes bottom-left.
+    busy = Canvas(xlim=(0, 10), ylim=(0, 10), size=100).title("t")
+    busy.scatter([[8.5, 7.0], [1.5, 7.0], [8.5, 1.0]], color=(255, 0, 0))
+    a = busy.legend([("real", (0, 0, 255))]).to_array()
+    assert (a[60:, :50] == (0, 0, 255)).all(-1).any() and not (a[:, 50:] == (0, 0, 255)).all(-1).any()
     f = scatter_frame(np.zeros((3, 2)), np.ones((3, 2)), "step 1", size=120)
     assert f.shape == (120, 120, 3) and f.dtype == np.uint8
     again = scatter_frame(np.zeros((3, 2)), np.ones((3, 2)), canvas=Canvas(size=120))

@@ -88,6 +88,8 @@ class Canvas:
         self.xlim, self.ylim = tuple(map(float, xlim)), tuple(map(float, ylim))
         self.image = Image.new("RGB", (self.width, self.height), background)
         self.draw = ImageDraw.Draw(self.image)
+        self.marks: List[np.ndarray] = []   # pixels of the dots and arrow tips drawn so far
+        self.top = 0                        # height of the title band
 
     @classmethod
     def around(cls, points, size: int = 400, margin: float = 0.3) -> "Canvas":
@@ -138,7 +140,8 @@ class Canvas:
 
     def scatter(self, points, color: Color = REAL, radius: float = 2.0) -> "Canvas":
         """A dot at each of the (N, 2) data points (non-finite points are skipped)."""
-        for x, y in self.to_pixels(points).reshape(-1, 2):
+        self.marks.append(self.to_pixels(points).reshape(-1, 2))
+        for x, y in self.marks[-1]:
             if math.isfinite(x) and math.isfinite(y):
                 self.draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=color)
         return self
@@ -160,6 +163,7 @@ class Canvas:
         points = np.asarray(points, np.float64)
         start = self.to_pixels(points).reshape(-1, 2)
         end = self.to_pixels(points + scale * np.asarray(vectors, np.float64)).reshape(-1, 2)
+        self.marks.append(end)
         for tail, tip in zip(start, end):
             if not (np.isfinite(tail).all() and np.isfinite(tip).all()):
                 continue
@@ -179,23 +183,39 @@ class Canvas:
         if not lines:
             return self
         step = size + 3
-        self.draw.rectangle([0, 0, self.width, 4 + step * len(lines)], fill=WHITE)
+        self.top = 4 + step * len(lines)
+        self.draw.rectangle([0, 0, self.width, self.top], fill=WHITE)
         for i, line in enumerate(lines):
             self.draw.text((6, 3 + step * i), line, fill=BLACK, font=font(size))
         return self
 
-    def legend(self, entries: Sequence[Tuple[str, Color]], corner: str = "top-right",
+    def legend(self, entries: Sequence[Tuple[str, Color]], corner: str = "best",
                size: int = 12) -> "Canvas":
         """A white box with a coloured square and a label per (label, colour) entry.
 
-        ``corner``: "top-right" (below a one-line title) or "bottom-right".
+        ``corner``: "top-right", "top-left", "bottom-right", "bottom-left" (the top ones below
+        the title band), or "best": the one hiding the fewest dots and arrow tips drawn so far.
         """
         f = font(size)
         widths = [self.draw.textbbox((0, 0), label, font=f)[2] for label, _ in entries]
         box_w, line_h = max(widths, default=0) + size + 10, size + 4
         box_h = line_h * len(entries) + 4
-        x0 = self.width - box_w - 6
-        y0 = 24 if corner == "top-right" else self.height - box_h - 6
+        corners = {"top-right": (self.width - box_w - 6, self.top + 6),
+                   "top-left": (6, self.top + 6),
+                   "bottom-right": (self.width - box_w - 6, self.height - box_h - 6),
+                   "bottom-left": (6, self.height - box_h - 6)}
+        if corner == "best":
+            marks = np.concatenate(self.marks) if self.marks else np.zeros((0, 2))
+
+            def hidden(xy):
+                (x, y), pad = xy, 3                # a dot's radius beyond the box still shows
+                return int(np.sum((marks[:, 0] > x - pad) & (marks[:, 0] < x + box_w + pad) &
+                                  (marks[:, 1] > y - pad) & (marks[:, 1] < y + box_h + pad)))
+            corner = min(corners, key=lambda k: hidden(corners[k]))   # ties: the first listed
+        if corner not in corners:
+            raise ValueError(f"legend corner must be 'best' or one of {', '.join(corners)}; "
+                             f"got {corner!r}")
+        x0, y0 = corners[corner]
         self.draw.rectangle([x0, y0, x0 + box_w, y0 + box_h], fill=WHITE, outline=(160, 160, 160))
         for i, (label, color) in enumerate(entries):
             y = y0 + 4 + i * line_h

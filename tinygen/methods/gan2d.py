@@ -155,8 +155,7 @@ class Frames:
         coverage = (f"modes {m['modes']}/{len(data.centres)}   high quality {100 * m['hq']:.0f}%"
                     if "modes" in m else "")
         frame.title(f"{loss}  {c.dataset}  step {step}/{c.steps}", coverage)
-        frame.legend([("real", REAL), ("generated", FAKE), ("-grad L_G", ARROW)],
-                     corner="bottom-right")
+        frame.legend([("real", REAL), ("generated", FAKE), ("-grad L_G", ARROW)])  # emptiest corner
         self.drawn.append(frame.to_array())
         return self.drawn[-1]
 
