@@ -467,6 +467,27 @@ def is_floating_dtype(dtype) -> bool:
     return backend.numpy.dtype(dtype).kind == "f"
 
 
+def reset_grad(t: Tensor, set_to_none: bool = True) -> None:
+    """What ``Module.zero_grad`` and ``Optimizer.zero_grad`` do to each parameter (PyTorch's).
+
+    ``set_to_none=True`` (the default): ``t.grad = None``, so the next backward
+    allocates a fresh gradient and an optimizer skips ``t`` until then.
+    ``False``: keep the gradient tensor and fill it with zeros in place, cut
+    from any graph a ``create_graph=True`` backward gave it.
+    """
+    g = t.grad
+    if g is None or set_to_none:
+        t.grad = None
+        return
+    if g.grad_fn is not None or g.requires_grad:
+        g = t.grad = g.detach()                   # same array, no graph
+    xp = backend.get_array_module(g.data)
+    if isinstance(g.data, xp.ndarray):
+        g.data[...] = 0
+    else:                                         # a NumPy scalar (0-d results) is immutable
+        g.data = xp.zeros_like(g.data)
+
+
 def as_tensor(value, like: Optional[Tensor] = None) -> Tensor:
     """Wrap ``value`` as a Tensor. Python scalars are *weak*: they take ``like``'s dtype.
 

@@ -129,6 +129,42 @@ def test_zero_grad_and_requires_grad_():
     assert net[0](x).requires_grad
 
 
+def test_zero_grad_set_to_none_false_zeroes_in_place():
+    net = _net()
+    x = tg.randn(2, 3)
+    net[0](x).sum().backward()
+    w = net[0].weight
+    grad, array = w.grad, w.grad.data
+    net.zero_grad(set_to_none=False)
+    assert w.grad is grad and w.grad.data is array             # the same tensor and array...
+    np.testing.assert_array_equal(array, 0.0)                   # ...filled with zeros
+    assert all(p.grad is None for p in net.parameters() if p is not w and p is not net[0].bias)
+    net[0](x).sum().backward()                                  # accumulates onto the zeros
+    np.testing.assert_allclose(w.grad.data, np.broadcast_to(x.numpy().sum(0), (4, 3)), rtol=1e-6)
+    net.zero_grad()                                             # default: set_to_none=True
+    assert w.grad is None
+
+
+def test_zero_grad_set_to_none_false_detaches_a_gradient_with_a_graph():
+    p = nn.Parameter(tg.tensor(np.array([2.0])))
+    (p ** 3).sum().backward(create_graph=True)
+    assert p.grad.grad_fn is not None
+    m = nn.Module()
+    m.p = p
+    m.zero_grad(set_to_none=False)
+    assert p.grad.grad_fn is None and not p.grad.requires_grad and p.grad.item() == 0.0
+    q = nn.Parameter(tg.tensor(np.array(2.0)))                 # 0-d: NumPy gives a scalar grad
+    (q * q).backward()
+    m.q = q
+    m.zero_grad(set_to_none=False)
+    assert q.grad.item() == 0.0
+
+
+def test_to_rejects_unknown_keywords():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'non_blockin'"):
+        _net().to("cpu", non_blockin=True)
+
+
 def test_apply_visits_children_before_parents():
     net = _net()
     seen = []

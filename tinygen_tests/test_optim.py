@@ -93,6 +93,32 @@ def test_parameters_without_grad_are_skipped_and_groups_have_own_lr():
     assert a.item() == pytest.approx(0.9)
 
 
+@pytest.mark.parametrize("name,kwargs", CONFIGS)
+def test_zero_grad_to_none_skips_the_parameter_zeros_still_step(name, kwargs):
+    """PyTorch's semantics: a parameter whose .grad is None is left alone (no weight decay, no
+    momentum, no state); a zero gradient is a step like any other."""
+    theta = np.array([1.0, -2.0])
+    p, q = nn.Parameter(tg.tensor(theta.copy())), nn.Parameter(tg.tensor(theta.copy()))
+    opt = getattr(optim, name)([p, q], **kwargs)
+    for _ in range(2):                                  # momentum/averages become non-zero
+        p.grad, q.grad = tg.tensor([0.5, 0.5]), tg.tensor([0.5, 0.5])
+        opt.step()
+    moved = p.numpy().copy()
+    opt.zero_grad()                                     # set_to_none=True
+    assert p.grad is None and q.grad is None
+    opt.step()
+    np.testing.assert_array_equal(p.numpy(), moved)
+    p.grad = tg.tensor([0.5, 0.5])
+    opt.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(p.grad.numpy(), [0.0, 0.0])
+    assert q.grad is None
+    opt.step()                                          # zero gradient: a step like any other
+    carried = bool(kwargs.get("momentum") or kwargs.get("weight_decay") or name == "AdamW"
+                   or (name == "Adam" and kwargs.get("betas", (0.9,))[0] > 0))
+    assert np.array_equal(p.numpy(), moved) != carried  # moves by momentum / decay if any
+    np.testing.assert_array_equal(q.numpy(), moved)     # q had no gradient: untouched
+
+
 def test_float32_parameters_stay_float32():
     p = nn.Parameter(tg.zeros(3))
     opt = optim.Adam([p], lr=0.1)

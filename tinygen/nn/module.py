@@ -14,7 +14,7 @@ from collections import OrderedDict, namedtuple
 from typing import Iterator, Optional
 
 from tinygen import backend
-from tinygen.autograd import Tensor
+from tinygen.autograd import Tensor, is_floating_dtype, reset_grad
 
 np = backend.numpy   # dtype objects and host conversion of loaded arrays
 
@@ -217,8 +217,9 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every parameter's gradient: ``.grad = None`` (default) or zeros in place."""
         for p in self.parameters():
-            p.grad = None
+            reset_grad(p, set_to_none)
 
     def apply(self, fn) -> "Module":
         """Call ``fn(m)`` on every submodule (children first) and on self."""
@@ -235,6 +236,9 @@ class Module:
         """
         device = kwargs.pop("device", None)
         dtype = kwargs.pop("dtype", None)
+        if kwargs:
+            raise TypeError(f"Module.to() got an unexpected keyword argument "
+                            f"{next(iter(kwargs))!r} (it takes device and dtype)")
         for a in args:
             if isinstance(a, str):
                 device = a
@@ -245,7 +249,7 @@ class Module:
             backend.array_module_for(device)
         for t in list(self.parameters()) + list(self.buffers()):
             data = t.data
-            if dtype is not None and np.issubdtype(data.dtype, np.floating):
+            if dtype is not None and is_floating_dtype(data.dtype):
                 data = data.astype(np.dtype(dtype))
             if device is not None:
                 data = backend.to_device(data, device)

@@ -16,6 +16,7 @@ import copy
 import math
 
 from tinygen import backend
+from tinygen.autograd import reset_grad
 
 
 class Optimizer:
@@ -44,8 +45,8 @@ class Optimizer:
     def step(self):
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
-                    continue
+                if p.grad is None:          # no gradient yet (or zero_grad set it to None): skip,
+                    continue                # no weight decay, no momentum, no state, as PyTorch
                 state = self.state.setdefault(id(p), {})
                 self._follow_device(state, p)
                 self._update(p, p.grad.data, state, group)
@@ -61,9 +62,11 @@ class Optimizer:
                 state[k] = backend.to_device(v, device)
 
     def zero_grad(self, set_to_none: bool = True):
-        for group in self.param_groups:
-            for p in group["params"]:
-                p.grad = None
+        """Forget the gradients: ``.grad = None`` (default; ``step`` then skips the
+        parameter) or, with ``set_to_none=False``, zeros in place (``step`` still applies
+        weight decay and momentum to a zero gradient)."""
+        for p in self._all_params():
+            reset_grad(p, set_to_none)
 
     # ----- checkpoints --------------------------------------------------------------
     def _all_params(self):
