@@ -11,39 +11,18 @@ from __future__ import annotations
 import math
 
 from tinygen import backend, ops
-from tinygen.autograd import Tensor, as_tensor
+from tinygen.autograd import Tensor, as_tensor, is_floating_dtype
 from tinygen.ops import (  # noqa: F401  (re-exported activations)
     leaky_relu, relu, sigmoid, softplus, tanh,
 )
 
 # Layer functionals live beside their primitives and are re-exported here so
 # that ``F.conv2d``, ``F.batch_norm``... read as in PyTorch.
-try:  # noqa: SIM105  (the layer modules are optional while the package is being built)
-    from tinygen.ops.conv import conv2d, conv_transpose2d  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from tinygen.ops.pool import (  # noqa: F401
-        max_pool2d, avg_pool2d, adaptive_avg_pool2d,
-    )
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from tinygen.ops.resample import (  # noqa: F401
-        interpolate, pixel_shuffle, pixel_unshuffle, pad,
-    )
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from tinygen.ops.norm import (  # noqa: F401
-        batch_norm, instance_norm, layer_norm, group_norm,
-    )
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from tinygen.ops.misc import dropout, embedding  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
+from tinygen.ops.conv import conv2d, conv_transpose2d  # noqa: F401
+from tinygen.ops.misc import dropout, embedding  # noqa: F401
+from tinygen.ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401
+from tinygen.ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: F401
+from tinygen.ops.resample import interpolate, pad, pixel_shuffle, pixel_unshuffle  # noqa: F401
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -160,7 +139,7 @@ def cross_entropy(logits, target, weight=None, reduction: str = "mean",
         w_c = as_tensor(weight.data if isinstance(weight, Tensor) else weight, log_p)
         w_c = ops.cast(w_c, log_p.dtype).reshape((1, C) + (1,) * (log_p.ndim - 2))
     if isinstance(target, Tensor) and target.shape == logits.shape and \
-            backend.numpy.issubdtype(target.dtype, backend.numpy.floating):
+            is_floating_dtype(target.dtype):
         q = target * (1.0 - label_smoothing) + label_smoothing / C
         terms = q * log_p if w_c is None else q * log_p * w_c
         return _reduce(-terms.sum(1), reduction)

@@ -146,19 +146,21 @@ def gradgradcheck(fn: Callable, inputs, grad_outputs=None, grad_grad_outputs=Non
     inputs = _as_tuple(inputs)
     names = list(names) if names is not None else [f"input{i}" for i in range(len(inputs))]
     rng = np.random.default_rng(seed + 1)
-    diff = [x for x in inputs if x.requires_grad]
     outputs = _outputs_of(fn, inputs)
     if grad_outputs is None:
-        grad_outputs = [Tensor(_random_like(o, rng)) for o in outputs]
+        grad_outputs = [_random_like(o, rng) for o in outputs]
     vs = [_as_float64_leaf(v, o) for v, o in zip(_as_tuple(grad_outputs), outputs)]
 
     def first_derivative(*args):
+        """(x, v) -> sum_i v_i^T d fn(x)_i / dx, with its graph (create_graph=True)."""
+        xs, us = args[:len(inputs)], args[len(inputs):]
+        diff = [x for x in xs if x.requires_grad]
         with enable_grad():
-            ys = _outputs_of(fn, inputs)
-            pairs = [(y, v) for y, v in zip(ys, vs) if y.requires_grad]
-            gs = grad([y for y, _ in pairs], diff, [v for _, v in pairs],
+            ys = _outputs_of(fn, xs)
+            pairs = [(y, u) for y, u in zip(ys, us) if y.requires_grad]
+            gs = grad([y for y, _ in pairs], diff, [u for _, u in pairs],
                       create_graph=True, allow_unused=True)
-        return [g if g is not None else Tensor(np.zeros(x.shape)) for g, x in zip(gs, diff)]
+        return [g if g is not None else _zeros_like(x) for g, x in zip(gs, diff)]
 
     all_inputs = tuple(inputs) + tuple(vs)
     all_names = names + [f"grad_output{i}" for i in range(len(vs))]
@@ -171,15 +173,18 @@ def gradgradcheck(fn: Callable, inputs, grad_outputs=None, grad_grad_outputs=Non
 
 
 def _as_float64_leaf(v, like):
-    data = v.data if isinstance(v, Tensor) else v
-    xp = backend.get_array_module(like.data)
-    return Tensor(xp.asarray(data, dtype=np.float64), requires_grad=True)
+    """An upstream gradient as a float64 leaf on ``like``'s device (gradgradcheck varies it)."""
+    data = backend.to_host(v.data if isinstance(v, Tensor) else v).astype(np.float64)
+    return Tensor(backend.to_device(data, like.device), requires_grad=True)
 
 
 def _random_like(t: Tensor, rng):
-    xp = backend.get_array_module(t.data)
-    return backend.to_device(rng.standard_normal(t.shape), t.device) if xp is not np else \
-        rng.standard_normal(t.shape)
+    """Seeded standard-normal noise of t's shape, on t's device (float64)."""
+    return backend.to_device(rng.standard_normal(t.shape), t.device)
+
+
+def _zeros_like(t: Tensor) -> Tensor:
+    return Tensor(backend.get_array_module(t.data).zeros(t.shape, dtype=t.dtype))
 
 
 def _check(fn, inputs, grad_outputs, eps, atol, rtol, max_full, n_directions, seed, names, report):
@@ -295,7 +300,6 @@ def _compare_entries(f, x, g, eps, atol, rtol, name, report):
 def _compare_directions(f, x, g, eps, atol, rtol, n_directions, rng, name, report):
     """Central difference along random unit directions d: <g, d> vs (f(x+eps d) - f(x-eps d))/2eps."""
     old = x.data.copy()
-    xp = backend.get_array_module(x.data)
     for k in range(n_directions):
         d = rng.standard_normal(x.shape)
         d /= np.linalg.norm(d)
@@ -307,7 +311,6 @@ def _compare_directions(f, x, g, eps, atol, rtol, n_directions, rng, name, repor
         x.data[...] = old
         _record(report, name, ("direction", k), float((g * d).sum()),
                 (f_plus - f_minus) / (2 * eps), atol, rtol)
-    del xp
 
 
 def check_module(module, x, second_order: bool = True, **kwargs) -> List[GradcheckReport]:
@@ -323,7 +326,12 @@ def check_module(module, x, second_order: bool = True, **kwargs) -> List[Gradche
     named = list(module.named_parameters())
     inputs = (x,) + tuple(p for _, p in named)
     names = ["input"] + [n for n, _ in named]
-    fn = lambda *args: module(args[0])  # noqa: E731 (parameters are used in place)
+
+    def fn(x, *params):
+        # params are the module's own Parameter objects: gradcheck perturbs them in
+        # place, so the module already computes with them and only x is passed on.
+        return module(x)
+
     reports = [gradcheck(fn, inputs, names=names, **kwargs)]
     if second_order:
         reports.append(gradgradcheck(fn, inputs, names=names, **kwargs))
