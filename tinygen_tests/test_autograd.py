@@ -89,10 +89,14 @@ def test_long_chain_backward_is_iterative_and_fast():
 
 def test_long_chain_can_be_dropped_without_recursion_error():
     x = t64([1.0])
-    y = x
-    for _ in range(100_000):
+    y = -x
+    first = weakref.ref(y.grad_fn)        # the Neg next to the leaf, at the bottom of the chain
+    for _ in range(99_999):
         y = -y
-    del y                                 # freeing a deep graph must not recurse
+    assert y.item() == 1.0 and y.grad_fn is not first()    # 100,000 negations
+    del y                                 # freeing a deep graph must not recurse...
+    assert first() is None                # ...and must free all of it
+    assert x.grad is None and x.item() == 1.0
 
 
 # ----------------------------------------------------------------------------
