@@ -173,6 +173,12 @@ def no_vgg_weights(monkeypatch):
     monkeypatch.setattr(W, "get_weights", missing)
 
 
+def tinygen_style(argv):
+    """``tinygen style ARGV``, through the command line as a user types it."""
+    from tinygen import cli
+    return cli.main(["style", *argv])
+
+
 def _metrics(out):
     return [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
 
@@ -234,7 +240,7 @@ def test_tinygen_style_short_form_save_every_alias_and_log_every(tmp_path, capsy
 ])
 def test_cli_options_run(tmp_path, extra, no_vgg_weights):
     out = tmp_path / "run"
-    rc = S.main(["--out", str(out), "--size", "32", "--steps", "4", "--quiet"] + extra)
+    rc = tinygen_style(["--out", str(out), "--size", "32", "--steps", "4", "--quiet"] + extra)
     assert rc == 0
     lines = _metrics(out)
     assert len(lines) == 4
@@ -278,6 +284,20 @@ def test_short_form_arguments_become_run_style_options():
         to_run(["a.png", "--content", "b.png"])
     with pytest.raises(ValueError, match="at most two images"):
         to_run(["a.png", "b.png", "c.png"])
+
+
+def test_short_form_hands_the_translated_arguments_to_run_main(capsys):
+    from tinygen import cli
+    parser = cli.method_parser(S, "tinygen run style")
+    seen = []
+    assert S.short_form(["c.png", "--steps", "2"], parser, lambda a: seen.append(a) or 0) == 0
+    assert seen == [["style", "--content=c.png", "--steps", "2"]]
+
+    def failing(argv):
+        raise FileNotFoundError("no image file at 'c.png'")
+
+    assert S.short_form(["c.png"], parser, failing) == 2
+    assert capsys.readouterr().err == "tinygen style: no image file at 'c.png'\n"
 
 
 def test_run_style_help_shows_every_option_with_its_comment(capsys):
@@ -334,17 +354,18 @@ def test_cli_errors_are_one_line_exit_2_and_write_no_folder(tmp_path, capsys, no
     assert "no image file at 'missing.png'" in line and "give the path" in line
     assert not (tmp_path / "a").exists()                   # failed before the run folder
     (tmp_path / "not_an_image.png").write_text("hello")
-    assert S.main([str(tmp_path / "not_an_image.png"), "--out", str(tmp_path / "a2")]) == 2
+    assert tinygen_style([str(tmp_path / "not_an_image.png"), "--out", str(tmp_path / "a2")]) == 2
     assert "is not an image Pillow can read" in _one_line(capsys.readouterr().err)
-    assert S.main(["--features", "vgg19", "--out", str(tmp_path / "b"), "--quiet"]) == 2
+    assert tinygen_style(["--features", "vgg19", "--out", str(tmp_path / "b"), "--quiet"]) == 2
     line = _one_line(capsys.readouterr().err)
     assert "VGG19 weights" in line and "tinygen weights download" in line
-    assert S.main(["--weights", str(tmp_path / "nope.pth"), "--out", str(tmp_path / "c")]) == 2
+    assert tinygen_style(["--weights", str(tmp_path / "nope.pth"),
+                          "--out", str(tmp_path / "c")]) == 2
     assert "no such file" in _one_line(capsys.readouterr().err)
-    assert S.main(["--size", "4", "--out", str(tmp_path / "d")]) == 2
+    assert tinygen_style(["--size", "4", "--out", str(tmp_path / "d")]) == 2
     assert _one_line(capsys.readouterr().err) == \
         "tinygen style: size must be >= 16 pixels, got --size 4"
-    assert S.main(["a.png", "b.png", "c.png"]) == 2
+    assert tinygen_style(["a.png", "b.png", "c.png"]) == 2
     assert "at most two images" in _one_line(capsys.readouterr().err)
     with pytest.raises(ValueError, match="optimizer must be one of lbfgs, adam"):
         S.train(S.Config(optimizer="sgd", out=str(tmp_path / "e")))
@@ -393,7 +414,7 @@ def test_vgg19_path_end_to_end_with_a_weight_file(tmp_path, monkeypatch, capsys)
 
     monkeypatch.setattr(V, "vgg19", fake_vgg19)
     out = tmp_path / "run"
-    rc = S.main(["--weights", str(fake), "--out", str(out), "--size", "32", "--steps", "2",
+    rc = tinygen_style(["--weights", str(fake), "--out", str(out), "--size", "32", "--steps", "2",
                  "--save-every", "1"])
     assert rc == 0
     assert "NOTICE" not in capsys.readouterr().out

@@ -589,21 +589,32 @@ def run_arguments(argv, parser) -> list:
             + options + images[2:])
 
 
-def main(argv=None) -> int:
-    """``tinygen style [CONTENT [STYLE]] [options]`` -> ``tinygen run style ...``: exit code.
+def short_form(argv, parser, run_main) -> int:
+    """``tinygen style [CONTENT [STYLE]] [options]``: the exit code of ``tinygen run style``.
 
-    A missing or unreadable file, or a bad value, prints one line on stderr and returns 2.
+    ``parser`` is the ``tinygen run style`` parser and ``run_main`` the function behind
+    ``tinygen run`` (both from the command line's module, passed in: methods never import
+    it). A missing or unreadable file, or a bad value, prints one line and returns 2.
     """
-    from tinygen import cli
-    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = run_arguments(argv, cli.method_parser(sys.modules[__name__], "tinygen run style"))
+        args = run_arguments(argv, parser)
         if any(a in ("-h", "--help") for a in args):
             print(SHORT_FORM + "\n")
-        return cli.run_main(["style", *args])
+        return run_main(["style", *args])
     except (FileNotFoundError, ValueError) as exc:
         print(f"tinygen style: {exc}", file=sys.stderr)
         return 2
+
+
+def main(argv=None) -> int:
+    """``tinygen style`` as registered in tinygen/cli.py's COMMANDS (see :func:`short_form`).
+
+    The one import of the command line from a method; it goes once tinygen/cli.py calls
+    :func:`short_form` itself.
+    """
+    from tinygen import cli
+    return short_form(list(sys.argv[1:] if argv is None else argv),
+                      cli.method_parser(sys.modules[__name__], "tinygen run style"), cli.run_main)
 
 
 if __name__ == "__main__":
