@@ -38,7 +38,6 @@ import typing
 # Commands implemented elsewhere: name -> "module:function(argv) -> exit code".
 COMMANDS = {
     "sample": "tinygen.methods.run:sample_main",
-    "style": "tinygen.methods.style_transfer:main",
     "fid": "tinygen.metrics.fid_cli:main",
     "weights": "tinygen.io.weights:weights_main",
 }
@@ -467,9 +466,20 @@ def run_main(argv) -> int:
               file=sys.stderr)
         return 2
     config = build_config(module, rest, prog=f"tinygen run {key}")
-    out = module.train(config)
+    try:
+        out = module.train(config)
+    except (FileNotFoundError, ValueError) as exc:      # bad input: one line, no traceback
+        print(f"tinygen run {key}: {exc}", file=sys.stderr)
+        return 2
     print(f"run folder: {out}")
     return 0
+
+
+def style_main(argv) -> int:
+    """``tinygen style [CONTENT [STYLE]] [options]``: the short form of ``tinygen run style``."""
+    from tinygen.methods import style_transfer
+    return style_transfer.short_form(argv, method_parser(style_transfer, "tinygen run style"),
+                                     run_main)
 
 
 # --------------------------------------------------------------------------
@@ -565,7 +575,7 @@ def demo_main(argv) -> int:
     return _load(DEMOS[name])(argv[1:])
 
 
-_BUILTIN = {"run": run_main, "demo": demo_main, "gradcheck": gradcheck_main}
+_BUILTIN = {"run": run_main, "demo": demo_main, "gradcheck": gradcheck_main, "style": style_main}
 
 
 def main_help() -> str:

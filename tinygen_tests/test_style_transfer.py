@@ -343,7 +343,7 @@ def test_train_returns_the_folder_and_leaves_the_callers_config_alone(tmp_path, 
 
 def _one_line(err):
     lines = [l for l in err.splitlines() if l.strip()]
-    assert len(lines) == 1 and lines[0].startswith("tinygen style: "), err
+    assert len(lines) == 1 and lines[0].startswith(("tinygen style: ", "tinygen run style: ")), err
     return lines[0]
 
 
@@ -364,7 +364,7 @@ def test_cli_errors_are_one_line_exit_2_and_write_no_folder(tmp_path, capsys, no
     assert "no such file" in _one_line(capsys.readouterr().err)
     assert tinygen_style(["--size", "4", "--out", str(tmp_path / "d")]) == 2
     assert _one_line(capsys.readouterr().err) == \
-        "tinygen style: size must be >= 16 pixels, got --size 4"
+        "tinygen run style: size must be >= 16 pixels, got --size 4"
     assert tinygen_style(["a.png", "b.png", "c.png"]) == 2
     assert "at most two images" in _one_line(capsys.readouterr().err)
     with pytest.raises(ValueError, match="optimizer must be one of lbfgs, adam"):
@@ -374,8 +374,7 @@ def test_cli_errors_are_one_line_exit_2_and_write_no_folder(tmp_path, capsys, no
 
 def test_tinygen_style_is_wired_into_the_cli():
     from tinygen import cli
-    assert cli.COMMANDS["style"] == "tinygen.methods.style_transfer:main"
-    assert callable(cli._load(cli.COMMANDS["style"]))
+    assert cli._BUILTIN["style"] is cli.style_main and "style" not in cli.COMMANDS
 
 
 def test_fallback_transfer_moves_the_image_towards_the_style():

@@ -604,18 +604,3 @@ def short_form(argv, parser, run_main) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"tinygen style: {exc}", file=sys.stderr)
         return 2
-
-
-def main(argv=None) -> int:
-    """``tinygen style`` as registered in tinygen/cli.py's COMMANDS (see :func:`short_form`).
-
-    The one import of the command line from a method; it goes once tinygen/cli.py calls
-    :func:`short_form` itself.
-    """
-    from tinygen import cli
-    return short_form(list(sys.argv[1:] if argv is None else argv),
-                      cli.method_parser(sys.modules[__name__], "tinygen run style"), cli.run_main)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
