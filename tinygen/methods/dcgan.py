@@ -27,9 +27,8 @@ from typing import Literal
 import tinygen
 from tinygen import optim
 from tinygen import losses as L
-from tinygen.data.arrays import load_training_set
 from tinygen.methods import run as R
-from tinygen.models.gan_nets import GANArch, build_gan_pair, latent_size
+from tinygen.models.gan_nets import GANArch, build_gan_pair
 
 
 @dataclasses.dataclass
@@ -55,8 +54,7 @@ def build_models(config: Config, data):
     if data.is_points:
         raise ValueError(f"dcgan needs image data (dataset {config.dataset!r} is 2-D points); "
                          "use `tinygen run gan` for 2-D toys, or --dataset digits / mnist / shapes")
-    G, D = build_gan_pair(config, data.shape)
-    return G.to(config.device), D.to(config.device)
+    return build_gan_pair(config, data.shape, device=config.device)
 
 
 def build_optimizers(config: Config, G, D):
@@ -83,8 +81,7 @@ def generator_step(G, D, opt_g, m: int, nz: int, device) -> dict:
 def train(config: Config) -> str:
     """``tinygen run dcgan``: train for ``config.steps`` steps and return the run folder."""
     run = R.Run(config, "dcgan")
-    data = load_training_set(config.dataset, config.data_dir, config.seed, config.n_train)
-    nz = latent_size(config, data.is_points)
+    data, nz = R.load_generator_data(config)
     G, D = build_models(config, data)
     opt_g, opt_d = build_optimizers(config, G, D)
     monitor = R.GeneratorMonitor(run, data, nz, G=G, D=D, opt_g=opt_g, opt_d=opt_d)

@@ -44,10 +44,9 @@ from typing import ClassVar, Literal
 import tinygen
 from tinygen import backend, optim
 from tinygen import losses as L
-from tinygen.data.arrays import load_training_set
 from tinygen.methods import run as R
 from tinygen.methods.wgan import clip_weights
-from tinygen.models.gan_nets import GANArch, build_gan_pair, latent_size
+from tinygen.models.gan_nets import GANArch, build_gan_pair
 
 np = backend.numpy   # host arrays for label flips and samples
 
@@ -101,17 +100,14 @@ PRESET_DOCS = {
 
 def default_preset(dataset: str) -> str:
     """``--preset auto``: toy2d (grid25) on the 2-D toys, images on everything else."""
-    if dataset == "grid25":
-        return "grid25"
-    return "toy2d" if R.is_toy2d(dataset) else "images"
+    return R.toy_preset(dataset, otherwise="images")
 
 
 # ---------------------------------------------------------------- models
 
 def build_models(config: Config, data):
     """G: z -> x and D: x -> logit, as MLPs (2-D points, or flattened images) or DCGAN convnets."""
-    G, D = build_gan_pair(config, data.shape)
-    return G.to(config.device), D.to(config.device)
+    return build_gan_pair(config, data.shape, device=config.device)
 
 
 def build_optimizers(config: Config, G, D):
@@ -191,15 +187,13 @@ def train(config: Config, frames=None) -> str:
     if config.loss not in L.GAN_LOSSES:
         raise ValueError(f"--loss must be one of {', '.join(L.GAN_LOSSES)}, got {config.loss!r}")
     run = R.Run(config, "gan")
-    data = load_training_set(config.dataset, config.data_dir, config.seed, config.n_train)
-    nz = latent_size(config, data.is_points)
+    data, nz = R.load_generator_data(config)
     G, D = build_models(config, data)
     opt_g, opt_d = build_optimizers(config, G, D)
     monitor = R.GeneratorMonitor(run, data, nz, frames, G=G, D=D, opt_g=opt_g, opt_d=opt_d)
-    base_lrs = R.initial_lrs(opt_g, opt_d)
     for step in run.steps(monitor.resume()):
         if config.lr_decay:
-            R.linear_decay((opt_g, opt_d), base_lrs, step, config.steps)
+            monitor.decay_lrs(step)
         for _ in range(config.n_critic):                             # for k steps
             x = R.real_batch(data.x, config.batch_size, run.data_rng, config.device)
             d_out = discriminator_step(config, G, D, opt_d, x, nz, step)

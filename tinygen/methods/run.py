@@ -388,6 +388,12 @@ class GeneratorMonitor:
         self.G = models["G"]
         self.z_fixed = sample_noise(64, nz, c.device, run.eval_rng)   # one z for every grid
         self.history = []
+        self._optimizers = [m for m in models.values() if hasattr(m, "param_groups")]
+        self._base_lrs = initial_lrs(*self._optimizers)
+
+    def decay_lrs(self, step: int) -> None:
+        """lr <- (1 - (step - 1) / steps) * initial lr for every optimizer (``--lr-decay``)."""
+        linear_decay(self._optimizers, self._base_lrs, step, self.run.config.steps)
 
     def resume(self) -> int:
         """The step to start from (0, or the checkpoint's step with ``--resume``)."""
@@ -432,16 +438,22 @@ class GeneratorMonitor:
         return self.run.dir
 
 
+def load_generator_data(config):
+    """(training set, dim z) for a generator method: ``config.dataset`` via
+    :func:`tinygen.data.arrays.load_training_set`, z's size from the GAN arch options."""
+    from tinygen.data.arrays import load_training_set
+    from tinygen.models.gan_nets import latent_size
+    data = load_training_set(config.dataset, config.data_dir, config.seed, config.n_train)
+    return data, latent_size(config, data.is_points)
+
+
 def sample_generator(config, build_models, checkpoint: str, n: int, seed: int):
     """n samples of the generator G saved in ``checkpoint`` (built as ``build_models`` builds
     it for ``config``) -> (host array (n, *shape), value range (-1, 1))."""
-    from tinygen.data.arrays import load_training_set
     from tinygen.io.checkpoint import restore_checkpoint
-    from tinygen.models.gan_nets import latent_size
-    data = load_training_set(config.dataset, config.data_dir, config.seed, config.n_train)
+    data, nz = load_generator_data(config)
     G, D = build_models(config, data)
     restore_checkpoint(checkpoint, G=G, D=D)
-    nz = latent_size(config, data.is_points)
     return generate(G, n, nz, config.device, np.random.default_rng(seed)), (-1.0, 1.0)
 
 
@@ -472,6 +484,14 @@ def is_toy2d(dataset: str) -> bool:
     """True for the built-in low-dimensional toys (ring8, grid25, moons, swissroll, gmm1d)."""
     from tinygen.data import DEFAULT_N
     return dataset.lower() in DEFAULT_N and dataset.lower() not in ("shapes", "digits")
+
+
+def toy_preset(dataset: str, otherwise: str) -> str:
+    """The GAN methods' ``--preset auto``: 'grid25' (a longer budget for its 25 modes) on
+    grid25, 'toy2d' on the other low-dimensional toys, ``otherwise`` on images."""
+    if dataset == "grid25":
+        return "grid25"
+    return "toy2d" if is_toy2d(dataset) else otherwise
 
 
 def sample_main(argv=None) -> int:

@@ -2,7 +2,7 @@
 
 Algorithm 1 (WGAN), as code. Defaults: alpha = 5e-5, c = 0.01, m = 64, n_critic = 5.
 
-    while theta has not converged:                                        train()
+    while theta has not converged:                                        critic_loop()
         for t = 0..n_critic - 1:                                          config.n_critic
             sample {x_i}_{i=1..m} ~ P_r, {z_i} ~ p(z)                     run.real_batch, sample_noise
             g_w <- grad_w [ 1/m sum f_w(x_i) - 1/m sum f_w(g_theta(z_i)) ] critic_step()
@@ -32,9 +32,8 @@ from typing import ClassVar
 
 from tinygen import backend, optim
 from tinygen import losses as L
-from tinygen.data.arrays import load_training_set
 from tinygen.methods import run as R
-from tinygen.models.gan_nets import GANArch, build_gan_pair, latent_size
+from tinygen.models.gan_nets import GANArch, build_gan_pair
 
 
 @dataclasses.dataclass
@@ -61,15 +60,12 @@ PRESET_DOCS = {
 
 def default_preset(dataset: str) -> str:
     """``--preset auto``: the toy settings on 2-D toys, Algorithm 1's elsewhere."""
-    if dataset == "grid25":
-        return "grid25"
-    return "toy2d" if R.is_toy2d(dataset) else "paper"
+    return R.toy_preset(dataset, otherwise="paper")
 
 
 def build_models(config: Config, data):
     """f_w (no sigmoid) and g_theta: the GAN's architectures (MLP or DCGAN), unchanged."""
-    G, D = build_gan_pair(config, data.shape)
-    return G.to(config.device), D.to(config.device)
+    return build_gan_pair(config, data.shape, device=config.device)
 
 
 def build_optimizers(config: Config, G, D):
@@ -101,17 +97,26 @@ def generator_step(config, G, D, opt_g, m: int, nz: int, device) -> dict:
 
 def train(config: Config, frames=None) -> str:
     """``tinygen run wgan``: Algorithm 1 for ``config.steps`` generator steps; the run folder."""
-    run = R.Run(config, "wgan")
-    data = load_training_set(config.dataset, config.data_dir, config.seed, config.n_train)
-    nz = latent_size(config, data.is_points)
+    return critic_loop(config, "wgan", build_models, build_optimizers, critic_step, frames)
+
+
+def critic_loop(config, method: str, build_models, build_optimizers, critic_step,
+                frames=None) -> str:
+    """The loop of Algorithm 1: n_critic critic steps, then one generator step.
+
+    WGAN-GP's Algorithm 1 is this loop with another critic step (the gradient penalty
+    instead of clipping) and Adam instead of RMSProp, so :mod:`tinygen.methods.wgan_gp`
+    calls it with its own ``build_optimizers`` and ``critic_step``.
+    """
+    run = R.Run(config, method)
+    data, nz = R.load_generator_data(config)
     G, D = build_models(config, data)
     opt_g, opt_d = build_optimizers(config, G, D)
     monitor = R.GeneratorMonitor(run, data, nz, frames, G=G, D=D, opt_g=opt_g, opt_d=opt_d)
-    base_lrs = R.initial_lrs(opt_g, opt_d)
     for step in run.steps(monitor.resume()):
         if config.lr_decay:
-            R.linear_decay((opt_g, opt_d), base_lrs, step, config.steps)
-        for _ in range(config.n_critic):
+            monitor.decay_lrs(step)
+        for _ in range(config.n_critic):                             # for t = 0..n_critic - 1
             x = R.real_batch(data.x, config.batch_size, run.data_rng, config.device)
             d_out = critic_step(config, G, D, opt_d, x, nz)
         g_out = generator_step(config, G, D, opt_g, config.batch_size, nz, config.device)

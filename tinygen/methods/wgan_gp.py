@@ -4,7 +4,7 @@ Wasserstein GANs", arXiv:1704.00028.
 Algorithm 1 (WGAN with gradient penalty), as code. Defaults: lambda = 10, n_critic = 5,
 alpha = 1e-4, beta_1 = 0, beta_2 = 0.9.
 
-    while theta has not converged:                                         train()
+    while theta has not converged:                                         wgan.critic_loop
         for t = 1..n_critic:                                               config.n_critic
             for i = 1..m:                                                  (vectorised over m)
                 sample x ~ P_r, z ~ p(z), eps ~ U[0, 1]
@@ -18,8 +18,10 @@ alpha = 1e-4, beta_1 = 0, beta_2 = 0.9.
 
 The penalty differentiates the critic's input-gradient with respect to the critic's
 weights: ``tinygen.grad(..., create_graph=True)`` followed by ``backward()`` is a true
-double backward through every layer of D. Lines 10-11 are WGAN's generator update, so
-this file reuses :func:`tinygen.methods.wgan.generator_step` (the papers build on each other).
+double backward through every layer of D. The loop and lines 10-11 (the generator update)
+are WGAN's, so this file reuses :func:`tinygen.methods.wgan.critic_loop` and with it
+``wgan.generator_step`` (the papers build on each other); its own parts are the critic step
+and the Adam optimiser.
 
 No batch normalisation in the critic (Sec. 4, "Design choices"): the penalty is defined
 per sample, and batch norm mixes the samples of a batch. ``--critic-norm layer`` puts
@@ -42,10 +44,9 @@ from typing import ClassVar, Literal
 
 from tinygen import optim
 from tinygen import losses as L
-from tinygen.data.arrays import load_training_set
 from tinygen.methods import run as R
-from tinygen.methods.wgan import generator_step
-from tinygen.models.gan_nets import GANArch, build_gan_pair, latent_size
+from tinygen.methods.wgan import critic_loop
+from tinygen.models.gan_nets import GANArch, build_gan_pair
 
 
 @dataclasses.dataclass
@@ -76,9 +77,7 @@ PRESET_DOCS = {
 
 def default_preset(dataset: str) -> str:
     """``--preset auto``: the authors' toy settings on 2-D toys, Algorithm 1's elsewhere."""
-    if dataset == "grid25":
-        return "grid25"
-    return "toy2d" if R.is_toy2d(dataset) else "paper"
+    return R.toy_preset(dataset, otherwise="paper")
 
 
 def build_models(config: Config, data):
@@ -86,8 +85,7 @@ def build_models(config: Config, data):
     if config.critic_norm not in ("none", "layer"):
         raise ValueError(f"critic_norm must be 'none' or 'layer' (batch norm breaks the "
                          f"per-sample penalty), got {config.critic_norm!r}")
-    G, D = build_gan_pair(config, data.shape, d_norm=config.critic_norm)
-    return G.to(config.device), D.to(config.device)
+    return build_gan_pair(config, data.shape, d_norm=config.critic_norm, device=config.device)
 
 
 def build_optimizers(config: Config, G, D):
@@ -108,23 +106,12 @@ def critic_step(config: Config, G, D, opt_d, x, nz: int) -> dict:
 
 
 def train(config: Config, frames=None) -> str:
-    """``tinygen run wgan-gp``: Algorithm 1 for ``config.steps`` generator steps; the run folder."""
-    run = R.Run(config, "wgan-gp")
-    data = load_training_set(config.dataset, config.data_dir, config.seed, config.n_train)
-    nz = latent_size(config, data.is_points)
-    G, D = build_models(config, data)
-    opt_g, opt_d = build_optimizers(config, G, D)
-    monitor = R.GeneratorMonitor(run, data, nz, frames, G=G, D=D, opt_g=opt_g, opt_d=opt_d)
-    base_lrs = R.initial_lrs(opt_g, opt_d)
-    for step in run.steps(monitor.resume()):
-        if config.lr_decay:
-            R.linear_decay((opt_g, opt_d), base_lrs, step, config.steps)
-        for _ in range(config.n_critic):
-            x = R.real_batch(data.x, config.batch_size, run.data_rng, config.device)
-            d_out = critic_step(config, G, D, opt_d, x, nz)
-        g_out = generator_step(config, G, D, opt_g, config.batch_size, nz, config.device)
-        monitor.step_done(step, **d_out, **g_out)
-    return monitor.finish()
+    """``tinygen run wgan-gp``: Algorithm 1 for ``config.steps`` generator steps; the run folder.
+
+    The loop is WGAN's (:func:`tinygen.methods.wgan.critic_loop`); what differs is the
+    critic step above and the optimiser.
+    """
+    return critic_loop(config, "wgan-gp", build_models, build_optimizers, critic_step, frames)
 
 
 def sample_run(config: Config, checkpoint: str, n: int, seed: int):

@@ -40,8 +40,8 @@ def latent_size(arch: GANArch, is_points: bool) -> int:
     return arch.latent_dim or (2 if is_points else 100)
 
 
-def build_gan_pair(arch: GANArch, data_shape: tuple, d_norm: str = "batch"):
-    """(G, D) for data of ``data_shape`` ((2,) for points, (C, H, W) for images).
+def build_gan_pair(arch: GANArch, data_shape: tuple, d_norm: str = "batch", device="cpu"):
+    """(G, D) for data of ``data_shape`` ((2,) for points, (C, H, W) for images), on ``device``.
 
     ``d_norm``: normalisation in D: 'batch' (DCGAN), 'none' or 'layer' (a WGAN-GP critic,
     whose penalty is per sample and must not mix the batch).
@@ -54,8 +54,8 @@ def build_gan_pair(arch: GANArch, data_shape: tuple, d_norm: str = "batch"):
             raise ValueError(f"arch 'dcgan' needs image data, got points of shape {data_shape}; "
                              "use --arch mlp (or auto) for 2-D toys")
         channels, size = data_shape[0], data_shape[-1]
-        return (DCGANGenerator(nz, channels, size, arch.ngf),
-                DCGANDiscriminator(channels, size, arch.ndf, norm=d_norm))
+        return (DCGANGenerator(nz, channels, size, arch.ngf).to(device),
+                DCGANDiscriminator(channels, size, arch.ndf, norm=d_norm).to(device))
     if name != "mlp":
         raise ValueError(f"arch must be 'mlp', 'dcgan' or 'auto', got {arch.arch!r}")
     if d_norm not in ("batch", "none", "layer"):
@@ -68,4 +68,4 @@ def build_gan_pair(arch: GANArch, data_shape: tuple, d_norm: str = "batch"):
     if not is_points:                  # images: flatten for D, tanh + reshape for G
         G = nn.Sequential(G, nn.Tanh(), nn.Unflatten(1, tuple(data_shape)))
         D = nn.Sequential(nn.Flatten(), D)
-    return G, D
+    return G.to(device), D.to(device)
