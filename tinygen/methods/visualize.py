@@ -351,14 +351,15 @@ def demo_main(argv=None) -> int:
     receptive fields, top-9 patches and activation-maximisation images per unit."""
     p = argparse.ArgumentParser(prog="tinygen demo visualize", description=demo_main.__doc__,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--out", default=None, help="output folder (default: a new one here)")
+    p.add_argument("--out", default=None, help="output folder (default: a new runs/visualize-* folder)")
     p.add_argument("--steps", type=int, default=300, help="classifier training steps")
     p.add_argument("--units", type=int, default=8, help="channels shown per layer")
     p.add_argument("--am-steps", type=int, default=150, help="activation-maximisation steps")
     p.add_argument("--vgg", action="store_true",
                    help="also visualise VGG19 conv units (needs vgg19-dcbb9e9d.pth)")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    out = args.out or "visualize-" + time.strftime("%Y%m%d-%H%M%S")
+    from tinygen.methods.run import new_folder
+    out = args.out or new_folder("visualize")
     os.makedirs(out, exist_ok=True)
     written = []
     from tinygen.io.plot import save_gif
