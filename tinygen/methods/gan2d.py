@@ -32,7 +32,7 @@ from tinygen import backend
 from tinygen import losses as L
 from tinygen.backend import blas_threads
 from tinygen.io.plot import FAKE, REAL, Canvas, line_plot, save_gif, save_image, side_by_side
-from tinygen.methods.run import new_folder
+from tinygen.methods import run as R
 
 np = backend.numpy
 
@@ -208,7 +208,7 @@ def run_demo(config, loss: str = None):
 def demo_main(argv) -> int:
     """``tinygen demo gan2d [--out DIR] [--loss L] [--dataset D] [--steps N] [--seed S]``."""
     parser = argparse.ArgumentParser(
-        prog="tinygen demo gan2d", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="tinygen demo gan2d", formatter_class=R.DefaultsHelp,
         description="Train a GAN on a 2-D toy on CPU and write a GAN-Lab style GIF "
                     "(decision heat map, generator manifold, gradient arrows) and a "
                     "loss / mode-coverage plot.")
@@ -224,7 +224,7 @@ def demo_main(argv) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, data and noise")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args(argv)
-    out = args.out or new_folder(f"gan2d-{args.loss}-{args.dataset}")
+    out = args.out or R.new_folder(f"gan2d-{args.loss}-{args.dataset}")
     config = demo_config(args.loss, args.dataset, args.steps, args.seed, out, device=args.device)
     with blas_threads(1):
         files, history, seconds = run_demo(config, args.loss)

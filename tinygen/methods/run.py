@@ -32,6 +32,7 @@ every generative method shares.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -494,16 +495,25 @@ def toy_preset(dataset: str, otherwise: str) -> str:
     return "toy2d" if is_toy2d(dataset) else otherwise
 
 
+class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse formatter of the demos and small commands: shows each option's default,
+    except None and False (whose meaning the help text says)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def sample_main(argv=None) -> int:
     """``tinygen sample RUN [--n N] [--out FILE] [--seed S]``: fresh samples from a run."""
-    import argparse
     import importlib
     parser = argparse.ArgumentParser(
         prog="tinygen sample",
         description="Draw new samples from a trained run's checkpoint (its saved config "
                     "rebuilds the models) and write them as samples.npz-style arrays plus a "
                     "PNG grid (images) next to FILE.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=DefaultsHelp)
     parser.add_argument("run", help="a run folder written by `tinygen run METHOD`")
     parser.add_argument("--n", type=int, default=64, help="how many samples")
     parser.add_argument("--out", default=None,

@@ -317,7 +317,7 @@ def demo_main(argv=None) -> int:
     from tinygen.io import save_image_grid
     from tinygen.methods.ae_apps import manifold_grid
     parser = argparse.ArgumentParser(prog="tinygen demo vae",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                     formatter_class=R.DefaultsHelp,
                                      description="Train three small VAEs "
                                      "on CPU and write latent-space pictures (interpolation, 2-D "
                                      "manifold, attribute vectors); prints each file's path.")

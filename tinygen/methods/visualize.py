@@ -52,6 +52,7 @@ from typing import List, Optional, Sequence
 from tinygen import backend, nn, ops
 from tinygen import losses as L
 from tinygen.autograd import Tensor, no_grad
+from tinygen.methods import run as R
 
 np = backend.numpy   # host arrays: datasets, patches, pictures
 
@@ -350,7 +351,7 @@ def demo_main(argv=None) -> int:
     """Train a small digit classifier offline, then show what its units respond to:
     receptive fields, top-9 patches and activation-maximisation images per unit."""
     p = argparse.ArgumentParser(prog="tinygen demo visualize", description=demo_main.__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=R.DefaultsHelp)
     p.add_argument("--out", default=None, help="output folder (default: a new runs/visualize-* folder)")
     p.add_argument("--steps", type=int, default=300, help="classifier training steps")
     p.add_argument("--units", type=int, default=8, help="channels shown per layer")
@@ -358,8 +359,7 @@ def demo_main(argv=None) -> int:
     p.add_argument("--vgg", action="store_true",
                    help="also visualise VGG19 conv units (needs vgg19-dcbb9e9d.pth)")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    from tinygen.methods.run import new_folder
-    out = args.out or new_folder("visualize")
+    out = args.out or R.new_folder("visualize")
     os.makedirs(out, exist_ok=True)
     written = []
     from tinygen.io.plot import save_gif
