@@ -75,3 +75,17 @@ def test_tinygen_sample_writes_uint8_images_and_a_grid(tmp_path, capsys):
     assert printed[-1].endswith("sampled-0.npz") and printed[0].endswith("sampled-0.png")
     x = np.load(printed[-1])["x"]
     assert x.shape == (5, 28, 28) and x.dtype == np.uint8 and x.std() > 0
+
+
+def test_digits_get_the_measured_cpu_preset_and_paper_keeps_sec_4(tmp_path):
+    from tinygen import cli
+    c = cli.build_config(dcgan, [])                                    # digits
+    assert (c.ngf, c.ndf, c.batch_size, c.lr, c.steps) == (32, 16, 32, 5e-4, 6000)
+    p = cli.build_config(dcgan, ["--preset", "paper"])
+    assert (p.ngf, p.ndf, p.batch_size, p.lr) == (64, 64, 128, 2e-4)
+    np.savez(tmp_path / "gray28.npz", x=np.zeros((4, 28, 28), np.uint8))
+    np.savez(tmp_path / "rgb32.npz", x=np.zeros((4, 32, 32, 3), np.uint8))
+    assert dcgan.default_preset(f"npz:{tmp_path / 'gray28.npz'}") == "digits28"
+    assert dcgan.default_preset(f"npz:{tmp_path / 'rgb32.npz'}") == "paper"
+    assert dcgan.default_preset("shapes") == "paper"
+    assert cli.build_config(dcgan, ["--dataset", "mnist", "--ndf", "8"]).ndf == 8

@@ -251,7 +251,7 @@ def test_the_toy_preset_is_the_default_for_2d_data_and_paper_keeps_the_paper(tmp
     grid = cli.build_config(wgan_gp, ["--dataset", "grid25"])
     assert (grid.steps, grid.gp_lambda) == (4000, 0.1)
     images = cli.build_config(gan, ["--dataset", "digits"])
-    assert (images.optimizer, images.lr_d, images.beta1) == ("adam", 2e-4, 0.5)
+    assert (images.optimizer, images.lr_d, images.beta1, images.ndf) == ("adam", 5e-4, 0.5, 16)
     assert cli.build_config(wgan_gp, ["--dataset", "digits"]).gp_lambda == 10.0
     # old spellings stay accepted
     assert cli.build_config(gan, ["--k", "3"]).n_critic == 3

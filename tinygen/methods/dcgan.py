@@ -39,14 +39,51 @@ class Config(R.SamplingConfig, GANArch):
     batch_size: int = 128              # "mini-batch SGD with a mini-batch size of 128"
     latent_dim: int = 100              # z in R^100 (uniform in the paper; N(0, I) here)
     ngf: int = 64                      # generator width (PyTorch's DCGAN example; LSUN model: 128)
-    ndf: int = 64                      # discriminator width (small CPU runs on digits: ndf = ngf / 2,
-                                       # else D wins and G collapses to grey; docs/dcgan.md)
+    ndf: int = 64                      # discriminator width (on 28x28 CPU runs the digits28 preset
+                                       # uses ngf / 2, else D wins and G collapses to grey)
     lr: float = 2e-4                   # "learning rate of 0.0002"
     beta1: float = 0.5                 # "reducing beta_1 to 0.5 helped stabilize training"
     beta2: float = 0.999               # Adam's default
     n_samples: int = 512               # final images in samples.npz
     log_every: int = 50                # steps between metrics.jsonl lines
     sample_every: int = 100            # steps between sample grids
+
+
+# Dataset-aware defaults (``--preset``). The paper's settings were tuned for 64 px LSUN on a
+# GPU; on 28 x 28 digits on a 2-core CPU they leave G a grey blur for thousands of steps
+# (domain FID 254 at 1,000 steps, docs/dcgan.md). Measured there (seed 0, N = 2,000 samples):
+# lr 5e-4 for both players (FID 254 -> 152 at 1,000 steps), batch 32 (the same quality per
+# step as 64 at 0.55x the time), ngf 32 / ndf 16 (a D as wide as G wins and G collapses);
+# 6,000 steps fit in ~9 minutes on a quiet machine and reach domain FID ~80, IS ~6.6 on MNIST
+# (10,000 steps: FID 72.7, IS 6.70; real digits 19.2 / 9.03) -- short of the issue's bar of
+# FID 60 and 85 % of real IS; docs/dcgan.md has the screening table.
+PRESETS = {
+    "paper": {},
+    "digits28": dict(ngf=32, ndf=16, batch_size=32, lr=5e-4, steps=6000, log_every=100,
+                     sample_every=500),
+}
+PRESET_DOCS = {
+    "paper": "Sec. 4: Adam 2e-4, beta1 0.5, batch 128, ngf = ndf = 64",
+    "digits28": "28x28 one-channel data on a CPU: ngf 32, ndf 16, batch 32, Adam 5e-4, 6,000 "
+                "steps (departs from the paper; measured in docs/dcgan.md)",
+}
+SMALL_GRAY = ("digits", "mnist", "fashion-mnist", "fashion", "fashion_mnist")
+
+
+def default_preset(dataset: str) -> str:
+    """``--preset auto``: digits28 for 28 x 28 one-channel data (the built-in digit sets, or an
+    npz: archive of such images), the paper's settings otherwise."""
+    if dataset.lower() in SMALL_GRAY:
+        return "digits28"
+    if dataset.startswith("npz:"):
+        try:
+            with R.np.load(dataset[len("npz:"):]) as archive:
+                shape = archive["x"].shape
+        except (OSError, KeyError, ValueError):
+            return "paper"                     # the loader will say what is wrong with the file
+        if shape[1:] in ((28, 28), (28, 28, 1), (1, 28, 28)):
+            return "digits28"
+    return "paper"
 
 
 def build_models(config: Config, data):
