@@ -10,7 +10,7 @@
 3. [GAN] Proposition 1 and Theorem 1 (Goodfellow et al. 2014, arXiv:1406.2661, Sec. 4):
    the optimal discriminator D* = p_r / (p_r + p_g) and V(D*, G) = 2 JS(p_r || p_g) - 2 log 2,
    checked on a grid for two 1-D Gaussians (a test trains a tinygen discriminator towards
-   D*: tinygen_tests/test_gan_theory.py).
+   D*: tinygen_tests/test_41_gan_theory.py).
 """
 import argparse
 import math

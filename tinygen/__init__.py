@@ -2,7 +2,7 @@
 with hand-written generative models on top.
 
 Layers (imports only point downwards; docs/architecture.md, checked by
-tinygen_tests/test_layers.py):
+tinygen_tests/test_51_layers.py):
 
     cli, demos  ->  methods  ->  metrics  ->  models  ->  losses  ->  nn, optim
     ->  functional  ->  data, io  ->  ops  ->  autograd, creation  ->  backend

@@ -15,7 +15,7 @@ The text of the comment (and of the comment-only lines indented under it) is the
   inherited ones included: the text of the most-derived class that declares the field with a
   comment (a subclass that overrides only the default keeps its base's text);
 * :func:`missing_field_docs` -- the fields whose most-derived declaration has no comment (the
-  override's default would be unexplained); ``tinygen_tests/test_cli.py`` keeps this empty.
+  override's default would be unexplained); ``tinygen_tests/test_49_cli.py`` keeps this empty.
 """
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ again (WGAN-GP's gradient penalty through a batch-normalised critic, for
 instance) is exact. DeZero's batch norm caches a raw ``inv_std`` array in
 forward and uses it as a constant in backward; its double backward then
 misses every term that comes from d(inv_std)/dx. The sabotage test in
-``tinygen_tests/test_norm.py`` shows gradgradcheck catching exactly that.
+``tinygen_tests/test_12_norm.py`` shows gradgradcheck catching exactly that.
 
 :func:`standardize_composite` is the same computation composed from
 primitives (mean, var, sub, sqrt, div) with no hand-written backward: the

@@ -401,7 +401,7 @@ def test_vgg19_path_end_to_end_with_a_weight_file(tmp_path, monkeypatch, capsys)
     """The VGG19 branch: a weights path is found, VGG19 is built with Gatys's average
     pooling, and the content (relu4_2) and style (relu1_1 ... relu5_1) layers are used.
     The 548 MB file is stood in for by random weights (loading itself is tested with a
-    real .pth in test_vgg.py)."""
+    real .pth in test_31_vgg.py)."""
     fake = tmp_path / "vgg19-dcbb9e9d.pth"
     fake.write_bytes(b"stand-in")
     built = {}

@@ -1,5 +1,5 @@
 """Image grids (torchvision semantics), image loading, progress line (plots and GIFs:
-test_io_plot.py)."""
+test_27_io_plot.py)."""
 import io
 
 import numpy as np

@@ -64,7 +64,7 @@ def layer_of(module: str) -> int:
             if (module == p or inside) and len(p) > best_len:
                 best, best_len = rank, len(p)
     if best is None:
-        raise KeyError(f"{module} has no layer: add it to LAYERS in tinygen_tests/test_layers.py "
+        raise KeyError(f"{module} has no layer: add it to LAYERS in tinygen_tests/test_51_layers.py "
                        "and to the table in docs/architecture.md")
     return best
 
@@ -191,7 +191,7 @@ def test_docs_mirror_the_layer_table():
     names = [r for r in rows if not set(r) <= set("-: ") and r.lower() != "layer"]
     assert names == [name for name, _ in LAYERS], (
         "the layer table in docs/architecture.md (first column, top to bottom) must list "
-        f"the layers of tinygen_tests/test_layers.py in order; docs: {names}")
+        f"the layers of tinygen_tests/test_51_layers.py in order; docs: {names}")
 
 
 # --------------------------------------------------------------------------
