@@ -258,6 +258,16 @@ def test_the_toy_preset_is_the_default_for_2d_data_and_paper_keeps_the_paper(tmp
     assert cli.build_config(wgan_gp, ["--lambda-", "0.5"]).gp_lambda == 0.5
 
 
+def test_run_demo_trains_a_wgan_gp_config_by_its_own_method(tmp_path):
+    # (the slow quality-bar tests call run_demo(config) with WGAN-GP configs, which have no loss)
+    config = gan2d.demo_config("wgan-gp", "ring8", steps=4, out=str(tmp_path), hidden=16,
+                               n_eval=200, n_samples=200, quiet=True)
+    files, history, _ = gan2d.run_demo(config)
+    assert [h["step"] for h in history] == [1, 2, 3, 4] and "gp" in history[-1]
+    assert json.load(open(tmp_path / "config.json"))["method"] == "wgan-gp"
+    assert files[0].endswith("gan2d.gif")
+
+
 def test_demo_presets_are_the_methods_presets():
     c = gan2d.demo_config("wgan-gp", "grid25")
     assert isinstance(c, wgan_gp.Config) and (c.steps, c.gp_lambda, c.lr) == (4000, 0.1, 2e-3)

@@ -179,14 +179,22 @@ def plot_history(history, path, title=""):
 
 # ---------------------------------------------------------------- the demo
 
+def loss_of(config) -> str:
+    """The objective a demo config trains: its ``loss`` for the GAN, else its method's."""
+    from tinygen.methods import gan, wgan, wgan_gp
+    if isinstance(config, gan.Config):
+        return config.loss
+    return {wgan.Config: "wgan", wgan_gp.Config: "wgan-gp"}[type(config)]
+
+
 def run_demo(config, loss: str = None):
     """Train with GAN-Lab frames; return (files written, history, seconds).
 
-    ``loss``: the objective (default ``config.loss``; WGAN and WGAN-GP configs have none).
+    ``loss``: the objective (default :func:`loss_of` the config).
     """
     from tinygen.data.arrays import load_training_set
     from tinygen.methods.run import read_metrics
-    loss = loss or config.loss
+    loss = loss or loss_of(config)
     t0 = time.time()
     frames = Frames(config, load_training_set(config.dataset, seed=config.seed), loss)
     out = method_module(loss).train(config, frames=frames)
