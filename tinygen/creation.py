@@ -7,7 +7,7 @@ device, so the same seed gives the same numbers on CPU and GPU.
 from __future__ import annotations
 
 from tinygen import backend
-from tinygen.autograd import Tensor
+from tinygen.autograd import Tensor, is_floating_dtype
 
 np = backend.numpy   # dtype objects only; arrays are made by the device's module
 
@@ -29,7 +29,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     xp_src = backend.get_array_module(data)
     if dtype is None and not hasattr(data, "dtype"):
         probe = np.asarray(data)
-        if probe.dtype.kind == "f":
+        if is_floating_dtype(probe.dtype):
             dtype = backend.default_float_dtype()
         elif probe.dtype.kind in "iu":
             dtype = np.int64
