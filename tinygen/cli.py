@@ -381,35 +381,47 @@ def parse_method_args(module, argv, prog: str = None):
     return kwargs, {k for k in explicit if k in names}, preset
 
 
-def apply_presets(module, kwargs: dict, explicit: set, preset) -> dict:
-    """The default preset semantics: ``PRESETS[preset]`` fills the fields not given explicitly.
-
-    ``auto`` uses ``module.default_preset(dataset)`` when the module has it (it may return
-    None: no preset), else no preset.
-    """
-    presets = getattr(module, "PRESETS", None) or {}
+def chosen_preset(module, kwargs: dict, preset):
+    """The preset name ``--preset`` means: ``auto`` -> ``module.default_preset(dataset)`` (it
+    may return None: no preset); None for a module without PRESETS."""
+    if not getattr(module, "PRESETS", None):
+        return None
     if preset in (None, "auto"):
         choose = getattr(module, "default_preset", None)
-        preset = choose(kwargs.get("dataset")) if callable(choose) else None
-    if preset is None:
+        return choose(kwargs.get("dataset")) if callable(choose) else None
+    return preset
+
+
+def apply_presets(module, kwargs: dict, explicit: set, preset) -> dict:
+    """The preset semantics: ``PRESETS[name]`` fills the fields not given explicitly."""
+    presets = getattr(module, "PRESETS", None) or {}
+    name = chosen_preset(module, kwargs, preset)
+    if name is None:
         return kwargs
-    if preset not in presets:
-        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(presets)}")
+    if name not in presets:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(presets)}")
     out = dict(kwargs)
-    out.update({k: v for k, v in presets[preset].items() if k not in explicit})
+    out.update({k: v for k, v in presets[name].items() if k not in explicit})
     return out
 
 
-def build_config(module, argv, prog: str = None):
+def build_config(module, argv, prog: str = None, report=None):
     """Command-line arguments -> ``module.Config``.
 
     Parse; start from the Config defaults with the options given; with ``--preset`` (a
     module with ``PRESETS``) let :func:`apply_presets` fill the rest; construct the Config.
     A module without PRESETS gets the Config defaults overridden by the options given.
+    ``report(line)``, if given, is told which preset filled which options.
     """
     kwargs, explicit, preset = parse_method_args(module, argv, prog)
-    if getattr(module, "PRESETS", None):
-        kwargs = apply_presets(module, kwargs, explicit, preset)
+    name = chosen_preset(module, kwargs, preset)
+    if name is not None:
+        filled = apply_presets(module, kwargs, explicit, name)
+        changed = [k for k in filled if filled[k] != kwargs[k]]
+        if report is not None and changed:
+            report(f"preset {name} (--preset paper for the paper's values) set "
+                   + ", ".join(f"{option_flag(k)} {filled[k]}" for k in changed))
+        kwargs = filled
     return module.Config(**_tuples(kwargs))
 
 
@@ -465,7 +477,8 @@ def run_main(argv) -> int:
         print(f"tinygen run {key}: {METHODS[key]} defines no Config and train(config)",
               file=sys.stderr)
         return 2
-    config = build_config(module, rest, prog=f"tinygen run {key}")
+    config = build_config(module, rest, prog=f"tinygen run {key}",
+                          report=lambda line: print(f"tinygen run {key}: {line}", file=sys.stderr))
     try:
         out = module.train(config)
     except (FileNotFoundError, ValueError) as exc:      # bad input: one line, no traceback

@@ -253,6 +253,14 @@ def test_the_toy_preset_is_the_default_for_2d_data_and_paper_keeps_the_paper(tmp
     images = cli.build_config(gan, ["--dataset", "digits"])
     assert (images.optimizer, images.lr_d, images.beta1, images.ndf) == ("adam", 5e-4, 0.5, 16)
     assert cli.build_config(wgan_gp, ["--dataset", "digits"]).gp_lambda == 10.0
+    # the run says what the preset filled in
+    said = []
+    cli.build_config(gan, ["--dataset", "ring8", "--lr-d", "0.01"], report=said.append)
+    assert said[0].startswith("preset toy2d") and "--optimizer adam" in said[0]
+    assert "--lr-d" not in said[0]
+    said.clear()
+    cli.build_config(gan, ["--dataset", "ring8", "--preset", "paper"], report=said.append)
+    assert said == []
     # old spellings stay accepted
     assert cli.build_config(gan, ["--k", "3"]).n_critic == 3
     assert cli.build_config(wgan_gp, ["--lambda-", "0.5"]).gp_lambda == 0.5
