@@ -257,7 +257,7 @@ def test_the_toy_preset_is_the_default_for_2d_data_and_paper_keeps_the_paper(tmp
     said = []
     cli.build_config(gan, ["--dataset", "ring8", "--lr-d", "0.01"], report=said.append)
     assert said[0].startswith("preset toy2d") and "--optimizer adam" in said[0]
-    assert "--lr-d" not in said[0]
+    assert "--lr-d " not in said[0] and "--lr-g 0.001" in said[0]
     said.clear()
     cli.build_config(gan, ["--dataset", "ring8", "--preset", "paper"], report=said.append)
     assert said == []
