@@ -162,7 +162,7 @@ class Run:
         """Remember this step's losses (averaged into the next log line); update the progress."""
         self._window.append({k: float(v.item() if hasattr(v, "item") else v)
                              for k, v in values.items()})
-        if not self.config.quiet:
+        if not self.config.quiet and step != self.config.steps:   # the last: its log line
             self._show(step, self._window[-1])
 
     def log(self, step: int, **metrics) -> dict:
