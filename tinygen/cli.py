@@ -405,6 +405,21 @@ def apply_presets(module, kwargs: dict, explicit: set, preset) -> dict:
     return out
 
 
+def saved_run_config(run: str, config_cls) -> dict:
+    """The options a run folder's config.json records (fields of ``config_cls`` only;
+    ``out`` and ``resume`` stay as given now). A run folder without one is a clear error."""
+    folder = run if os.path.isdir(run) else os.path.dirname(os.path.abspath(run))
+    path = os.path.join(folder, "config.json")
+    if not os.path.isfile(path):
+        print(f"--resume {run}: no config.json in {folder!r}; pass the folder `tinygen run` "
+              "printed (it holds config.json and checkpoint.npz)", file=sys.stderr)
+        raise SystemExit(2)
+    with open(path) as f:
+        saved = json.load(f)
+    names = {f.name for f in dataclasses.fields(config_cls) if f.init} - {"out", "resume"}
+    return {k: v for k, v in saved.items() if k in names}
+
+
 def build_config(module, argv, prog: str = None, report=None):
     """Command-line arguments -> ``module.Config``.
 
@@ -414,6 +429,12 @@ def build_config(module, argv, prog: str = None, report=None):
     ``report(line)``, if given, is told which preset filled which options.
     """
     kwargs, explicit, preset = parse_method_args(module, argv, prog)
+    if "resume" in explicit and kwargs.get("resume"):
+        # --resume DIR alone continues the run as it was configured: its config.json is the
+        # base, and only the options given now (e.g. a larger --steps) change it.
+        saved = saved_run_config(kwargs["resume"], module.Config)
+        kwargs = {**kwargs, **{k: v for k, v in saved.items() if k not in explicit}}
+        return module.Config(**_tuples(kwargs))
     name = chosen_preset(module, kwargs, preset)
     if name is not None:
         filled = apply_presets(module, kwargs, explicit, name)

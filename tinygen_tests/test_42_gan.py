@@ -324,3 +324,23 @@ def test_tinygen_sample_draws_from_any_gan_run(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["sample", str(tmp_path / "nowhere")]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_resume_alone_continues_with_the_saved_options(tmp_path, capsys):
+    # A run made with --loss lsgan --optimizer adam --lr-d 0.001 and resumed with only
+    # --resume DIR (and a larger --steps) continues as lsgan/Adam, not with the defaults.
+    first = ["--dataset", "ring8", "--loss", "lsgan", "--optimizer", "adam", "--lr-d", "0.001",
+             "--hidden", "16", "--n-eval", "200", "--n-samples", "200", "--log-every", "2",
+             "--sample-every", "100", "--quiet"]
+    assert cli.main(["run", "gan", "--steps", "4", "--out", str(tmp_path / "a"), *first]) == 0
+    config = cli.build_config(gan, ["--resume", str(tmp_path / "a"), "--steps", "8"])
+    assert (config.loss, config.optimizer, config.lr_d, config.hidden, config.steps) == \
+        ("lsgan", "adam", 0.001, 16, 8)
+    assert cli.main(["run", "gan", "--resume", str(tmp_path / "a"), "--steps", "8"]) == 0
+    saved = json.load(open(tmp_path / "a" / "config.json"))
+    assert (saved["loss"], saved["steps"]) == ("lsgan", 8)
+    assert [r["step"] for r in read_metrics(str(tmp_path / "a"))] == [2, 4, 6, 8]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        cli.build_config(gan, ["--resume", str(tmp_path / "nothing")])
+    assert exit_.value.code == 2 and "no config.json" in capsys.readouterr().err
