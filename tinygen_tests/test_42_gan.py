@@ -344,3 +344,14 @@ def test_resume_alone_continues_with_the_saved_options(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.build_config(gan, ["--resume", str(tmp_path / "nothing")])
     assert exit_.value.code == 2 and "no config.json" in capsys.readouterr().err
+
+
+def test_a_failed_resume_keeps_the_run_folder_as_it_was(tmp_path):
+    # --steps below the checkpoint's step is an error naming both, and neither config.json
+    # nor metrics.jsonl of the run is touched.
+    base = dict(dataset="ring8", log_every=2, sample_every=100, **SMALL)
+    out = gan.train(gan.Config(steps=4, out=str(tmp_path), **base))
+    before = {n: open(os.path.join(out, n)).read() for n in ("config.json", "metrics.jsonl")}
+    with pytest.raises(ValueError, match="checkpoint is at step 4 but --steps is 2"):
+        gan.train(gan.Config(steps=2, resume=out, **base))
+    assert before == {n: open(os.path.join(out, n)).read() for n in before}

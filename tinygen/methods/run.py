@@ -138,15 +138,19 @@ class Run:
         self._window = []
         self._progress = None
         self._t_first = None
-        atomic_write_bytes(self.path("config.json"),
-                           json.dumps({"method": method, **jsonable(config)}, indent=2).encode())
-        if not resume and os.path.exists(self.path("metrics.jsonl")):
-            os.remove(self.path("metrics.jsonl"))
+        if not resume:                 # a resumed run rewrites it once its checkpoint has loaded
+            self._write_config()
+            if os.path.exists(self.path("metrics.jsonl")):
+                os.remove(self.path("metrics.jsonl"))
         if not config.quiet:
             print(f"tinygen {method}: writing {self.dir}", file=sys.stderr, flush=True)
 
     def path(self, name: str) -> str:
         return os.path.join(self.dir, name)
+
+    def _write_config(self) -> None:
+        atomic_write_bytes(self.path("config.json"), json.dumps(
+            {"method": self.method, **jsonable(self.config)}, indent=2).encode())
 
     # ----- the loop ------------------------------------------------------------------
     def steps(self, start: int = 0) -> range:
@@ -259,6 +263,10 @@ class Run:
         from tinygen.io.checkpoint import restore_checkpoint
         path = checkpoint_path(self.config.resume)
         state = restore_checkpoint(path, **objects)
+        if int(state["step"]) > self.config.steps:
+            raise ValueError(f"--resume {self.config.resume}: the checkpoint is at step "
+                             f"{int(state['step'])} but --steps is {self.config.steps}; "
+                             "pass --steps of at least the checkpoint's step")
         rngs = state.get("rng_state") or {}
         if "tinygen" in rngs:
             backend.set_rng_state(rngs["tinygen"])
@@ -268,6 +276,7 @@ class Run:
         self.time_offset = float(state.get("elapsed", 0.0))
         step = int(state["step"])
         self._truncate_metrics(step)
+        self._write_config()
         return step
 
     def _truncate_metrics(self, step: int) -> None:
