@@ -498,9 +498,10 @@ def run_main(argv) -> int:
         print(f"tinygen run {key}: {METHODS[key]} defines no Config and train(config)",
               file=sys.stderr)
         return 2
-    config = build_config(module, rest, prog=f"tinygen run {key}",
-                          report=lambda line: print(f"tinygen run {key}: {line}", file=sys.stderr))
     try:
+        config = build_config(module, rest, prog=f"tinygen run {key}",
+                              report=lambda line: print(f"tinygen run {key}: {line}",
+                                                        file=sys.stderr))
         out = module.train(config)
     except (FileNotFoundError, ValueError) as exc:      # bad input: one line, no traceback
         print(f"tinygen run {key}: {exc}", file=sys.stderr)

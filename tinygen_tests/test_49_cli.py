@@ -322,3 +322,15 @@ def test_an_unimportable_command_says_not_available(capsys, monkeypatch):
     monkeypatch.setitem(cli.COMMANDS, "sample", "tinygen_tests.no_such_module:sample_main")
     assert cli.main(["sample", "somewhere"]) == 2
     assert "not available" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, value", [("--steps", "-5"), ("--steps", "0"),
+                                         ("--batch-size", "0"), ("--log-every", "0"),
+                                         ("--checkpoint-every", "-1")])
+def test_impossible_numbers_are_one_line_and_exit_2(tmp_path, capsys, flag, value):
+    out = tmp_path / "run"
+    assert cli.main(["run", "gan", flag, value, "--quiet", "--out", str(out)]) == 2
+    err = [l for l in capsys.readouterr().err.splitlines() if not l.startswith(
+        "tinygen run gan: preset")]
+    assert len(err) == 1 and flag in err[0] and value in err[0], err
+    assert not out.exists()                   # nothing written

@@ -58,6 +58,17 @@ class RunOptions:
     sample_every: int = 500            # steps between sample grids / frames
     quiet: bool = False                # no progress line
 
+    def __post_init__(self):
+        for name in ("steps", "log_every", "sample_every"):
+            _check_positive(self, name)
+
+
+def _check_positive(config, name: str) -> None:
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        flag = "--" + name.replace("_", "-")
+        raise ValueError(f"{flag} must be a whole number >= 1, got {value!r}")
+
 
 @dataclasses.dataclass
 class RunConfig(RunOptions):
@@ -68,6 +79,13 @@ class RunConfig(RunOptions):
     batch_size: int = 64               # examples per step
     resume: Optional[str] = None       # run folder or checkpoint file to continue from
     checkpoint_every: int = 500        # steps between checkpoint.npz writes (and at the end)
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_positive(self, "batch_size")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"--checkpoint-every must be >= 0 (0: only at the end), "
+                             f"got {self.checkpoint_every}")
 
 
 @dataclasses.dataclass
