@@ -408,16 +408,15 @@ def apply_presets(module, kwargs: dict, explicit: set, preset) -> dict:
 def saved_run_config(run: str, config_cls) -> dict:
     """The options a run folder's config.json records (fields of ``config_cls`` only;
     ``out`` and ``resume`` stay as given now). A run folder without one is a clear error."""
-    folder = run if os.path.isdir(run) else os.path.dirname(os.path.abspath(run))
-    path = os.path.join(folder, "config.json")
-    if not os.path.isfile(path):
-        print(f"--resume {run}: no config.json in {folder!r}; pass the folder `tinygen run` "
-              "printed (it holds config.json and checkpoint.npz)", file=sys.stderr)
+    from tinygen.methods import run as R
+    try:
+        saved = R.read_config(run)
+    except FileNotFoundError as exc:
+        print(f"--resume {run}: {exc}; pass the folder `tinygen run` printed (it holds "
+              "config.json and checkpoint.npz)", file=sys.stderr)
         raise SystemExit(2)
-    with open(path) as f:
-        saved = json.load(f)
-    names = {f.name for f in dataclasses.fields(config_cls) if f.init} - {"out", "resume"}
-    return {k: v for k, v in saved.items() if k in names}
+    options = R.config_options(saved, config_cls)
+    return {k: v for k, v in options.items() if k not in ("out", "resume")}
 
 
 def build_config(module, argv, prog: str = None, report=None):

@@ -47,6 +47,7 @@ TEST_SEED_OFFSET = 1_000_003
 
 _TOYS: Dict[str, Callable[..., Dataset]] = {"ring8": ring8, "grid25": grid25, "swissroll": swissroll,
                                              "moons": moons, "gmm1d": gmm1d}
+TOYS = tuple(_TOYS)            # the low-dimensional point sets
 NAMES = ["ring8", "grid25", "swissroll", "moons", "gmm1d", "shapes", "digits", "mnist",
          "fashion-mnist", "cifar10", "folder:PATH", "npz:PATH"]
 

@@ -4,6 +4,7 @@ Every method loads its data through these few functions, so each method file hol
 its own paper:
 
     to_float_images(x, value_range)   uint8 / float images -> float32 (N, C, H, W)
+    to_uint8_images(x, value_range)   its inverse: float (N, C, H, W) -> uint8 (N, H, W[, C])
     load_images(name, split, ...)     (x, y) of a named dataset, MNIST on the t10k protocol
     load_training_set(name, ...)      GAN-style training data: images in [-1, 1] (the range of
                                       a tanh generator) or 2-D points, with the toys' modes
@@ -42,6 +43,17 @@ def to_float_images(x, value_range: Tuple[float, float] = (0.0, 1.0)) -> np.ndar
     if signed and x.size and float(x.min()) >= 0.0 and float(x.max()) <= 1.0:
         x = x * 2.0 - 1.0                                 # [0, 1] -> [-1, 1]
     return x
+
+
+def to_uint8_images(x, value_range: Tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+    """Float images (N, C, H, W) in ``value_range`` -> uint8 (N, H, W) or (N, H, W, C), the
+    layout of samples.npz and of the datasets (uint8 input is returned as it is)."""
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        return x
+    lo, hi = value_range
+    u = np.round((np.clip(x, lo, hi) - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+    return u[:, 0] if u.shape[1] == 1 else u.transpose(0, 2, 3, 1)
 
 
 def load_images(name: str, split: str, data_dir: Optional[str] = None, n: Optional[int] = None,

@@ -223,15 +223,6 @@ def nmi(labels_true, labels_pred) -> float:
 # restoration tasks: denoising, inpainting, colorisation
 # ---------------------------------------------------------------------------------------
 
-def to_uint8_nhwc(x) -> "np.ndarray":
-    """float (N, C, H, W) in [0, 1] (or uint8 NHWC, returned as is) -> uint8 (N, H, W[, 3])."""
-    x = np.asarray(x)
-    if x.dtype == np.uint8:
-        return x
-    u = np.round(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
-    return u[:, 0] if u.shape[1] == 1 else u.transpose(0, 2, 3, 1)
-
-
 def restoration_pairs(task: str, images, seed: int = 0, **kwargs):
     """(x_in, x_target) float32 (N, C, H, W) in [0, 1] for a restoration task.
 
@@ -242,8 +233,8 @@ def restoration_pairs(task: str, images, seed: int = 0, **kwargs):
     ``images``: float (N, C, H, W) in [0, 1] or uint8 (N, H, W[, 3]).
     """
     from tinygen.data import paired
-    from tinygen.data.arrays import to_float_images
-    u8 = to_uint8_nhwc(images)
+    from tinygen.data.arrays import to_float_images, to_uint8_images
+    u8 = to_uint8_images(images)
     if task == "denoise":
         noisy, clean = paired.denoising_pairs(u8, seed=seed, **kwargs)      # float (N, H, W[, 3])
         return to_float_images(noisy), to_float_images(clean)

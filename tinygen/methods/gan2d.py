@@ -61,7 +61,7 @@ def demo_config(loss="nonsaturating", dataset="ring8", steps=None, seed=0, out=N
         raise ValueError(f"--loss for the demo must be one of {', '.join(LOSSES)}, got {loss!r}")
     module = method_module(loss)
     settings = dict(module.PRESETS[module.default_preset(dataset)])
-    if module.__name__.endswith(".gan"):
+    if METHOD_OF_LOSS[loss] == "gan":             # the GAN's Config carries the loss
         settings["loss"] = loss
     settings["steps"] = steps or settings["steps"]
     settings.update(dataset=dataset, seed=seed, out=out)

@@ -41,7 +41,8 @@ import time
 from typing import Optional
 
 import tinygen
-from tinygen import backend
+from tinygen import backend, optim
+from tinygen.data.arrays import to_uint8_images
 from tinygen.io.files import atomic_write_bytes, save_npz
 
 np = backend.numpy   # host arrays only: samples, metrics and RNG states for files
@@ -143,8 +144,7 @@ class Run:
         self.eval_rng = np.random.default_rng(config.seed + 2)
         resume = config.resume if isinstance(config, RunConfig) else None
         if resume and not config.out:
-            config.out = resume if os.path.isdir(resume) else \
-                os.path.dirname(os.path.abspath(resume))
+            config.out = run_folder(resume)
         if config.out:
             os.makedirs(config.out, exist_ok=True)
         else:
@@ -324,6 +324,27 @@ class Run:
             self._progress.close()
 
 
+def run_folder(path: str) -> str:
+    """A run folder, or a file inside one (its checkpoint.npz) -> the folder."""
+    return path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+
+
+def read_config(run: str) -> dict:
+    """The config.json of a run folder (or of the folder of a checkpoint file) as a dict;
+    FileNotFoundError naming the file when there is none."""
+    path = os.path.join(run_folder(run), "config.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no config.json in {run_folder(run)!r}")
+    with open(path) as f:
+        return json.load(f)
+
+
+def config_options(saved: dict, config_cls) -> dict:
+    """The entries of a saved config.json that are fields of ``config_cls`` (lists as tuples)."""
+    names = {f.name for f in dataclasses.fields(config_cls) if f.init}
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in saved.items() if k in names}
+
+
 def read_metrics(folder: str) -> list:
     """metrics.jsonl of a run folder -> list of dicts (one per logged step)."""
     with open(os.path.join(folder, "metrics.jsonl")) as f:
@@ -374,9 +395,9 @@ def generate(G, n: int, nz: int, device, generator=None, batch: int = 500):
 
 
 def sample_metrics(samples, data, dataset: str, device="cpu", value_range=(-1.0, 1.0)) -> dict:
-    """Scores of generated samples: mode coverage on the 2-D toys with modes, else (images)
-    domain FID / IS / precision / recall (:mod:`tinygen.metrics.domain`)."""
-    if getattr(data, "is_points", False):
+    """Scores of generated samples: mode coverage on the 2-D toys with modes, else (images;
+    ``data`` may be None) domain FID / IS / precision / recall (:mod:`tinygen.metrics.domain`)."""
+    if data is not None and data.is_points:
         if data.centres is None or data.std is None:
             return {}
         from tinygen.metrics.modes import mode_coverage
@@ -384,13 +405,6 @@ def sample_metrics(samples, data, dataset: str, device="cpu", value_range=(-1.0,
         return {"modes": cov["modes"], "hq": round(float(cov["hq"]), 4)}
     from tinygen.metrics.domain import evaluate_samples
     return evaluate_samples(samples, dataset, value_range=value_range, device=device)
-
-
-def images_to_uint8(x, value_range=(-1.0, 1.0)):
-    """Float images (N, C, H, W) in ``value_range`` -> uint8 (N, H, W) or (N, H, W, C)."""
-    lo, hi = value_range
-    images = ((np.clip(x, lo, hi) - lo) * (255.0 / (hi - lo))).round().astype(np.uint8)
-    return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
 
 
 class GeneratorMonitor:
@@ -416,7 +430,7 @@ class GeneratorMonitor:
         self.G = models["G"]
         self.z_fixed = sample_noise(64, nz, c.device, run.eval_rng)   # one z for every grid
         self.history = []
-        self._optimizers = [m for m in models.values() if hasattr(m, "param_groups")]
+        self._optimizers = [m for m in models.values() if isinstance(m, optim.Optimizer)]
         self._base_lrs = initial_lrs(*self._optimizers)
 
     def decay_lrs(self, step: int) -> None:
@@ -462,7 +476,7 @@ class GeneratorMonitor:
         self.run.finish(gif=gif, **self.models)
         n = c.n_samples if self.data.is_points else max(512, c.n_samples // 5)
         x = generate(self.G, n, self.nz, c.device, self.run.eval_rng)
-        self.run.save_samples(x if self.data.is_points else images_to_uint8(x))
+        self.run.save_samples(x if self.data.is_points else to_uint8_images(x, (-1.0, 1.0)))
         return self.run.dir
 
 
@@ -510,8 +524,8 @@ def linear_decay(optimizers, base_lrs, step: int, steps: int) -> None:
 
 def is_toy2d(dataset: str) -> bool:
     """True for the built-in low-dimensional toys (ring8, grid25, moons, swissroll, gmm1d)."""
-    from tinygen.data import DEFAULT_N
-    return dataset.lower() in DEFAULT_N and dataset.lower() not in ("shapes", "digits")
+    from tinygen.data import TOYS
+    return dataset.lower() in TOYS
 
 
 def toy_preset(dataset: str, otherwise: str) -> str:
@@ -549,24 +563,21 @@ def sample_main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.n <= 0:
         parser.error(f"--n must be a positive number of samples, got {args.n}")
-    config_file = os.path.join(args.run, "config.json")
-    if not os.path.isfile(config_file):
+    try:
+        saved = read_config(args.run)
+    except FileNotFoundError:
         print(f"tinygen sample: {args.run!r} is not a run folder (no config.json); pass the "
               "folder `tinygen run` printed", file=sys.stderr)
         return 2
-    with open(config_file) as f:
-        saved = json.load(f)
     from tinygen.methods import METHODS
-    method = saved.pop("method", None)
+    method = saved.get("method")
     module_name = METHODS.get(method)
     module = importlib.import_module(module_name) if module_name else None
     if module is None or not hasattr(module, "sample_run"):
         print(f"tinygen sample: runs of method {method!r} cannot be sampled (no sample_run); "
               "sampling works for the generative methods", file=sys.stderr)
         return 2
-    known = {f.name for f in dataclasses.fields(module.Config)}
-    config = module.Config(**{k: (tuple(v) if isinstance(v, list) else v)
-                              for k, v in saved.items() if k in known})
+    config = module.Config(**config_options(saved, module.Config))
     try:
         x, value_range = module.sample_run(config, checkpoint_path(args.run), args.n, args.seed)
     except FileNotFoundError as exc:
@@ -574,7 +585,7 @@ def sample_main(argv=None) -> int:
         return 2
     out = args.out or os.path.join(args.run, f"sampled-{args.seed}.npz")
     if x.ndim == 4:
-        save_npz(out, x=images_to_uint8(x, value_range))
+        save_npz(out, x=to_uint8_images(x, value_range))
         from tinygen.io import save_image_grid
         png = os.path.splitext(out)[0] + ".png"
         save_image_grid(x[:64], png, nrow=8, normalize=True, value_range=value_range)
