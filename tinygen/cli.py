@@ -66,10 +66,6 @@ DEMO_HELP = {
     "vae": "a VAE's latent space: interpolations, the 2-D manifold, attribute vectors",
 }
 
-# Dataset names offered when tinygen.data cannot be imported (the listing must not fail).
-_FALLBACK_DATASETS = ["ring8", "grid25", "swissroll", "moons", "gmm1d", "shapes", "digits",
-                      "mnist", "fashion-mnist", "cifar10"]
-
 
 def _load(spec: str):
     module, _, name = spec.partition(":")
@@ -226,10 +222,7 @@ def _show_default(value) -> str:
 
 def dataset_names() -> list:
     """The built-in dataset names (tinygen.data.NAMES without the PATH forms)."""
-    try:
-        from tinygen.data import NAMES
-    except Exception:  # noqa: BLE001 - the help must not fail because the data package does
-        return list(_FALLBACK_DATASETS)
+    from tinygen.data import NAMES
     return [n for n in NAMES if not n.endswith(":PATH")]
 
 
