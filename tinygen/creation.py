@@ -35,6 +35,9 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
             dtype = np.int64
         data = probe
     array = xp_src.array(data, dtype=dtype, copy=True)
+    if array.dtype.kind not in "biufc":       # strings, objects, dates: not numbers
+        raise TypeError(f"tinygen.tensor: cannot hold data of dtype {array.dtype} (from "
+                        f"{type(data).__name__}); tensors hold bool, integer or float numbers")
     device = backend.normalize_device(device) if device is not None else (
         backend.device_of(array) if xp_src is not np else backend.get_default_device())
     array = backend.to_device(array, device)
