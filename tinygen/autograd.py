@@ -172,7 +172,15 @@ class Tensor:
 
     # ----- conversion -----------------------------------------------------
     def numpy(self):
-        """The data as a NumPy array on the host (copied from the GPU if needed)."""
+        """The data as a NumPy array (a CPU tensor's own memory, as in PyTorch).
+
+        A tensor on a GPU raises PyTorch's TypeError: copying to the host is a
+        transfer (and a synchronisation) that the caller asks for with
+        ``.cpu().numpy()``, never one that happens silently.
+        """
+        if self.device != "cpu":
+            raise TypeError(f"can't convert {self.device} device type tensor to numpy. "
+                            "Use Tensor.cpu() to copy the tensor to host memory first.")
         return backend.to_host(self.data)
 
     def item(self):
@@ -193,7 +201,7 @@ class Tensor:
         return bool(self.item())
 
     def __array__(self, dtype=None, copy=None):
-        a = backend.to_host(self.data)
+        a = self.numpy()           # numpy.asarray(gpu_tensor) raises as .numpy() does (PyTorch)
         return a.astype(dtype) if dtype is not None else a
 
     def detach(self) -> "Tensor":
@@ -482,10 +490,11 @@ def reset_grad(t: Tensor, set_to_none: bool = True) -> None:
     if g.grad_fn is not None or g.requires_grad:
         g = t.grad = g.detach()                   # same array, no graph
     xp = backend.get_array_module(g.data)
-    if isinstance(g.data, xp.ndarray):
-        g.data[...] = 0
-    else:                                         # a NumPy scalar (0-d results) is immutable
-        g.data = xp.zeros_like(g.data)
+    with backend.device_scope(g.data):
+        if isinstance(g.data, xp.ndarray):
+            g.data[...] = 0
+        else:                                     # a NumPy scalar (0-d results) is immutable
+            g.data = xp.zeros_like(g.data)
 
 
 def as_tensor(value, like: Optional[Tensor] = None) -> Tensor:
@@ -505,7 +514,8 @@ def as_tensor(value, like: Optional[Tensor] = None) -> Tensor:
     xp = backend.get_array_module(value)
     if isinstance(value, (bool, int, float)):
         dtype = backend.default_float_dtype() if isinstance(value, float) else None
-        return Tensor(xp.asarray(value, dtype=dtype))
+        with backend.device_scope(like.data):     # on like's GPU, not CuPy's current one
+            return Tensor(xp.asarray(value, dtype=dtype))
     return Tensor(xp.asarray(value))
 
 
@@ -548,7 +558,8 @@ class Function:
         _check_same_device(tensors, type(self).__name__)
         record = _GRAD_ENABLED and any(t.requires_grad for t in tensors)
         arrays = _forward_arguments(tensors) if record else [t.data for t in tensors]
-        outputs = self.forward(*arrays)
+        with backend.device_scope(arrays[0] if arrays else None):   # CuPy: kernels on x's GPU
+            outputs = self.forward(*arrays)
         single = not isinstance(outputs, tuple)
         if single:
             outputs = (outputs,)
@@ -719,8 +730,7 @@ def _seed_gradient(y: Tensor, g):
             raise RuntimeError(
                 f"grad can be implicitly created only for single-element outputs, got shape "
                 f"{y.shape}: pass the upstream gradient explicitly (gradient=/grad_outputs=)")
-        xp = backend.get_array_module(y.data)
-        return Tensor(xp.ones(y.shape, dtype=y.dtype))
+        return Tensor(backend.full(y.shape, 1, y.dtype, y.device))
     g = as_tensor(g, y)
     if g.shape != y.shape:
         raise RuntimeError(f"upstream gradient has shape {g.shape} but the output has shape {y.shape}")
@@ -785,8 +795,8 @@ def _output_gradients(f, grads, requested):
     if all(g is None for g in gys):
         return None
     if len(gys) > 1:
-        xp = backend.get_array_module(f.inputs[0].data)
-        gys = [g if g is not None else Tensor(xp.zeros(shape, dtype=dtype))
+        device = f.inputs[0].device
+        gys = [g if g is not None else Tensor(backend.full(shape, 0, dtype, device))
                for g, (shape, dtype) in zip(gys, f._output_meta)]
     return gys
 

@@ -6,7 +6,10 @@ Operations never ask "am I on the GPU?"; they ask the arrays they were given
 (:func:`get_array_module`) and call the same functions on whichever module
 comes back. CuPy is optional: importing tinygen never imports it, and asking
 for a CUDA device without it raises :class:`DeviceError` saying why and how
-to fix it.
+to fix it. ``TINYGEN_SIMULATE_CUDA=1`` puts a strict NumPy-backed stand-in
+(:mod:`tinygen._simcuda`) where CuPy would be, so the CUDA code paths run, and
+fail where CuPy would, on machines without a GPU; nothing outside this module
+knows about it. What each call below maps to in CuPy: ``docs/gpu.md``.
 
 Also here:
 
@@ -14,6 +17,9 @@ Also here:
 * the host random generator used for parameter initialisation and sampling
   helpers (``manual_seed``), so that CPU and GPU runs with the same seed start
   from identical weights (draw on the host, then move),
+* ``device_scope`` (CuPy's current device around kernels and new arrays) and
+  ``full`` (a new array on a given device: the one array constructor for code
+  that knows the device but holds no array of it),
 * ``scatter_add``, the one place where NumPy's and CuPy's spellings differ,
 * ``blas_threads``, a best-effort limit on the threads of NumPy's bundled OpenBLAS.
 """
@@ -27,8 +33,8 @@ import numpy
 __all__ = [
     "DeviceError", "numpy", "get_array_module", "array_module_for", "device_of",
     "normalize_device", "to_device", "to_host", "get_default_device",
-    "set_default_device", "manual_seed", "host_rng", "scatter_add",
-    "cuda_is_available", "default_float_dtype", "blas_threads",
+    "set_default_device", "device_scope", "full", "manual_seed", "host_rng", "scatter_add",
+    "cuda_is_available", "simulating_cuda", "default_float_dtype", "blas_threads",
 ]
 
 
@@ -36,17 +42,29 @@ class DeviceError(RuntimeError):
     """A device was asked for that cannot be used, or two devices were mixed."""
 
 
-_CUPY = None          # the cupy module once imported
+_CUPY = None          # the cupy module (or the stand-in) once imported
+_CUPYX = None         # cupyx (or the stand-in, which also plays cupyx)
 _CUPY_ERROR = None    # the ImportError if importing it failed
 
 
+def simulating_cuda() -> bool:
+    """True when ``$TINYGEN_SIMULATE_CUDA`` asks for the NumPy-backed stand-in CUDA device."""
+    return os.environ.get("TINYGEN_SIMULATE_CUDA", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def _cupy():
-    """Import CuPy on first use, with an error that says how to get it."""
-    global _CUPY, _CUPY_ERROR
+    """Import CuPy (or, under ``TINYGEN_SIMULATE_CUDA=1``, the stand-in) on first use,
+    with an error that says how to get it."""
+    global _CUPY, _CUPYX, _CUPY_ERROR
     if _CUPY is None and _CUPY_ERROR is None:
+        if simulating_cuda():
+            from tinygen import _simcuda  # noqa: PLC0415 (the stand-in is cupy and cupyx at once)
+            _CUPY = _CUPYX = _simcuda
+            return _CUPY
         try:
             import cupy  # noqa: PLC0415 (optional dependency, imported lazily)
-            _CUPY = cupy
+            import cupyx  # noqa: PLC0415
+            _CUPY, _CUPYX = cupy, cupyx
         except Exception as exc:  # ImportError, or a broken CUDA install
             _CUPY_ERROR = exc
     if _CUPY is None:
@@ -54,12 +72,12 @@ def _cupy():
             f"device 'cuda' needs CuPy, which could not be imported ({_CUPY_ERROR!r}). "
             "Install the GPU extra matching your CUDA version, e.g. "
             "`pip install cupy-cuda12x` (or `pip install tinygen[gpu]`), "
-            "or use device='cpu'.")
+            "or use device='cpu' (or TINYGEN_SIMULATE_CUDA=1 for a stand-in device in tests).")
     return _CUPY
 
 
 def cuda_is_available() -> bool:
-    """True when CuPy imports and sees at least one CUDA device."""
+    """True when CuPy imports and sees at least one CUDA device (always, on the stand-in)."""
     try:
         return _cupy().cuda.runtime.getDeviceCount() > 0
     except Exception:
@@ -114,8 +132,9 @@ def _is_cupy_array(a) -> bool:
 def get_array_module(*xs):
     """The array module of the given arrays or tensors: cupy if any lives on a GPU."""
     for x in xs:
-        data = getattr(x, "data", x)
-        if _is_cupy_array(data):
+        # A cupy array is checked before its ``.data``: that attribute is a MemoryPointer
+        # there (a Tensor's ``.data`` is its array).
+        if _is_cupy_array(x) or _is_cupy_array(getattr(x, "data", None)):
             return _CUPY
     return numpy
 
@@ -128,15 +147,65 @@ def device_of(array) -> str:
 
 
 def to_device(array, device):
-    """Return ``array`` on ``device`` (the same object when already there)."""
+    """Return ``array`` on ``device`` (the same object when already there).
+
+    host -> GPU is ``cupy.asarray`` under the target device; GPU -> host is
+    ``cupy.asnumpy``; GPU i -> GPU j goes through the host, because
+    ``cupy.asarray`` returns an array of another GPU unchanged and a direct
+    device-to-device copy needs peer access, which not every machine has.
+    """
     device = normalize_device(device)
-    if device_of(array) == device:
+    source = device_of(array)
+    if source == device:
         return array
     if device == "cpu":
         return _CUPY.asnumpy(array)
     cp = array_module_for(device)
-    with cp.cuda.Device(int(device.split(":")[1])):
+    if source != "cpu":
+        array = cp.asnumpy(array)
+    with cp.cuda.Device(_index(device)):
         return cp.asarray(array)
+
+
+def _index(device: str) -> int:
+    """``"cuda:N"`` -> N."""
+    return int(device.split(":")[1])
+
+
+_NO_SCOPE = contextlib.nullcontext()
+
+
+def device_scope(where):
+    """``with device_scope(x):`` -- make ``x``'s device CuPy's current device.
+
+    ``where`` is an array, a Tensor or a device name. CuPy runs every kernel,
+    and allocates every new array, on the *current* device, and refuses arrays
+    of another device (no peer access); so anything that computes on arrays of
+    ``cuda:1``, or makes new arrays for it, runs inside this scope.
+    ``Function.__call__`` wraps every ``forward`` in it. On the CPU it does nothing.
+    """
+    if type(where) is numpy.ndarray:           # the hot path: host arrays, no cost
+        return _NO_SCOPE
+    if isinstance(where, str):
+        device = normalize_device(where)
+        return _NO_SCOPE if device == "cpu" else array_module_for(device).cuda.Device(_index(device))
+    array = getattr(where, "data", where) if not _is_cupy_array(where) else where
+    if _is_cupy_array(array):
+        return _CUPY.cuda.Device(array.device.id)
+    return _NO_SCOPE
+
+
+def full(shape, fill_value, dtype=None, device=None):
+    """A new array of ``shape`` filled with ``fill_value``, on ``device`` (default: the default device).
+
+    The one array constructor for code that knows a device but holds no array
+    of it (layers' parameters and buffers): ``xp.full`` under the right
+    :func:`device_scope`, so ``cuda:1`` gets its array on GPU 1.
+    """
+    device = normalize_device(device)
+    xp = array_module_for(device)
+    with device_scope(device):
+        return xp.full(shape, fill_value, dtype=default_float_dtype() if dtype is None else dtype)
 
 
 def to_host(array):
@@ -199,10 +268,14 @@ def set_rng_state(state: dict) -> None:
 # --------------------------------------------------------------------------
 
 def scatter_add(target, index, values) -> None:
-    """In place: ``target[index] += values``, accumulating repeated indices."""
+    """In place: ``target[index] += values``, accumulating repeated indices.
+
+    ``numpy.add.at`` on the host, ``cupyx.scatter_add`` on a GPU (``target[index] += values``
+    would keep only one of the repeated indices' contributions on both).
+    """
     if _is_cupy_array(target):
-        import cupyx  # noqa: PLC0415
-        cupyx.scatter_add(target, index, values)
+        with device_scope(target):
+            _CUPYX.scatter_add(target, index, values)
     else:
         numpy.add.at(target, index, values)
 

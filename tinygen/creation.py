@@ -1,5 +1,12 @@
 """Creating tensors: from data, filled, random, ranges.
 
+Every function takes ``device=`` (default: the default device, ``TINYGEN_DEVICE``)
+and makes its array there, under :func:`tinygen.backend.device_scope` (CuPy
+allocates on the *current* GPU). This is the one place where tensors are made
+for a device: code that knows where its data lives (a method's
+``config.device``, a batch's ``x.device``) passes it on, and never relies on the
+default device.
+
 Random tensors are drawn on the host from the seeded generator of
 :mod:`tinygen.backend` (``tinygen.manual_seed``) and then moved to the
 device, so the same seed gives the same numbers on CPU and GPU.
@@ -34,7 +41,8 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
         elif probe.dtype.kind in "iu":
             dtype = np.int64
         data = probe
-    array = xp_src.array(data, dtype=dtype, copy=True)
+    with backend.device_scope(data):
+        array = xp_src.array(data, dtype=dtype, copy=True)
     if array.dtype.kind not in "biufc":       # strings, objects, dates: not numbers
         raise TypeError(f"tinygen.tensor: cannot hold data of dtype {array.dtype} (from "
                         f"{type(data).__name__}); tensors hold bool, integer or float numbers")
@@ -48,10 +56,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
 
 
 def _filled(fill, shape, dtype, device, requires_grad):
-    shape = _shape(shape)
-    xp = backend.array_module_for(device)
-    array = xp.full(shape, fill, dtype=_dtype(dtype))
-    t = Tensor(array)
+    t = Tensor(backend.full(_shape(shape), fill, _dtype(dtype), device))
     return t.requires_grad_(True) if requires_grad else t
 
 
@@ -132,14 +137,17 @@ def arange(start, end=None, step=1, dtype=None, device=None) -> Tensor:
         is_int = all(isinstance(v, int) for v in (start, end, step))
         dtype = np.int64 if is_int else backend.default_float_dtype()
     xp = backend.array_module_for(device)
-    return Tensor(xp.arange(start, end, step, dtype=np.dtype(dtype)))
+    with backend.device_scope(backend.normalize_device(device)):
+        return Tensor(xp.arange(start, end, step, dtype=np.dtype(dtype)))
 
 
 def linspace(start, end, steps, dtype=None, device=None) -> Tensor:
     xp = backend.array_module_for(device)
-    return Tensor(xp.linspace(start, end, steps, dtype=_dtype(dtype)))
+    with backend.device_scope(backend.normalize_device(device)):
+        return Tensor(xp.linspace(start, end, steps, dtype=_dtype(dtype)))
 
 
 def eye(n, m=None, dtype=None, device=None) -> Tensor:
     xp = backend.array_module_for(device)
-    return Tensor(xp.eye(n, m, dtype=_dtype(dtype)))
+    with backend.device_scope(backend.normalize_device(device)):
+        return Tensor(xp.eye(n, m, dtype=_dtype(dtype)))

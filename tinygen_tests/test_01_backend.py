@@ -12,9 +12,12 @@ from tinygen.backend import DeviceError
 
 @pytest.fixture
 def no_cupy(monkeypatch):
-    """Make ``import cupy`` fail, even on a machine that has it (deterministic errors)."""
+    """Make ``import cupy`` fail, even on a machine that has it (deterministic errors),
+    and switch the stand-in device (TINYGEN_SIMULATE_CUDA) off."""
     monkeypatch.setitem(sys.modules, "cupy", None)          # import -> ImportError
+    monkeypatch.delenv("TINYGEN_SIMULATE_CUDA", raising=False)
     monkeypatch.setattr(backend, "_CUPY", None)
+    monkeypatch.setattr(backend, "_CUPYX", None)
     monkeypatch.setattr(backend, "_CUPY_ERROR", None)
 
 

@@ -22,6 +22,7 @@ EXEMPT_DIRS = {
 # Single files allowed to import numpy/cupy, each with its reason.
 EXEMPT_FILES = {
     "backend.py": "the one place that imports the array libraries",
+    "_simcuda.py": "the backend's stand-in for CuPy (TINYGEN_SIMULATE_CUDA=1), built on NumPy",
 }
 
 

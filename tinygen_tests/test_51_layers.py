@@ -37,7 +37,7 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("data, io", ("tinygen.data", "tinygen.io", "tinygen.configdoc")),
     ("ops", ("tinygen.ops", "tinygen")),
     ("autograd", ("tinygen.autograd", "tinygen.creation")),
-    ("backend", ("tinygen.backend",)),
+    ("backend", ("tinygen.backend", "tinygen._simcuda")),
 ]
 
 # (importing module, imported module): why this import may point upwards.
