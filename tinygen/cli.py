@@ -412,6 +412,30 @@ def saved_run_config(run: str, config_cls) -> dict:
     return {k: v for k, v in options.items() if k not in ("out", "resume")}
 
 
+# Options that may differ on --resume: how long, where, how often to log and save, how loud.
+# Anything else (the model, the optimizer, the data, the seed) would not continue the run.
+RESUME_MAY_CHANGE = {"steps", "out", "resume", "quiet", "device", "data_dir", "log_every",
+                     "sample_every", "checkpoint_every"}
+
+
+def check_resume_options(kwargs: dict, explicit: set, saved: dict, preset) -> None:
+    """Refuse, naming the difference, options given with ``--resume`` that would change the
+    run rather than continue it; ``--steps`` may only extend the saved budget."""
+    if preset not in (None, "auto"):
+        raise ValueError("--preset cannot be given with --resume: the run's config.json "
+                         "already holds the options its preset set")
+    changed = [k for k in sorted(explicit - RESUME_MAY_CHANGE)
+               if k in saved and _tuples({k: kwargs[k]})[k] != _tuples({k: saved[k]})[k]]
+    if changed:
+        k = changed[0]
+        raise ValueError(f"--resume {kwargs['resume']}: {option_flag(k)} {kwargs[k]} differs "
+                         f"from the run's {saved[k]!r} (config.json); a resumed run keeps its "
+                         "model, optimizer, data and seed: drop the option, or start a new run")
+    if "steps" in explicit and "steps" in saved and kwargs["steps"] < saved["steps"]:
+        raise ValueError(f"--resume {kwargs['resume']}: --steps {kwargs['steps']} is below the "
+                         f"run's budget of {saved['steps']}; --steps may only extend it")
+
+
 def build_config(module, argv, prog: str = None, report=None):
     """Command-line arguments -> ``module.Config``.
 
@@ -425,12 +449,13 @@ def build_config(module, argv, prog: str = None, report=None):
         # --resume DIR alone continues the run as it was configured: its config.json is the
         # base, and only the options given now (e.g. a larger --steps) change it.
         saved = saved_run_config(kwargs["resume"], module.Config)
+        check_resume_options(kwargs, explicit, saved, preset)
         kwargs = {**kwargs, **{k: v for k, v in saved.items() if k not in explicit}}
         return module.Config(**_tuples(kwargs))
     name = chosen_preset(module, kwargs, preset)
     if name is not None:
         filled = apply_presets(module, kwargs, explicit, name)
-        changed = [k for k in filled if filled[k] != kwargs[k]]
+        changed = [k for k in filled if k not in explicit and filled[k] != kwargs[k]]
         if report is not None and changed:
             report(f"preset {name} (--preset paper for the paper's values) set "
                    + ", ".join(f"{option_flag(k)} {filled[k]}" for k in changed))
@@ -490,14 +515,19 @@ def run_main(argv) -> int:
         print(f"tinygen run {key}: {METHODS[key]} defines no Config and train(config)",
               file=sys.stderr)
         return 2
+    config = build_config(module, rest, prog=f"tinygen run {key}",
+                          report=lambda line: print(f"tinygen run {key}: {line}",
+                                                    file=sys.stderr))
+    made = [p for p in (config.out or "runs",) if not os.path.exists(p)]
     try:
-        config = build_config(module, rest, prog=f"tinygen run {key}",
-                              report=lambda line: print(f"tinygen run {key}: {line}",
-                                                        file=sys.stderr))
         out = module.train(config)
-    except (FileNotFoundError, ValueError) as exc:      # bad input: one line, no traceback
-        print(f"tinygen run {key}: {exc}", file=sys.stderr)
-        return 2
+    except BaseException:
+        if made and not getattr(config, "resume", None):
+            from tinygen.methods.run import remove_stub_folder
+            # a run that failed before its first result leaves nothing behind
+            if remove_stub_folder(config.out) and made[0] == "runs" and not os.listdir("runs"):
+                os.rmdir("runs")
+        raise
     print(f"run folder: {out}")
     return 0
 
@@ -613,21 +643,62 @@ def main_help() -> str:
             + "\n\nexamples:\n" + "\n".join(examples))
 
 
+def user_errors() -> tuple:
+    """The exceptions that mean bad input, not a bug in tinygen: shown as one line."""
+    from tinygen.backend import DeviceError
+    return (ValueError, OSError, DeviceError, MemoryError)
+
+
+def one_line_errors(prog: str, fn, argv, debug: bool = False) -> int:
+    """``fn(argv)``, with bad input (a wrong number, a missing file, no GPU, a corrupt file,
+    a full disk) turned into ONE line ``prog: what was wrong and the fix`` and exit status 2,
+    and SIGINT / SIGTERM into a line and 130 / 143. ``debug``: let the traceback through."""
+    from tinygen.methods.run import Interrupted
+    try:
+        return fn(argv)
+    except Interrupted as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except user_errors() as exc:
+        if debug:
+            raise
+        print(f"{prog}: {_error_text(exc)}", file=sys.stderr)
+        return 2
+
+
+def _error_text(exc: BaseException) -> str:
+    """The message of an exception; an OSError as 'PATH: reason' (no errno noise)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    return str(exc) or type(exc).__name__
+
+
 def main(argv=None) -> int:
+    """``tinygen COMMAND ...``; ``--debug`` (anywhere) or ``TINYGEN_DEBUG=1`` shows the
+    traceback of an input error instead of its one line."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("TINYGEN_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
     if not argv or argv[0] in ("-h", "--help"):
         print(main_help())
         return 0
     name, rest = argv[0], argv[1:]
     if name in _BUILTIN:
-        return _BUILTIN[name](rest)
+        prog = f"tinygen {name}"
+        if name == "run" and rest and resolve_method(rest[0]):
+            prog += " " + resolve_method(rest[0])
+        return one_line_errors(prog, _BUILTIN[name], rest, debug)
     if name in COMMANDS:
         try:
             fn = _load(COMMANDS[name])
         except (ImportError, AttributeError) as exc:
             print(f"tinygen {name}: not available in this installation ({exc})", file=sys.stderr)
             return 2
-        return fn(rest)
+        return one_line_errors(f"tinygen {name}", fn, rest, debug)
     return _unknown("tinygen", "command", name, [*_BUILTIN, *COMMANDS])
 
 

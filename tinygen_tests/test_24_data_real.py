@@ -172,7 +172,7 @@ def test_folder_and_npz(tmp_path):
     ds = load_dataset(f"npz:{tmp_path / 'a.npz'}")
     assert np.array_equal(ds.x, x) and ds.y.dtype == np.int64
     np.savez(tmp_path / "b.npz", images=x)
-    with pytest.raises(KeyError, match="no array named 'x'.*images"):
+    with pytest.raises(ValueError, match="no array named 'x'.*images"):
         load_dataset(f"npz:{tmp_path / 'b.npz'}")
     np.savez(tmp_path / "c.npz", x=np.zeros(5))
     with pytest.raises(ValueError, match="shape"):

@@ -364,7 +364,7 @@ def test_cli_errors_are_one_line_exit_2_and_write_no_folder(tmp_path, capsys, no
     assert "no such file" in _one_line(capsys.readouterr().err)
     assert tinygen_style(["--size", "4", "--out", str(tmp_path / "d")]) == 2
     assert _one_line(capsys.readouterr().err) == \
-        "tinygen run style: size must be >= 16 pixels, got --size 4"
+        "tinygen style: size must be >= 16 pixels, got --size 4"
     assert tinygen_style(["a.png", "b.png", "c.png"]) == 2
     assert "at most two images" in _one_line(capsys.readouterr().err)
     with pytest.raises(ValueError, match="optimizer must be one of lbfgs, adam"):

@@ -71,7 +71,7 @@ def load_npz(path: str, n: Optional[int] = None, size: Optional[int] = None) -> 
     except Exception as e:
         raise ValueError(f"npz:{path}: cannot read it as an .npz file ({type(e).__name__}: {e})") from None
     if "x" not in arrays:
-        raise KeyError(f"npz:{path}: no array named 'x' (it has {sorted(arrays)}); save the data "
+        raise ValueError(f"npz:{path}: no array named 'x' (it has {sorted(arrays)}); save the data "
                        "as numpy.savez(path, x=..., y=...)")
     x, y = arrays["x"], arrays.get("y")
     if x.ndim not in (2, 3, 4):
@@ -81,6 +81,12 @@ def load_npz(path: str, n: Optional[int] = None, size: Optional[int] = None) -> 
                          f"got shape {x.shape}")
     if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
         raise ValueError(f"npz:{path}: x must be uint8 or float; got {x.dtype}")
+    if len(x) == 0:
+        raise ValueError(f"npz:{path}: x holds no examples (shape {x.shape})")
+    if x.dtype != np.uint8 and not np.isfinite(x).all():
+        bad = np.argwhere(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))[:, 0]
+        raise ValueError(f"npz:{path}: x has NaN or infinite values in {len(bad)} example(s) "
+                         f"(first: index {bad[0]}); remove or repair them")
     if x.ndim == 4 and x.shape[-1] == 1:
         x = x[..., 0]
     if y is not None:

@@ -182,12 +182,21 @@ def restore_checkpoint(path: str, **objects) -> dict:
     so the caller can restore RNGs and the step counter. A name not in the file is an error
     listing the names it does contain.
     """
-    state = load_checkpoint(path)
+    return restore_state(load_checkpoint(path), path, **objects)
+
+
+def restore_state(state: dict, path: str, **objects) -> dict:
+    """:func:`restore_checkpoint` for a checkpoint already read (``path``: for messages)."""
     for name, obj in objects.items():
         if name not in state:
             saved = sorted(k for k in state if k not in ("step", "rng_state"))
             raise CheckpointError(f"checkpoint {path!r} has no entry {name!r}; it contains {saved}")
         if not hasattr(obj, "load_state_dict"):
             raise CheckpointError(f"cannot restore {name!r}: {type(obj).__name__} has no load_state_dict")
-        obj.load_state_dict(state[name])
+        try:
+            obj.load_state_dict(state[name])
+        except (KeyError, ValueError) as exc:          # another architecture or optimizer
+            raise CheckpointError(f"checkpoint {path!r} does not fit {name!r} "
+                                  f"({type(obj).__name__}): {exc.args[0] if exc.args else exc}"
+                                  ) from exc
     return state

@@ -42,11 +42,39 @@ def atomic_path(path: str) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())    # mkstemp makes 0600; a new file gets the umask's
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)                        # the only way to read it: set and restore
+    os.umask(mask)
+    return mask
+
+
+def append_line(path: str, line: str) -> None:
+    """Append ``line`` + newline to a log file as one whole line or not at all.
+
+    On a failed write (a full disk, a quota) the file is cut back to its old length, so a
+    reader never meets half a JSON line, and the error is raised.
+    """
+    data = (line + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
 
 
 def save_npz(path: str, **arrays) -> None:

@@ -63,7 +63,7 @@ def demo_config(loss="nonsaturating", dataset="ring8", steps=None, seed=0, out=N
     settings = dict(module.PRESETS[module.default_preset(dataset)])
     if METHOD_OF_LOSS[loss] == "gan":             # the GAN's Config carries the loss
         settings["loss"] = loss
-    settings["steps"] = steps or settings["steps"]
+    settings["steps"] = settings["steps"] if steps is None else steps   # 0: refused by Config
     settings.update(dataset=dataset, seed=seed, out=out)
     settings["log_every"] = max(1, settings["steps"] // 40)
     settings["sample_every"] = max(1, settings["steps"] // 40)

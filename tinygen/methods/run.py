@@ -33,9 +33,12 @@ every generative method shares.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import math
 import os
+import signal
 import sys
 import time
 from typing import Optional
@@ -43,7 +46,7 @@ from typing import Optional
 import tinygen
 from tinygen import backend, optim
 from tinygen.data.arrays import to_uint8_images
-from tinygen.io.files import atomic_write_bytes, save_npz
+from tinygen.io.files import append_line, atomic_write_bytes, save_npz
 
 np = backend.numpy   # host arrays only: samples, metrics and RNG states for files
 
@@ -62,13 +65,32 @@ class RunOptions:
     def __post_init__(self):
         for name in ("steps", "log_every", "sample_every"):
             _check_positive(self, name)
+        _check_numbers(self)
+        backend.array_module_for(self.device)        # DeviceError: no such device here
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def _check_positive(config, name: str) -> None:
     value = getattr(config, name)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        flag = "--" + name.replace("_", "-")
-        raise ValueError(f"{flag} must be a whole number >= 1, got {value!r}")
+        raise ValueError(f"{_flag(name)} must be a whole number >= 1, got {value!r}")
+
+
+def _check_numbers(config) -> None:
+    """Every float option is finite, and every learning rate (``lr``, ``lr_*``) is > 0:
+    a NaN learning rate would otherwise train for the whole budget on NaN losses."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, bool) or not isinstance(value, float):
+            continue
+        if not math.isfinite(value):
+            raise ValueError(f"{_flag(field.name)} must be a finite number, got {value!r}")
+        if (field.name == "lr" or field.name.startswith("lr_")) and value <= 0:
+            raise ValueError(f"{_flag(field.name)} is a learning rate and must be > 0, "
+                             f"got {value!r}")
 
 
 @dataclasses.dataclass
@@ -146,20 +168,23 @@ class Run:
         if resume and not config.out:
             config.out = run_folder(resume)
         if config.out:
+            _check_out_folder(config.out, resume)
             os.makedirs(config.out, exist_ok=True)
         else:
             config.out = new_folder(method)
         self.dir = config.out
+        remove_temporary_files(self.dir)             # left by a run killed mid-write
         self.start_time = time.time()
         self.time_offset = 0.0
         self.frames = []
         self._window = []
         self._progress = None
         self._t_first = None
+        self._signal = None            # SIGINT / SIGTERM received: stop at the next checkpoint
+        self._handlers = {}
+        self._last_checkpoint = None
         if not resume:                 # a resumed run rewrites it once its checkpoint has loaded
             self._write_config()
-            if os.path.exists(self.path("metrics.jsonl")):
-                os.remove(self.path("metrics.jsonl"))
         if not config.quiet:
             print(f"tinygen {method}: writing {self.dir}", file=sys.stderr, flush=True)
 
@@ -172,18 +197,53 @@ class Run:
 
     # ----- the loop ------------------------------------------------------------------
     def steps(self, start: int = 0) -> range:
-        """Steps ``start + 1 .. config.steps`` (1-based: step s is the s-th update)."""
+        """Steps ``start + 1 .. config.steps`` (1-based: step s is the s-th update).
+
+        From here until :meth:`close`, SIGINT (Ctrl-C) and SIGTERM do not kill the run: the
+        step under way finishes, :meth:`checkpoint` writes checkpoint.npz and raises
+        :class:`Interrupted`. A second signal stops at once.
+        """
         self._t_first, self._first_step = time.time(), start
+        self._catch_signals()
         return range(start + 1, self.config.steps + 1)
+
+    def _catch_signals(self) -> None:
+        def handler(signum, frame):
+            if self._signal is not None:             # the second one: stop now
+                self._restore_signals()
+                raise KeyboardInterrupt
+            self._signal = signum
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._handlers[signum] = signal.signal(signum, handler)
+            except ValueError:                       # not the main thread: leave them be
+                return
+
+    def _restore_signals(self) -> None:
+        for signum, previous in self._handlers.items():
+            signal.signal(signum, previous)
+        self._handlers = {}
 
     def due(self, step: int, every: int) -> bool:
         """True every ``every`` steps and at the last step (``every`` <= 0: only the last)."""
         return (every > 0 and step % every == 0) or step == self.config.steps
 
     def record(self, step: int, **values) -> None:
-        """Remember this step's losses (averaged into the next log line); update the progress."""
-        self._window.append({k: float(v.item() if hasattr(v, "item") else v)
-                             for k, v in values.items()})
+        """Remember this step's losses (averaged into the next log line); update the progress.
+
+        A non-finite loss ends the run (:class:`NonFiniteLoss`): training on would only
+        overwrite the last good checkpoint with NaN weights.
+        """
+        values = {k: float(v.item() if hasattr(v, "item") else v) for k, v in values.items()}
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:
+            self.close()
+            kept = (f"the last good checkpoint is {self.path('checkpoint.npz')} (step "
+                    f"{self._last_checkpoint})" if self._last_checkpoint is not None
+                    else "no checkpoint was written yet")
+            raise NonFiniteLoss(f"step {step}: {bad[0]} is {values[bad[0]]}, so the run stopped; "
+                                f"{kept}. Lower the learning rate(s) or check the data")
+        self._window.append(values)
         if not self.config.quiet and step != self.config.steps:   # the last: its log line
             self._show(step, self._window[-1])
 
@@ -201,8 +261,7 @@ class Run:
         if self._t_first is not None:
             record["sec_per_step"] = round((time.time() - self._t_first)
                                            / max(1, step - self._first_step), 5)
-        with open(self.path("metrics.jsonl"), "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_line(self.path("metrics.jsonl"), json.dumps(record))
         if not self.config.quiet:
             self._show(step, record)
         return record
@@ -260,13 +319,26 @@ class Run:
         rng_state = {"tinygen": backend.get_rng_state()}
         rng_state.update({name: rng.bit_generator.state for name, rng in self._rngs().items()})
         path = self.path("checkpoint.npz")
-        save_checkpoint(path, step=step, rng_state=rng_state,
-                        elapsed=self.time_offset + time.time() - self.start_time, **objects)
+        save_checkpoint(path, step=step, rng_state=rng_state, method=self.method,
+                        elapsed=self.time_offset + time.time() - self.start_time,
+                        log_window=self._window, **objects)   # losses since the last log line
+        self._last_checkpoint = step
         return path
 
     def checkpoint(self, step: int, **objects) -> None:
-        """Write checkpoint.npz every ``config.checkpoint_every`` steps (the last one: finish)."""
+        """Call at the end of every step: writes checkpoint.npz every ``config.checkpoint_every``
+        steps (the last one: :meth:`finish`), and at once after SIGINT / SIGTERM, then raises
+        :class:`Interrupted`."""
         every = self.config.checkpoint_every if isinstance(self.config, RunConfig) else 0
+        if self._signal is not None:
+            signum = self._signal
+            resumable = isinstance(self.config, RunConfig)
+            if resumable:
+                self.save_checkpoint(step, **objects)
+            self.close()
+            raise Interrupted(signum, f"{signal.Signals(signum).name} at step {step}: "
+                              + (f"checkpoint written; continue with --resume {self.dir}"
+                                 if resumable else "stopped"))
         if every > 0 and step % every == 0 and step != self.config.steps:
             self.save_checkpoint(step, **objects)
 
@@ -278,9 +350,14 @@ class Run:
         """
         if not isinstance(self.config, RunConfig) or not self.config.resume:
             return 0
-        from tinygen.io.checkpoint import restore_checkpoint
+        from tinygen.io.checkpoint import load_checkpoint, restore_state
         path = checkpoint_path(self.config.resume)
-        state = restore_checkpoint(path, **objects)
+        state = load_checkpoint(path)
+        if state.get("method", self.method) != self.method:
+            raise ValueError(f"--resume {self.config.resume}: the checkpoint belongs to a "
+                             f"{state['method']} run, not {self.method}; resume it with "
+                             f"`tinygen run {state['method']} --resume ...`")
+        restore_state(state, path, **objects)
         if int(state["step"]) > self.config.steps:
             raise ValueError(f"--resume {self.config.resume}: the checkpoint is at step "
                              f"{int(state['step'])} but --steps is {self.config.steps}; "
@@ -292,7 +369,8 @@ class Run:
             if name in rngs:
                 rng.bit_generator.state = rngs[name]
         self.time_offset = float(state.get("elapsed", 0.0))
-        step = int(state["step"])
+        self._window = list(state.get("log_window", []))
+        step = self._last_checkpoint = int(state["step"])
         self._truncate_metrics(step)
         self._write_config()
         return step
@@ -320,8 +398,54 @@ class Run:
         return self.dir
 
     def close(self):
+        self._restore_signals()
         if self._progress:
             self._progress.close()
+            self._progress = None
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a run after writing its checkpoint (``signum``: which)."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.signum = signum
+
+
+class NonFiniteLoss(ValueError):
+    """A loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
+
+
+def _check_out_folder(out: str, resume) -> None:
+    """``--out`` must be a folder, and one that holds no run unless that run is resumed."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"--out {out}: is a file, not a folder; give a folder name")
+    if not resume and any(os.path.exists(os.path.join(out, f)) for f in RUN_FILES):
+        raise ValueError(f"--out {out}: already holds a run; continue it with --resume {out}, "
+                         "or give a new folder")
+
+
+RUN_FILES = ("config.json", "metrics.jsonl", "checkpoint.npz")
+
+
+def remove_temporary_files(folder: str) -> None:
+    """Delete the ``.NAME.*.tmp`` files an atomic write leaves when the process is killed."""
+    for name in os.listdir(folder):
+        if name.startswith(".") and name.endswith(".tmp"):
+            os.remove(os.path.join(folder, name))
+
+
+def remove_stub_folder(folder: Optional[str]) -> bool:
+    """Remove a run folder that holds nothing but config.json (a run that failed before its
+    first logged step); True if removed. Folders with a metric or a checkpoint are kept."""
+    if not folder or not os.path.isdir(folder):
+        return False
+    if set(os.listdir(folder)) - {"config.json"}:
+        return False
+    for name in os.listdir(folder):
+        os.remove(os.path.join(folder, name))
+    os.rmdir(folder)
+    return True
 
 
 def run_folder(path: str) -> str:
@@ -378,16 +502,32 @@ def real_batch(x, m: int, rng, device) -> tinygen.Tensor:
     return tinygen.tensor(x[idx], device=device)                     # (m, *shape)
 
 
+@contextlib.contextmanager
+def sampling(G):
+    """Run G to look at it, without a graph and without changing it.
+
+    G stays in training mode, as in the DCGAN authors' code: batch norm normalises with
+    the batch's own statistics (the running averages lag far behind early in training).
+    Training mode also updates those running averages, so they are put back afterwards:
+    drawing a picture or scoring samples never changes the model or its checkpoint.
+    """
+    saved = [(b, b.data.copy()) for b in G.buffers() if b is not None]
+    try:
+        with tinygen.no_grad():
+            yield G
+    finally:
+        for b, data in saved:
+            b.data[...] = data
+
+
 def generate(G, n: int, nz: int, device, generator=None, batch: int = 500):
-    """x = G(z), z ~ N(0, I): n samples as a host array (n, *shape), without a graph.
+    """x = G(z), z ~ N(0, I): n samples as a host array (n, *shape), via :func:`sampling`.
 
     ``generator``: the numpy Generator for z (methods pass ``run.eval_rng``, so that
     logging or drawing pictures never changes the training run's random stream).
-    G stays in training mode, as in the DCGAN authors' code: batch norm normalises with
-    the batch's own statistics (the running averages lag far behind early in training).
     """
     out = []
-    with tinygen.no_grad():
+    with sampling(G):
         for start in range(0, n, batch):
             z = sample_noise(min(batch, n - start), nz, device, generator)
             out.append(backend.to_host(G(z).data))
@@ -465,8 +605,8 @@ class GeneratorMonitor:
             run.save_frame(scatter_frame(self.data.x[:1000], pts, f"{run.method} step {step}"),
                            name=name)
         else:
-            with tinygen.no_grad():
-                images = self.G(self.z_fixed)                        # batch statistics, see generate
+            with sampling(self.G):
+                images = self.G(self.z_fixed)
             run.save_grid(images, name)
 
     def finish(self, gif: Optional[str] = "progress.gif") -> str:

@@ -96,6 +96,14 @@ class Optimizer:
                              f"{[len(g['params']) for g in self.param_groups]} parameters)")
         params = self._all_params()
         for saved, own in zip(groups, self.param_groups):
+            missing = sorted(set(own) - set(saved))
+            if missing:          # e.g. SGD's state (momentum) offered to Adam (betas, eps)
+                raise ValueError(
+                    f"optimizer state_dict was not saved by {type(self).__name__}: it has no "
+                    f"{', '.join(missing)} (its options: "
+                    f"{', '.join(sorted(k for k in saved if k != 'params'))}); "
+                    "load it into the optimizer that saved it")
+        for saved, own in zip(groups, self.param_groups):
             for k, v in saved.items():
                 if k != "params":
                     own[k] = copy.deepcopy(v)
