@@ -138,6 +138,19 @@ def load_image(path: str, size: Optional[Union[int, Tuple[int, int]]] = None,
     return read_image(path, size=size, mode=mode).astype(np.float32) / 255.0
 
 
+def _to_8_bit(im: Image.Image) -> Image.Image:
+    """16-bit grey images (Pillow modes I;16*, or I holding 0..65535) -> 8-bit "L", scaled by
+    255 / 65535. (Pillow's own ``convert`` clips them at 255: almost every pixel turns white.)
+    Palette and 8-bit images are returned as they are; ``convert`` maps those correctly."""
+    if not (im.mode.startswith("I;16") or im.mode == "I"):
+        return im
+    a = np.asarray(im).astype(np.float64)
+    if im.mode == "I" and a.size and (a.min() < 0 or a.max() > 65535):
+        raise ValueError(f"32-bit integer image with values {a.min():.0f}..{a.max():.0f}: "
+                         "save it as 8- or 16-bit")
+    return Image.fromarray(np.round(a * (255.0 / 65535.0)).astype(np.uint8), "L")
+
+
 def read_image(path: str, size: Optional[Union[int, Tuple[int, int]]] = None,
                mode: str = "RGB") -> np.ndarray:
     """Like :func:`load_image` but returns the uint8 (H, W, C) pixels."""
@@ -146,7 +159,7 @@ def read_image(path: str, size: Optional[Union[int, Tuple[int, int]]] = None,
     try:
         with Image.open(path) as im:
             im.load()
-            im = im.convert(mode)
+            im = _to_8_bit(im).convert(mode)
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ValueError(f"cannot decode image {path!r} ({e}); the file is corrupt, truncated or "
                          "not an image format Pillow reads") from e
