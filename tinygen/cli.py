@@ -141,17 +141,23 @@ def _legacy_flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def config_aliases(config_cls) -> dict:
-    """``{old field name: new field name}``, ``ALIASES`` merged over the class's bases."""
+def config_aliases(config_cls, values: bool = False) -> dict:
+    """``{old field name: new field name}``, ``ALIASES`` merged over the class's bases.
+
+    ``values=True``: the other kind, ``{old bool flag: (field, value)}``: ``--old`` sets the
+    field to ``value`` and ``--no-old`` to its default (an old on/off option that became a
+    choice, e.g. ``"layer_norm": ("critic_norm", "layer")``).
+    """
     aliases = {}
     for cls in reversed(config_cls.__mro__):
         aliases.update(cls.__dict__.get("ALIASES", None) or {})
     names = {f.name for f in dataclasses.fields(config_cls)}
     for old, new in aliases.items():
-        if new not in names:
-            raise ValueError(f"{config_cls.__qualname__}.ALIASES maps {old!r} to {new!r}, "
+        target = new[0] if isinstance(new, tuple) else new
+        if target not in names:
+            raise ValueError(f"{config_cls.__qualname__}.ALIASES maps {old!r} to {target!r}, "
                              f"which is not a field")
-    return aliases
+    return {k: v for k, v in aliases.items() if isinstance(v, tuple) == values}
 
 
 def _unwrap_optional(t):
@@ -324,6 +330,12 @@ def config_parser(config_cls, prog: str, presets=None, preset_docs=None,
                                         choices=choices)
         action.help = help_                        # (BooleanOptionalAction appends its own)
         action.hidden_option_strings = tuple(hidden)
+    for old, (name, value) in config_aliases(config_cls, values=True).items():
+        default = field_default(next(f for f in fields if f.name == name))
+        parser.add_argument(option_flag(old), dest=name, action="store_const", const=value,
+                            help=argparse.SUPPRESS)
+        parser.add_argument("--no-" + option_flag(old)[2:], dest=name, action="store_const",
+                            const=default, help=argparse.SUPPRESS)
     return parser
 
 

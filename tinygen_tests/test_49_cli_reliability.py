@@ -344,3 +344,39 @@ def test_style_refuses_a_size_that_cannot_fit_in_memory(tmp_path, capsys, monkey
         S.check_memory(S.Config(size=512, features="random"), available=2**30 // 10)
     S.check_memory(S.Config(size=115, features="random"), available=2**30 // 10)
     S.check_memory(S.Config(size=128), available=2**30)             # 0.15 GiB: fine
+
+
+# Every `tinygen run` flag of the first tinygen (c301626), method by method: a renamed
+# option keeps its old spelling (shared/INTERFACES.md, Stability).
+FIRST_FLAGS = {
+    "gan": ["--layer-norm", "--no-layer-norm", "--lr-decay", "--k", "--loss", "--resume"],
+    "dcgan": ["--layer-norm", "--no-layer-norm", "--lr-decay", "--no-lr-decay"],
+    "wgan": ["--layer-norm", "--no-layer-norm"],
+    "wgan-gp": ["--layer-norm", "--no-layer-norm", "--lambda-", "--k"],
+}
+
+
+@pytest.mark.parametrize("method", sorted(FIRST_FLAGS))
+def test_flags_of_the_first_tinygen_are_still_accepted(method):
+    import importlib
+    from tinygen.methods import METHODS
+    module = importlib.import_module(METHODS[method])
+    parser = cli.method_parser(module)
+    known = {o for a in parser._actions for o in a.option_strings}
+    assert set(FIRST_FLAGS[method]) <= known
+
+
+@pytest.mark.parametrize("module, field", [("gan", "layer_norm"), ("dcgan", "layer_norm"),
+                                           ("wgan", "layer_norm"), ("wgan_gp", "critic_norm")])
+def test_layer_norm_puts_layer_norm_in_the_discriminator(module, field):
+    import importlib
+    from tinygen.data.arrays import TrainingSet
+    m = importlib.import_module(f"tinygen.methods.{module}")
+    config = cli.build_config(m, ["--layer-norm"])
+    assert getattr(config, field) in (True, "layer")
+    assert getattr(cli.build_config(m, ["--layer-norm", "--no-layer-norm"]), field) in (False, "none")
+    shape = (1, 28, 28) if module == "dcgan" else (2,)
+    _, D = m.build_models(config, TrainingSet(x=np.zeros((4, *shape), np.float32)))
+    kinds = {type(x).__name__ for x in D.modules()}
+    assert "LayerNorm" in kinds or "GroupNorm" in kinds, kinds
+    assert not any("BatchNorm" in k for k in kinds)

@@ -44,6 +44,8 @@ class Config(R.SamplingConfig, GANArch):
     lr: float = 2e-4                   # "learning rate of 0.0002"
     beta1: float = 0.5                 # "reducing beta_1 to 0.5 helped stabilize training"
     beta2: float = 0.999               # Adam's default
+    lr_decay: bool = False             # decay the lr linearly to 0 over the run (not in the paper)
+    layer_norm: bool = False           # layer norm in D instead of batch norm (not in the paper)
     n_samples: int = 512               # final images in samples.npz
     log_every: int = 50                # steps between metrics.jsonl lines
     sample_every: int = 100            # steps between sample grids
@@ -91,7 +93,8 @@ def build_models(config: Config, data):
     if data.is_points:
         raise ValueError(f"dcgan needs image data (dataset {config.dataset!r} is 2-D points); "
                          "use `tinygen run gan` for 2-D toys, or --dataset digits / mnist / shapes")
-    return build_gan_pair(config, data.shape, device=config.device)
+    return build_gan_pair(config, data.shape, "layer" if config.layer_norm else "batch",
+                          device=config.device)
 
 
 def build_optimizers(config: Config, G, D):
@@ -123,6 +126,8 @@ def train(config: Config) -> str:
     opt_g, opt_d = build_optimizers(config, G, D)
     monitor = R.GeneratorMonitor(run, data, nz, G=G, D=D, opt_g=opt_g, opt_d=opt_d)
     for step in run.steps(monitor.resume()):
+        if config.lr_decay:
+            monitor.decay_lrs(step)
         x = R.real_batch(data.x, config.batch_size, run.data_rng, config.device)
         d_out = discriminator_step(G, D, opt_d, x, nz)
         g_out = generator_step(G, D, opt_g, config.batch_size, nz, config.device)

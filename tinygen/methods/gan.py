@@ -73,6 +73,8 @@ class Config(R.SamplingConfig, GANArch):
     gp_lambda: float = 10.0            # gradient penalty weight lambda (used by --loss wgan-gp)
     lr_decay: bool = False             # decay the lrs linearly to 0 over the run (not in the
                                        # paper; sharpens the 2-D modes at the end)
+    layer_norm: bool = False           # layer norm in D instead of none (MLP) / batch norm
+                                       # (convnet): the WGAN-GP critic's normalisation
     ALIASES: ClassVar[dict] = {"k": "n_critic"}
 
 
@@ -110,7 +112,8 @@ def default_preset(dataset: str) -> str:
 
 def build_models(config: Config, data):
     """G: z -> x and D: x -> logit, as MLPs (2-D points, or flattened images) or DCGAN convnets."""
-    return build_gan_pair(config, data.shape, device=config.device)
+    return build_gan_pair(config, data.shape, "layer" if config.layer_norm else "batch",
+                          device=config.device)
 
 
 def build_optimizers(config: Config, G, D):

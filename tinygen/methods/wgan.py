@@ -44,6 +44,8 @@ class Config(R.SamplingConfig, GANArch):
     clip: float = 0.01                 # c, weights clipped to [-c, c] after every critic step
     n_critic: int = 5                  # critic iterations per generator iteration
     lr_decay: bool = False             # decay alpha linearly to 0 over the run (not in the paper)
+    layer_norm: bool = False           # layer norm in the critic instead of none (MLP) / batch
+                                       # norm (convnet, the paper's DCGAN critic); not in the paper
     ALIASES: ClassVar[dict] = {"k": "n_critic"}
 
 
@@ -65,7 +67,8 @@ def default_preset(dataset: str) -> str:
 
 def build_models(config: Config, data):
     """f_w (no sigmoid) and g_theta: the GAN's architectures (MLP or DCGAN), unchanged."""
-    return build_gan_pair(config, data.shape, device=config.device)
+    return build_gan_pair(config, data.shape, "layer" if config.layer_norm else "batch",
+                          device=config.device)
 
 
 def build_optimizers(config: Config, G, D):

@@ -59,9 +59,11 @@ class Config(R.SamplingConfig, GANArch):
     beta1: float = 0.0                 # beta_1
     beta2: float = 0.9                 # beta_2
     critic_norm: Literal["none", "layer"] = "none"   # normalisation in the critic (never batch
-                                       # norm: it mixes the samples of the per-sample penalty)
+                                       # norm: it mixes the samples of the per-sample penalty;
+                                       # the old --layer-norm still means layer)
     lr_decay: bool = False             # decay alpha linearly to 0 over the run (not in the paper)
-    ALIASES: ClassVar[dict] = {"lambda_": "gp_lambda", "k": "n_critic"}
+    ALIASES: ClassVar[dict] = {"lambda_": "gp_lambda", "k": "n_critic",
+                               "layer_norm": ("critic_norm", "layer")}   # --layer-norm
 
 
 TOY2D = dict(batch_size=256, hidden=128, n_hidden=3, latent_dim=2, lr=2e-3, beta1=0.5,
