@@ -380,3 +380,18 @@ def test_layer_norm_puts_layer_norm_in_the_discriminator(module, field):
     kinds = {type(x).__name__ for x in D.modules()}
     assert "LayerNorm" in kinds or "GroupNorm" in kinds, kinds
     assert not any("BatchNorm" in k for k in kinds)
+
+
+def test_ctrl_c_stops_style_transfer_cleanly(tmp_path):
+    folder = str(tmp_path / "style")
+    p = tinygen_process("style", "--size", "32", "--steps", "2000", "--features", "random",
+                        "--quiet", "--out", folder)
+    deadline = time.time() + 120
+    while not (os.path.exists(os.path.join(folder, "metrics.jsonl"))
+               and os.path.getsize(os.path.join(folder, "metrics.jsonl")) > 0):
+        assert p.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and "Traceback" not in err
+    assert "tinygen style: SIGINT at step" in err and err.strip().endswith("stopped")

@@ -560,6 +560,7 @@ def train(config: Config) -> str:
                 img = np.asarray(x_arr, dtype=np.float32)[0].transpose(1, 2, 0)
                 save_png(run.path(f"step_{s:04d}.png"), img)
                 run.save_frame(img)            # kept in float: resized for the GIF below
+            run.checkpoint(s)                  # Ctrl-C / SIGTERM: stop here, cleanly
 
         if config.optimizer == "lbfgs":
             x_arr = optimise_lbfgs(objective, x0, n_steps, callback)
