@@ -35,13 +35,14 @@ the saved tensors (inputs, or outputs, which carry their own graph).
 """
 from __future__ import annotations
 
+from collections import namedtuple
 from typing import Optional, Sequence
 
 from tinygen import backend
 
 __all__ = [
-    "Tensor", "Function", "no_grad", "enable_grad", "set_grad_enabled",
-    "is_grad_enabled", "grad", "as_tensor",
+    "Tensor", "Function", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
+    "is_grad_enabled", "grad", "as_tensor", "device", "Variable",
 ]
 
 
@@ -98,6 +99,71 @@ class enable_grad(set_grad_enabled):
         super().__init__(True)
 
 
+class inference_mode(set_grad_enabled):
+    """PyTorch's ``torch.inference_mode()``: here simply :class:`no_grad` (context or decorator).
+
+    PyTorch's version also skips version counting for speed; tinygen has nothing to skip.
+    """
+
+    def __init__(self, mode: bool = True):
+        super().__init__(not mode)
+
+
+# --------------------------------------------------------------------------
+# devices as PyTorch spells them
+# --------------------------------------------------------------------------
+
+class device(str):
+    """PyTorch's ``torch.device``, which is also the plain device name (a ``str``).
+
+    ``device("cpu")``, ``device("cuda")``, ``device("cuda", 1)``, ``device("cuda:1")``; ``.type``
+    is ``"cpu"``/``"cuda"`` and ``.index`` the GPU number or None, as in PyTorch. Because it *is*
+    a str, every tinygen function that takes a device name takes it, and ``x.device == "cpu"``
+    stays true. Naming a device never touches it: ``device("cuda")`` works without a GPU.
+    """
+
+    def __new__(cls, type_or_name, index: Optional[int] = None):
+        if isinstance(type_or_name, device) and index is None:
+            return type_or_name
+        name = str(type_or_name).strip().lower()
+        if index is not None:
+            name = f"{name}:{int(index)}"
+        kind, colon, number = name.partition(":")
+        if kind not in ("cpu", "cuda") or (colon and not number.isdigit()):
+            raise backend.DeviceError(f"unknown device {name!r}: use 'cpu', 'cuda' or 'cuda:N'")
+        return super().__new__(cls, name)
+
+    @property
+    def type(self) -> str:
+        return self.partition(":")[0]
+
+    @property
+    def index(self) -> Optional[int]:
+        number = self.partition(":")[2]
+        return int(number) if number else None
+
+    def __repr__(self):
+        index = "" if self.index is None else f", index={self.index}"
+        return f"device(type='{self.type}'{index})"
+
+
+_DEVICES = {}      # name -> device, so that Tensor.device makes no new object per call
+
+
+def _device(name: str) -> device:
+    d = _DEVICES.get(name)
+    if d is None:
+        d = _DEVICES[name] = device(name)
+    return d
+
+
+# The (values, indices) pairs of max(dim), min(dim), sort and topk: torch.return_types.*
+max_result = namedtuple("max", ["values", "indices"])
+min_result = namedtuple("min", ["values", "indices"])
+sort_result = namedtuple("sort", ["values", "indices"])
+topk_result = namedtuple("topk", ["values", "indices"])
+
+
 # --------------------------------------------------------------------------
 # Tensor
 # --------------------------------------------------------------------------
@@ -115,7 +181,17 @@ class Tensor:
     # Make ``numpy_scalar * tensor`` call Tensor.__rmul__ instead of numpy's.
     __array_priority__ = 1000
 
-    def __init__(self, data, requires_grad: bool = False):
+    # How many in-place changes this tensor has seen (PyTorch's version counter). A Function
+    # notes the version of each input it saves; using it in backward after a change is an
+    # error instead of a silently wrong gradient. A class attribute: no cost per tensor.
+    _version = 0
+
+    def __init__(self, data, requires_grad: bool = False, *more_sizes):
+        if data.__class__ in (int, float, list, tuple):
+            # PyTorch's legacy constructor: Tensor(2, 3) (float32 zeros; PyTorch leaves them
+            # uninitialised) or Tensor([1, 2]) (float32 data). Arrays are wrapped as they are.
+            data = _legacy_tensor_data(data, requires_grad, more_sizes)
+            requires_grad = False
         self.data = data
         self.requires_grad = bool(requires_grad)
         self.grad: Optional[Tensor] = None
@@ -136,8 +212,12 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def device(self) -> str:
-        return backend.device_of(self.data)
+    def device(self) -> device:
+        return _device(backend.device_of(self.data))
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device != "cpu"
 
     @property
     def is_leaf(self) -> bool:
@@ -208,6 +288,22 @@ class Tensor:
         """A new leaf sharing this tensor's data, cut from the graph."""
         return Tensor(self.data, requires_grad=False)
 
+    def type(self, dtype=None):
+        """``x.type()``: the legacy type name ('torch.FloatTensor'); ``x.type(T)``: ``x`` as T.
+
+        T may be a dtype, a legacy class (``FloatTensor``, ``cuda.LongTensor``) or its name.
+        """
+        from tinygen.creation import LegacyTensorType, legacy_tensor_type   # creation imports us
+        if dtype is None:
+            return legacy_tensor_type(self.dtype, self.device).__name__
+        if isinstance(dtype, (str, LegacyTensorType)):
+            kind = legacy_tensor_type(dtype)
+            return self.to(kind.legacy_device, kind.dtype)
+        return self.to(dtype)
+
+    def type_as(self, other: "Tensor") -> "Tensor":
+        return self.to(other.device, other.dtype)
+
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if requires_grad and not is_floating_dtype(self.data.dtype):
             raise TypeError(f"only floating-point tensors can require gradients, got {self.dtype}")
@@ -247,8 +343,125 @@ class Tensor:
     def cpu(self) -> "Tensor":
         return self.to("cpu")
 
-    def cuda(self, index: int = 0) -> "Tensor":
-        return self.to(f"cuda:{index}")
+    def cuda(self, device=None, non_blocking: bool = False) -> "Tensor":
+        return self.to(f"cuda:{device}" if isinstance(device, int) else (device or "cuda:0"))
+
+    def contiguous(self) -> "Tensor":
+        """Every tinygen op accepts any memory layout, so this is the tensor itself."""
+        return self
+
+    # ----- new tensors like this one (PyTorch's new_* methods) ---------------------
+    def _new(self, fill, size, dtype, device, requires_grad):
+        shape = _shape_args(size)
+        array = backend.array_module_for(device or self.device).full(
+            shape, fill, dtype=backend.numpy.dtype(dtype or self.dtype))
+        t = Tensor(array)
+        return t.requires_grad_(True) if requires_grad else t
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
+        return self._new(0, size, dtype, device, requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
+        return self._new(1, size, dtype, device, requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False) -> "Tensor":
+        return self._new(fill_value, (size,), dtype, device, requires_grad)
+
+    new_empty = new_zeros
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False) -> "Tensor":
+        from tinygen.creation import tensor
+        return tensor(data, dtype=dtype or self.dtype, device=device or self.device,
+                      requires_grad=requires_grad)
+
+    # ----- in-place changes (PyTorch's trailing underscore) ------------------------
+    # Each writes into this tensor's own memory, so every alias (a detach(), a state_dict
+    # entry, the array from_numpy shared) sees it, and bumps the version counter. They are
+    # for tensors outside any graph: leaves (labels, buffers), and parameters under no_grad.
+    def _check_inplace(self, name: str) -> None:
+        if _GRAD_ENABLED and self.requires_grad:
+            if self.grad_fn is None:
+                raise RuntimeError(
+                    f"{name}: a leaf tensor that requires grad (shape {self.shape}) is being used "
+                    "in an in-place operation. Do it under `with tinygen.no_grad():` (as "
+                    "optimizers and nn.init do), or on `.data`")
+            raise RuntimeError(
+                f"{name}: in-place operations on a result of the graph (shape {self.shape}, "
+                f"made by {type(self.grad_fn).__name__}) are not recorded by tinygen: write it "
+                "out of place, e.g. `x = x + 1` instead of `x.add_(1)`")
+
+    def _write(self, name: str, values, index=Ellipsis) -> "Tensor":
+        """``self[index] = values`` in place (values: array, number or Tensor; broadcast)."""
+        self._check_inplace(name)
+        if isinstance(values, Tensor):
+            values = values.data
+        xp = backend.get_array_module(self.data)
+        if isinstance(self.data, xp.ndarray):
+            self.data[index] = values
+        else:                                   # a NumPy scalar (0-d result) is immutable
+            new = xp.array(self.data)
+            new[index] = values
+            self.data = new
+        self._version += 1
+        return self
+
+    def __setitem__(self, index, value):
+        """``x[idx] = v`` (in place, as ``_write``); index tensors are read as arrays."""
+        if isinstance(index, Tensor):
+            index = index.data
+        elif isinstance(index, tuple):
+            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        self._write("__setitem__", value, index)
+
+    def fill_(self, value) -> "Tensor":
+        return self._write("fill_", value)
+
+    def zero_(self) -> "Tensor":
+        return self._write("zero_", 0)
+
+    def copy_(self, src, non_blocking: bool = False) -> "Tensor":
+        """Copy ``src`` (a Tensor or array, broadcast to this shape) into this tensor, cast to
+        its dtype; a source on another device is moved (PyTorch's copy_ does that too)."""
+        data = src.data if isinstance(src, Tensor) else src
+        return self._write("copy_", backend.to_device(data, self.device))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, generator=None) -> "Tensor":
+        """Fill with N(mean, std^2) samples from the seeded host generator (tinygen.manual_seed)."""
+        rng = generator if generator is not None else backend.host_rng()
+        host = rng.normal(mean, std, self.shape).astype(self.dtype)
+        return self._write("normal_", backend.to_device(host, self.device))
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, generator=None) -> "Tensor":
+        rng = generator if generator is not None else backend.host_rng()
+        host = rng.uniform(a, b, self.shape).astype(self.dtype)
+        return self._write("uniform_", backend.to_device(host, self.device))
+
+    def _apply_(self, name, fn, *args) -> "Tensor":
+        """Compute ``fn(self, *args)`` out of place without a graph, then write it back."""
+        self._check_inplace(name)
+        with no_grad():
+            result = fn(self, *args)
+        return self._write(name, result.data)
+
+    def add_(self, other, alpha=1) -> "Tensor":
+        return self._apply_("add_", lambda x, y: x + (y if alpha == 1 else y * alpha), other)
+
+    def sub_(self, other, alpha=1) -> "Tensor":
+        return self._apply_("sub_", lambda x, y: x - (y if alpha == 1 else y * alpha), other)
+
+    def mul_(self, other) -> "Tensor":
+        return self._apply_("mul_", ops.mul, other)
+
+    def div_(self, other) -> "Tensor":
+        return self._apply_("div_", ops.div, other)
+
+    def clamp_(self, min=None, max=None) -> "Tensor":
+        return self._apply_("clamp_", lambda x: ops.clip(x, min, max))
+
+    clip_ = clamp_
+
+    def masked_fill_(self, mask, value) -> "Tensor":
+        return self._apply_("masked_fill_", lambda x: x.masked_fill(mask, value))
 
     # ----- autograd -------------------------------------------------------
     def backward(self, gradient=None, retain_graph: Optional[bool] = None,
@@ -372,11 +585,13 @@ class Tensor:
 
     clip = clamp
 
-    def sum(self, dim=None, keepdim=False):
-        return ops.sum(self, dim, keepdim)
+    def sum(self, dim=None, keepdim=False, dtype=None):
+        x = self if dtype is None else self.to(dtype)       # PyTorch casts before summing
+        return ops.sum(x, dim, keepdim)
 
-    def mean(self, dim=None, keepdim=False):
-        return ops.mean(self, dim, keepdim)
+    def mean(self, dim=None, keepdim=False, dtype=None):
+        x = self if dtype is None else self.to(dtype)
+        return ops.mean(x, dim, keepdim)
 
     def var(self, dim=None, keepdim=False, correction=1, unbiased=None):
         if unbiased is not None:
@@ -387,13 +602,59 @@ class Tensor:
         return self.var(dim, keepdim, correction, unbiased).sqrt()
 
     def max(self, dim=None, keepdim=False):
-        return ops.max(self, dim, keepdim)
+        """PyTorch's three forms: ``x.max()`` the largest value; ``x.max(dim)`` the pair
+        ``(values, indices)`` along ``dim``; ``x.max(other_tensor)`` the elementwise maximum."""
+        if isinstance(dim, Tensor):
+            return ops.maximum(self, dim)
+        if dim is None or isinstance(dim, (tuple, list)):
+            return ops.max(self, dim, keepdim)
+        return max_result(ops.max(self, dim, keepdim),
+                          Tensor(_argreduce(self.data, "argmax", dim, keepdim)))
 
     def min(self, dim=None, keepdim=False):
+        """As :meth:`max`: ``x.min()``, ``(values, indices) = x.min(dim)``, ``x.min(other)``."""
+        if isinstance(dim, Tensor):
+            return ops.minimum(self, dim)
+        if dim is None or isinstance(dim, (tuple, list)):
+            return ops.min(self, dim, keepdim)
+        return min_result(ops.min(self, dim, keepdim),
+                          Tensor(_argreduce(self.data, "argmin", dim, keepdim)))
+
+    def amax(self, dim=None, keepdim=False):
+        """The largest values over ``dim`` (an int or a tuple), values only."""
+        return ops.max(self, dim, keepdim)
+
+    def amin(self, dim=None, keepdim=False):
         return ops.min(self, dim, keepdim)
 
-    amax = max
-    amin = min
+    def gather(self, dim: int, index) -> "Tensor":
+        """``out[i][j] = x[i][index[i][j]]`` for dim=1 (PyTorch's gather), differentiable.
+
+        Built on advanced indexing: ``index`` picks along dimension ``dim`` and a broadcast
+        ``arange`` along every other one, so the gradient is getitem's scatter-add.
+        """
+        idx = index.data if isinstance(index, Tensor) else index
+        xp = backend.get_array_module(self.data)
+        dim = dim % self.ndim
+        grids = [xp.arange(n).reshape((-1,) + (1,) * (idx.ndim - 1 - d))
+                 for d, n in enumerate(idx.shape)]
+        grids[dim] = xp.asarray(idx)
+        return ops.getitem(self, tuple(grids))
+
+    def sort(self, dim: int = -1, descending: bool = False):
+        """``(values, indices)`` sorted along ``dim`` (stable); values are differentiable."""
+        order = backend.get_array_module(self.data).argsort(
+            -self.data if descending else self.data, axis=dim, kind="stable")
+        return sort_result(self.gather(dim, order), Tensor(order))
+
+    def argsort(self, dim: int = -1, descending: bool = False) -> "Tensor":
+        return self.sort(dim, descending).indices
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+        """The ``k`` largest (or smallest) entries along ``dim``: ``(values, indices)``."""
+        values, indices = self.sort(dim, descending=largest)
+        first_k = _along(dim, self.ndim, slice(0, k))
+        return topk_result(ops.getitem(values, first_k), Tensor(indices.data[first_k]))
 
     def logsumexp(self, dim=None, keepdim=False):
         return ops.logsumexp(self, dim, keepdim)
@@ -416,6 +677,63 @@ class Tensor:
         return ops.reshape(self, _shape_args(shape))
 
     view = reshape
+
+    def view_as(self, other: "Tensor") -> "Tensor":
+        return ops.reshape(self, other.shape)
+
+    reshape_as = view_as
+
+    def t(self) -> "Tensor":
+        """The transpose of a matrix (a 0-d or 1-d tensor is returned as it is)."""
+        if self.ndim > 2:
+            raise ValueError(f"t() expects a tensor with <= 2 dimensions, got shape {self.shape}; "
+                             "use transpose(dim0, dim1)")
+        return ops.transpose(self, 0, 1) if self.ndim == 2 else self
+
+    def repeat(self, *sizes) -> "Tensor":
+        """Tile the tensor ``sizes[i]`` times along dimension i (PyTorch's repeat, numpy's tile).
+
+        Shapes: x (d_1, ..., d_n), sizes (r_1, ..., r_m), m >= n -> (r_1 d'_1, ..., r_m d'_m)
+        with x first viewed as (1, ..., 1, d_1, ..., d_n). Built as broadcast + reshape, so
+        the gradient is the sum over the copies.
+        """
+        sizes = _shape_args(sizes)
+        if len(sizes) < self.ndim:
+            raise ValueError(f"repeat: {len(sizes)} sizes for a {self.ndim}-d tensor "
+                             f"(shape {self.shape}); give at least one per dimension")
+        shape = (1,) * (len(sizes) - self.ndim) + self.shape
+        x = ops.reshape(self, tuple(v for d in shape for v in (1, d)))          # (1, d_1, 1, d_2...)
+        tiled = ops.broadcast_to(x, tuple(v for r, d in zip(sizes, shape) for v in (r, d)))
+        return ops.reshape(tiled, tuple(r * d for r, d in zip(sizes, shape)))
+
+    def expand_as(self, other: "Tensor") -> "Tensor":
+        return ops.broadcast_to(self, other.shape)
+
+    def masked_fill(self, mask, value) -> "Tensor":
+        """``value`` where ``mask`` is true, x elsewhere (mask broadcasts against x)."""
+        cond = mask.data if isinstance(mask, Tensor) else mask
+        fill = ops.broadcast_to(as_tensor(value, self), self.shape)
+        return ops.where(backend.get_array_module(self.data).broadcast_to(cond, self.shape),
+                         fill, self)
+
+    # comparisons in method form (PyTorch's eq, ne, lt, ...): boolean tensors
+    def eq(self, other):
+        return self == other
+
+    def ne(self, other):
+        return self != other
+
+    def lt(self, other):
+        return self < other
+
+    def le(self, other):
+        return self <= other
+
+    def gt(self, other):
+        return self > other
+
+    def ge(self, other):
+        return self >= other
 
     def flatten(self, start_dim=0, end_dim=-1):
         return ops.flatten(self, start_dim, end_dim)
@@ -453,6 +771,34 @@ class Tensor:
 
     def chunk(self, chunks, dim=0):
         return ops.chunk(self, chunks, dim)
+
+
+def _along(dim, ndim, index):
+    """An index tuple that applies ``index`` to dimension ``dim`` and keeps the others whole."""
+    return (slice(None),) * (dim % ndim) + (index,)
+
+
+def _legacy_tensor_data(data, second, more_sizes):
+    """The float32 array of PyTorch's ``Tensor(2, 3)`` / ``Tensor([1, 2])`` legacy calls."""
+    np = backend.numpy
+    if data.__class__ in (list, tuple, float):
+        return np.array(data, dtype=np.float32)
+    sizes = (data,) + ((second,) if second is not False else ()) + tuple(more_sizes)
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in sizes):
+        raise TypeError(f"Tensor(*sizes) takes integer sizes, got {sizes}")
+    return np.zeros(sizes, dtype=np.float32)
+
+
+def Variable(data, requires_grad: bool = False, volatile: bool = False):
+    """PyTorch's ``torch.autograd.Variable``: since PyTorch 0.4 simply the tensor itself.
+
+    ``Variable(x)`` returns ``x``; ``Variable(x, requires_grad=True)`` also marks it
+    (``x.requires_grad_()``). Arrays and lists become tensors first.
+    """
+    if not isinstance(data, Tensor):
+        from tinygen.creation import tensor
+        data = tensor(data)
+    return data.requires_grad_(True) if requires_grad else data
 
 
 def _shape_args(args):
@@ -551,6 +897,7 @@ class Function:
 
     inputs: Optional[tuple] = None      # the input tensors: the graph's edges, set when recorded
     _saved = None                       # what save_for_backward kept; None before/after use
+    _versions = ()                      # the saved inputs' version counters at save time
 
     def __call__(self, *inputs):
         like = next((x for x in inputs if isinstance(x, Tensor)), None)
@@ -569,6 +916,7 @@ class Function:
             self._output_meta = tuple((y.shape, y.dtype) for y in outputs)
             to_save = self.__dict__.pop("_to_save", ())
             self._saved = _resolve_saved(self, to_save, tensors, arrays, outputs)
+            self._versions = _saved_versions(self._saved)
             for i, r in enumerate(results):
                 r.grad_fn = self
                 r._output_index = i
@@ -589,6 +937,7 @@ class Function:
         """The tensors saved in forward, in the order given to ``save_for_backward``."""
         if self._saved is None:
             raise RuntimeError(_freed_message(self))
+        _check_versions(self)
         return tuple(s if isinstance(s, Tensor) else s.tensor(self) for s in self._saved)
 
     def output(self, i: int = 0) -> Tensor:
@@ -657,6 +1006,22 @@ def _resolve_saved(fn, to_save, tensors, arrays, outputs):
                 "recompute in backward, with Tensor ops, anything that depends on an input")
         saved.append(_SavedOutput(i, a))
     return tuple(saved)
+
+
+def _saved_versions(saved) -> tuple:
+    """The version counter of each saved input tensor when it was saved."""
+    return tuple(s._version for s in saved if isinstance(s, Tensor))
+
+
+def _check_versions(fn) -> None:
+    inputs = [s for s in fn._saved if isinstance(s, Tensor)]
+    for t, v in zip(inputs, fn._versions):
+        if t._version != v:
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an "
+                f"in-place operation: a tensor of shape {t.shape} ({t.dtype}) saved by "
+                f"{type(fn).__name__} is at version {t._version}; expected version {v} instead. "
+                "Make the change out of place (x = x * 2), or after backward()")
 
 
 def _freed_message(fn) -> str:
@@ -859,7 +1224,7 @@ def _free(order) -> None:
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph: Optional[bool] = None,
-         create_graph: bool = False, allow_unused: bool = False) -> tuple:
+         create_graph: bool = False, only_inputs: bool = True, allow_unused: bool = False) -> tuple:
     """Gradients of ``outputs`` with respect to ``inputs``, returned (not accumulated).
 
     Computes ``sum_i  grad_outputs[i]^T  d outputs[i] / d inputs[j]`` for each j.
@@ -873,6 +1238,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: Optional[bool] = None
             single-element outputs.
         retain_graph: keep the graph for another backward (default: create_graph).
         create_graph: record the backward computation itself.
+        only_inputs: accepted for PyTorch scripts and ignored (PyTorch deprecated it: the
+            gradients only ever go to ``inputs``).
         allow_unused: return ``None`` for an input the outputs do not depend on
             (otherwise that is an error).
     """

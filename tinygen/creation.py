@@ -151,3 +151,98 @@ def eye(n, m=None, dtype=None, device=None) -> Tensor:
     xp = backend.array_module_for(device)
     with backend.device_scope(backend.normalize_device(device)):
         return Tensor(xp.eye(n, m, dtype=_dtype(dtype)))
+
+
+# --------------------------------------------------------------------------
+# PyTorch's spellings: sharing memory, uninitialised, and the legacy typed classes
+# --------------------------------------------------------------------------
+
+def from_numpy(array) -> Tensor:
+    """A CPU tensor that *shares* ``array``'s memory and keeps its dtype (PyTorch's from_numpy).
+
+    Writing into one (``t.add_(1)``, ``array[0] = 5``) changes the other.
+    """
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """PyTorch's ``torch.as_tensor``: ``data`` itself when it already is a tensor of that
+    dtype and device, an array's memory shared when no conversion is needed, else a copy."""
+    if isinstance(data, Tensor):
+        return data.to(*[a for a in (device, dtype) if a is not None])
+    if isinstance(data, np.ndarray) and (dtype is None or np.dtype(dtype) == data.dtype) \
+            and backend.normalize_device(device) == "cpu":
+        return Tensor(data)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def empty(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """PyTorch leaves ``empty`` uninitialised; tinygen gives zeros (same shapes, no surprises)."""
+    return zeros(*shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def empty_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return zeros_like(x, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+class LegacyTensorType(type):
+    """The type of PyTorch's legacy classes ``FloatTensor``, ``cuda.LongTensor``, ...
+
+    Calling one builds a tensor of its dtype on its device: ``FloatTensor(2, 3)`` (zeros),
+    ``FloatTensor([1, 2])`` or ``FloatTensor(numpy_array)`` (converted, as PyTorch converts).
+    ``isinstance(x, FloatTensor)`` asks for x's dtype and device; ``x.type(FloatTensor)``
+    converts. Scripts in the style ``Tensor = torch.cuda.FloatTensor if cuda else
+    torch.FloatTensor`` therefore run unchanged.
+    """
+
+    def __call__(cls, *args) -> Tensor:
+        if len(args) == 1 and not isinstance(args[0], int):
+            data = args[0].data if isinstance(args[0], Tensor) else args[0]
+            return tensor(data, dtype=cls.dtype, device=cls.legacy_device)
+        if not all(isinstance(s, int) for s in args):
+            raise TypeError(f"{cls.__name__}(*sizes) takes integer sizes or one array, got {args}")
+        return zeros(*args, dtype=cls.dtype, device=cls.legacy_device)
+
+    def __instancecheck__(cls, x) -> bool:
+        return isinstance(x, Tensor) and x.dtype == cls.dtype and \
+            (x.device == "cpu") == (cls.legacy_device == "cpu")
+
+
+# (class name, dtype) as in PyTorch; each exists as torch.X (cpu) and torch.cuda.X.
+_LEGACY = [("FloatTensor", np.float32), ("DoubleTensor", np.float64), ("HalfTensor", np.float16),
+           ("LongTensor", np.int64), ("IntTensor", np.int32), ("ShortTensor", np.int16),
+           ("CharTensor", np.int8), ("ByteTensor", np.uint8), ("BoolTensor", np.bool_)]
+
+
+def _legacy_class(name, dtype, device):
+    prefix = "torch." if device == "cpu" else "torch.cuda."
+    return LegacyTensorType(prefix + name, (), {"dtype": np.dtype(dtype), "legacy_device": device,
+                                                "__doc__": f"{prefix}{name}: {np.dtype(dtype)} "
+                                                           f"tensors on {device} (legacy)"})
+
+
+LEGACY_CPU = {name: _legacy_class(name, dt, "cpu") for name, dt in _LEGACY}
+LEGACY_CUDA = {name: _legacy_class(name, dt, "cuda") for name, dt in _LEGACY}
+FloatTensor, DoubleTensor, LongTensor = (LEGACY_CPU[k] for k in ("FloatTensor", "DoubleTensor",
+                                                                 "LongTensor"))
+IntTensor, ByteTensor, BoolTensor, HalfTensor = (LEGACY_CPU[k] for k in ("IntTensor", "ByteTensor",
+                                                                         "BoolTensor", "HalfTensor"))
+
+
+def legacy_tensor_type(dtype_or_name, device="cpu") -> LegacyTensorType:
+    """The legacy class for a dtype and device, a class itself, or a name like 'torch.FloatTensor'."""
+    if isinstance(dtype_or_name, LegacyTensorType):
+        return dtype_or_name
+    if isinstance(dtype_or_name, str):
+        table = LEGACY_CUDA if dtype_or_name.startswith("torch.cuda.") else LEGACY_CPU
+        name = dtype_or_name.rpartition(".")[2]
+        if name not in table:
+            raise TypeError(f"unknown tensor type {dtype_or_name!r}; known: {sorted(table)}")
+        return table[name]
+    table = LEGACY_CPU if str(device) == "cpu" else LEGACY_CUDA
+    for cls in table.values():
+        if cls.dtype == np.dtype(dtype_or_name):
+            return cls
+    raise TypeError(f"no legacy tensor type for dtype {dtype_or_name}")

@@ -117,7 +117,7 @@ FLOAT64_OPS = {
     "clip": lambda x: ops.clip(x, -0.5, 0.5), "where": lambda x: ops.where(x.data > 0, x, 0.0),
     "tanh": ops.tanh, "sigmoid": ops.sigmoid, "relu": ops.relu, "leaky": ops.leaky_relu,
     "softplus": ops.softplus, "sum": lambda x: x.sum(1), "mean": lambda x: x.mean(0),
-    "var": lambda x: x.var(1), "max": lambda x: x.max(1), "min": lambda x: x.min(),
+    "var": lambda x: x.var(1), "max": lambda x: x.max(1).values, "min": lambda x: x.min(),
     "logsumexp": lambda x: x.logsumexp(1), "matmul": lambda x: x @ x.T, "reshape": lambda x: x.reshape(6),
     "flatten": lambda x: x.flatten(), "permute": lambda x: x.permute(1, 0),
     "transpose": lambda x: x.transpose(0, 1), "squeeze": lambda x: x[None].squeeze(0),
