@@ -19,7 +19,7 @@ from tinygen.ops import (  # noqa: F401  (re-exported activations)
 # Layer functionals live beside their primitives and are re-exported here so
 # that ``F.conv2d``, ``F.batch_norm``... read as in PyTorch.
 from tinygen.ops.conv import conv2d, conv_transpose2d  # noqa: F401
-from tinygen.ops.misc import dropout, embedding  # noqa: F401
+from tinygen.ops.misc import dropout, dropout2d, embedding  # noqa: F401
 from tinygen.ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401
 from tinygen.ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: F401
 from tinygen.ops.resample import interpolate, pad, pixel_shuffle, pixel_unshuffle  # noqa: F401
@@ -46,7 +46,14 @@ def _check_same_shape(name, input, target):
 # ============================================================================
 
 def linear(x, weight, bias=None):
-    """y = x W^T + b.  Shapes: x (*, in), W (out, in), b (out,) -> y (*, out)."""
+    """y = x W^T + b.  Shapes: x (*, in), W (out, in), b (out,) -> y (*, out).
+
+    The input's dtype must be the weight's (PyTorch's rule, as conv2d's): a float64 batch
+    into a float32 layer is an error, not a silent float64 computation.
+    """
+    if isinstance(x, Tensor) and x.dtype != weight.dtype:
+        raise TypeError(f"linear: input is {x.dtype} (shape {x.shape}) but the weight is "
+                        f"{weight.dtype}; convert one: x.to({weight.dtype}) or module.double()")
     if x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the "
                          f"weight expects {weight.shape[1]} (weight shape {weight.shape})")
@@ -58,6 +65,65 @@ def elu(x, alpha: float = 1.0):
     """ELU(x) = x for x > 0, alpha (e^x - 1) otherwise (Clevert et al. 2015)."""
     negative = alpha * (ops.minimum(x, 0.0).exp() - 1.0)
     return ops.where(x.data > 0, x, negative)
+
+
+def gelu(x, approximate: str = "none"):
+    """GELU(x) = x Phi(x), Phi the standard normal CDF = (1 + erf(x / sqrt 2)) / 2
+    (Hendrycks & Gimpel 2016, "Gaussian Error Linear Units", arXiv:1606.08415, Sec. 2).
+
+    ``approximate="tanh"``: the paper's 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+    """
+    if approximate == "tanh":
+        inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
+        return 0.5 * x * (1.0 + ops.tanh(inner))
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return 0.5 * x * (1.0 + ops.erf(x * (1.0 / math.sqrt(2.0))))
+
+
+def silu(x):
+    """SiLU(x) = x sigmoid(x) (Elfwing et al. 2017, arXiv:1702.03118; "Swish" with beta = 1)."""
+    return x * ops.sigmoid(x)
+
+
+def prelu(x, weight):
+    """PReLU(x) = x for x > 0, a x otherwise, a learnt (He et al. 2015, arXiv:1502.01852, eq. 1).
+
+    Shapes: x (N, C, *), weight (1,) shared or (C,) one slope per channel (dimension 1).
+    """
+    a = weight if weight.numel() == 1 or x.ndim < 2 else \
+        weight.reshape((1, -1) + (1,) * (x.ndim - 2))
+    return ops.where(x.data > 0, x, a * x)
+
+
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """PyTorch's ``F.conv1d``: a conv2d of height 1.
+
+    Shapes: x (N, C, L) or (C, L), weight (O, C/groups, K) -> (N, O, L_out),
+    L_out = floor((L + 2 padding - dilation (K - 1) - 1) / stride) + 1.
+    """
+    if x.ndim == 2:                                        # unbatched (C, L)
+        return conv1d(x.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
+    first = lambda v: v[0] if isinstance(v, (tuple, list)) else v     # noqa: E731
+    pad = padding if isinstance(padding, str) else (0, first(padding))
+    y = conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, first(stride)), pad,
+               (1, first(dilation)), groups)               # (N, O, 1, L_out)
+    return y.squeeze(2)
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """PyTorch's ``F.max_pool1d``: a max_pool2d of height 1.  Shapes: (N, C, L) -> (N, C, L_out)."""
+    if x.ndim == 2:
+        return max_pool1d(x.unsqueeze(0), kernel_size, stride, padding, dilation, ceil_mode,
+                          return_indices).squeeze(0)
+    first = lambda v: v[0] if isinstance(v, (tuple, list)) else v     # noqa: E731
+    stride = kernel_size if stride is None else stride
+    y = max_pool2d(x.unsqueeze(2), (1, first(kernel_size)), (1, first(stride)),
+                   (0, first(padding)), (1, first(dilation)), ceil_mode, return_indices)
+    if return_indices:
+        return y[0].squeeze(2), y[1].squeeze(2)
+    return y.squeeze(2)
 
 
 def softmax(x, dim: int = -1):
@@ -244,3 +310,9 @@ def kl_div(input, target, reduction: str = "mean", log_target: bool = False):
     if reduction == "batchmean":
         return loss.sum() / float(input.shape[0])
     return _reduce(loss, reduction)
+
+
+def __getattr__(name):
+    """``F.something_missing``: an AttributeError that names tinygen's nearest equivalent."""
+    from tinygen import torchnames
+    raise torchnames.missing("tinygen.functional", name, globals())

@@ -20,8 +20,8 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 ROOT = REPO / "tinygen"
 
 # Top to bottom: (layer, module prefixes). A module belongs to the layer of its longest
-# matching prefix; ``tinygen`` alone is tinygen/__init__.py, which re-exports the tensor API
-# (backend, autograd, creation, ops), so it sits at the ops layer.
+# matching prefix; ``tinygen`` alone is tinygen/__init__.py, the PyTorch-shaped namespace that
+# re-exports the tensor API and loads nn, optim and utils, so it sits just above nn/optim.
 LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("entry points", ("tinygen.cli", "tinygen.__main__")),
     ("methods", ("tinygen.methods",)),
@@ -30,14 +30,18 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("metrics", ("tinygen.metrics",)),
     ("models", ("tinygen.models",)),
     ("losses", ("tinygen.losses",)),
+    # The package itself is PyTorch's `torch` namespace: `import tinygen` loads nn, optim,
+    # utils.data, save/load (as `import torch` does), so it sits above everything it re-exports.
+    # Its facade modules for torch.cuda / torch.backends / torch.accelerator sit with it.
+    ("package root", ("tinygen", "tinygen.cuda", "tinygen.backends", "tinygen.accelerator")),
     ("nn, optim", ("tinygen.nn", "tinygen.optim")),
     ("functional", ("tinygen.functional", "tinygen.gradcheck")),
     # Host-side utilities: files, images and plots, datasets and the loader. They may turn
     # arrays into tensors (DataLoader) but never build, train or evaluate a network.
-    ("data, io", ("tinygen.data", "tinygen.io", "tinygen.configdoc")),
-    ("ops", ("tinygen.ops", "tinygen")),
+    ("data, io", ("tinygen.data", "tinygen.io", "tinygen.configdoc", "tinygen.utils")),
+    ("ops", ("tinygen.ops",)),
     ("autograd", ("tinygen.autograd", "tinygen.creation")),
-    ("backend", ("tinygen.backend", "tinygen._simcuda")),
+    ("backend", ("tinygen.backend", "tinygen._simcuda", "tinygen.torchnames")),
 ]
 
 # (importing module, imported module): why this import may point upwards.
@@ -214,7 +218,7 @@ def test_the_checker_finds_function_level_relative_and_from_imports():
 
 
 def test_the_checker_maps_names_and_finds_cycles():
-    assert LAYERS[layer_of("tinygen")][0] == "ops"
+    assert LAYERS[layer_of("tinygen")][0] == "package root"
     assert LAYERS[layer_of("tinygen.metrics.fid")][0] == "metrics"
     assert LAYERS[layer_of("tinygen.io.plot")][0] == "data, io"
     try:

@@ -175,8 +175,8 @@ class DataLoader:
             rng = np.random.default_rng([self.seed, epoch, b, 1])
             parts[0] = _call(self.transform, parts[0], rng)
         if self.device is not None or self.as_tensor:
-            import tinygen   # lazily: the engine is not needed for host-only use
-            parts = [tinygen.tensor(p, device=self.device) for p in parts]
+            from tinygen.creation import tensor   # lazily: host-only use needs no engine
+            parts = [tensor(p, device=self.device) for p in parts]
         return parts[0] if len(parts) == 1 else tuple(parts)
 
     def __iter__(self) -> Iterator:

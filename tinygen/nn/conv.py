@@ -15,14 +15,14 @@ ConvTranspose2d that is C_out/groups KH KW: PyTorch reads dimension 1 as
 """
 from __future__ import annotations
 
-from tinygen import backend
+from tinygen import backend, functional as F
 from tinygen.nn import init
 from tinygen.nn.module import Module, Parameter
 from tinygen.ops.conv import _pair, _same_padding, conv2d, conv_transpose2d
 from tinygen.ops.im2col import conv_transpose_output_size
 from tinygen.ops.resample import pad as _pad
 
-__all__ = ["Conv2d", "ConvTranspose2d"]
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]
 
 
 def _empty(shape, device, dtype):
@@ -174,3 +174,37 @@ class ConvTranspose2d(_ConvBase):
         return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
                                 output_padding, self.groups, self.dilation)
 
+
+
+class Conv1d(_ConvBase):
+    """1-D convolution layer (PyTorch's), computed as a Conv2d of height 1 (``F.conv1d``).
+
+    Shapes: x (N, C_in, L) -> y (N, C_out, L_out); weight (C_out, C_in/groups, K), bias (C_out,).
+    Init and state-dict keys as PyTorch's (fan_in = C_in/groups * K).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__()
+        _check_channels("Conv1d", in_channels, out_channels, groups)
+        if padding_mode != "zeros":
+            raise ValueError(f"Conv1d: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        one = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,)     # noqa: E731
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.dilation = one(kernel_size), one(stride), one(dilation)
+        self.padding = padding if isinstance(padding, str) else one(padding)
+        self.groups, self.padding_mode = groups, padding_mode
+        self._make_parameters((out_channels, in_channels // groups) + self.kernel_size,
+                              out_channels, bias, device, dtype)
+
+    def extra_repr(self):
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0,):
+            s += f", padding={self.padding}"
+        return s + (", bias=False" if self.bias is None else "")
+
+    def forward(self, x):
+        padding = self.padding if isinstance(self.padding, str) else self.padding[0]
+        return F.conv1d(x, self.weight, self.bias, self.stride[0], padding, self.dilation[0],
+                        self.groups)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 from tinygen import backend
+from tinygen.autograd import Tensor
 
 np = backend.numpy
 
@@ -43,6 +44,12 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
 
 
 def _fill(tensor, host_values):
+    """Put the values into ``tensor``: a Tensor gets a new array; an *array* (PyTorch scripts'
+    ``init.normal_(m.weight.data, ...)``, where ``.data`` is the array) is written in place."""
+    if not isinstance(tensor, Tensor):
+        tensor[...] = backend.to_device(np.asarray(host_values, dtype=tensor.dtype),
+                                        backend.device_of(tensor))
+        return tensor
     tensor.data = backend.to_device(np.asarray(host_values, dtype=tensor.dtype), tensor.device)
     return tensor
 
@@ -63,6 +70,13 @@ def constant_(tensor, value: float):
 
 def zeros_(tensor):
     return constant_(tensor, 0.0)
+
+
+def eye_(tensor):
+    """The identity matrix (a 2-d tensor), PyTorch's ``nn.init.eye_``."""
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_ needs a 2-d tensor, got shape {tensor.shape}")
+    return _fill(tensor, np.eye(*tensor.shape))
 
 
 def ones_(tensor):

@@ -1,4 +1,5 @@
-"""Basic layers: Linear, Identity, activations, Flatten/Unflatten, Softmax."""
+"""Basic layers: Linear, Identity, activations (ReLU ... GELU, SiLU, PReLU), Flatten/Unflatten,
+Softmax."""
 from __future__ import annotations
 
 from tinygen import backend, functional as F
@@ -92,12 +93,54 @@ class Softplus(Module):
 
 
 class ELU(Module):
-    def __init__(self, alpha: float = 1.0):
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
         self.alpha = alpha
 
     def forward(self, x):
         return F.elu(x, self.alpha)
+
+
+class GELU(Module):
+    """x Phi(x) (``F.gelu``); ``approximate="tanh"`` for the paper's tanh form."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, self.approximate)
+
+    def extra_repr(self):
+        return f"approximate='{self.approximate}'"
+
+
+class SiLU(Module):
+    """x sigmoid(x) (``F.silu``)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+
+    def forward(self, x):
+        return F.silu(x)
+
+
+class PReLU(Module):
+    """max(0, x) + a min(0, x) with learnt slopes ``weight`` (num_parameters,), init ``init``
+    (0.25, He et al. 2015); one slope shared, or one per channel (dimension 1)."""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None):
+        super().__init__()
+        self.num_parameters = num_parameters
+        xp = backend.array_module_for(device)
+        self.weight = Parameter(xp.full((num_parameters,), init,
+                                        dtype=dtype or backend.default_float_dtype()))
+
+    def forward(self, x):
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
 
 
 class Softmax(Module):

@@ -19,19 +19,83 @@ from tinygen.autograd import Tensor, is_floating_dtype, reset_grad
 np = backend.numpy   # dtype objects and host conversion of loaded arrays
 
 
+def _plain(x):
+    """x with every ParameterArray in it (nested in tuples/lists) viewed as a plain ndarray."""
+    if isinstance(x, ParameterArray):
+        return x.view(np.ndarray)
+    if isinstance(x, (tuple, list)):
+        return type(x)(_plain(v) for v in x)
+    return x
+
+
+class ParameterArray(np.ndarray):
+    """The NumPy array behind ``Parameter.data``, which also speaks PyTorch's ``.data`` idioms.
+
+    tinygen's ``p.data`` is the array itself (PyTorch's is a tensor sharing its memory). So
+    that PyTorch scripts' idioms on it keep working -- ``p.data.clamp_(-c, c)`` (WGAN's weight
+    clipping), ``m.weight.data.normal_(0.0, 0.02)``, ``ema.data.mul_(0.99).add_(p.data,
+    alpha=0.01)``, ``p.data.cpu().numpy()`` -- a parameter keeps its CPU array as this subclass:
+
+    * every NumPy operation behaves exactly as on a plain array and returns plain arrays
+      (``__array_ufunc__`` / ``__array_function__`` unwrap it), so nothing else changes;
+    * a name NumPy does not have is looked up on a tensor sharing the memory, so the
+      in-place methods write into the parameter (without a version bump, as PyTorch's
+      ``.data`` does not bump either). Names NumPy has keep NumPy's meaning (``.size`` is
+      the element count, ``.view`` reinterprets the dtype).
+
+    Only CPU (NumPy) parameters get it; a GPU array is kept as it is.
+    """
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if "out" in kwargs:
+            kwargs["out"] = _plain(kwargs["out"])
+        return getattr(ufunc, method)(*_plain(inputs), **kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return func(*_plain(args), **{k: _plain(v) for k, v in kwargs.items()})
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(f"'numpy.ndarray' object has no attribute '{name}'")
+        return getattr(Tensor(self.view(np.ndarray)), name)
+
+    def __repr__(self):
+        return repr(self.view(np.ndarray))
+
+
 class Parameter(Tensor):
-    """A tensor that a Module registers as trainable (``requires_grad=True`` by default)."""
+    """A tensor that a Module registers as trainable (``requires_grad=True`` by default).
+
+    ``.data`` is its array, as for every tensor; on the CPU that array is a
+    :class:`ParameterArray`, so PyTorch's ``p.data.clamp_(...)``-style idioms work too.
+    """
 
     def __init__(self, data, requires_grad: bool = True):
         if isinstance(data, Tensor):
             data = data.data
         super().__init__(data, requires_grad=requires_grad)
 
+    @property
+    def data(self):
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        self._data = value.view(ParameterArray) if type(value) is np.ndarray else value
+
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
 
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class _HookHandle:
+    def __init__(self, hooks, key):
+        self.hooks, self.key = hooks, key
+
+    def remove(self):
+        self.hooks.pop(self.key, None)
 
 
 class Module:
@@ -101,8 +165,24 @@ class Module:
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
+    _forward_pre_hooks = None        # name -> hook(module, args); set by register_forward_pre_hook
+
     def __call__(self, *args, **kwargs):
+        if self._forward_pre_hooks:
+            for hook in list(self._forward_pre_hooks.values()):
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
         return self.forward(*args, **kwargs)
+
+    def register_forward_pre_hook(self, hook):
+        """Call ``hook(module, args)`` before every forward (PyTorch's); a non-None result
+        replaces the positional arguments. Returns a handle whose ``remove()`` undoes it."""
+        if self._forward_pre_hooks is None:
+            object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        key = object()
+        self._forward_pre_hooks[key] = hook
+        return _HookHandle(self._forward_pre_hooks, key)
 
     # ----- traversal -----------------------------------------------------------
     def named_modules(self, prefix: str = "") -> Iterator:

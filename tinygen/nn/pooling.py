@@ -5,11 +5,12 @@ Shapes: x (N, C, H, W) -> y (N, C', OH, OW) (see each functional for the sizes).
 """
 from __future__ import annotations
 
+from tinygen import functional as F
 from tinygen.nn.module import Module
 from tinygen.ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from tinygen.ops.resample import interpolate, pad, pixel_shuffle, pixel_unshuffle
 
-__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Upsample", "UpsamplingNearest2d",
+__all__ = ["MaxPool1d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Upsample", "UpsamplingNearest2d",
            "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle", "ReflectionPad2d",
            "ReplicationPad2d", "ZeroPad2d", "ConstantPad2d", "CircularPad2d"]
 
@@ -31,6 +32,14 @@ class MaxPool2d(Module):
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool1d(MaxPool2d):
+    """Max over each window of ``kernel_size`` along L: (N, C, L) -> (N, C, L_out) (``F.max_pool1d``)."""
+
+    def forward(self, x):
+        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode, self.return_indices)
 
 
 class AvgPool2d(Module):

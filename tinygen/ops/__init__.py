@@ -18,6 +18,6 @@ from tinygen.ops.reduction import (  # noqa: F401
 )
 from tinygen.ops.elementwise import (  # noqa: F401
     add, sub, mul, div, neg, pow, exp, log, sqrt, abs, maximum, minimum, clip, clamp,
-    where, cast, to_device, clone, tanh, sigmoid, relu, leaky_relu, softplus,
+    where, cast, to_device, clone, tanh, sigmoid, relu, leaky_relu, softplus, erf,
 )
 from tinygen.ops.linalg import matmul  # noqa: F401

@@ -12,6 +12,8 @@ gradient, ``gx = dL/dx`` what ``backward`` returns.
 """
 from __future__ import annotations
 
+import math
+
 from tinygen import backend
 from tinygen.autograd import Function, Tensor, as_tensor, is_floating_dtype
 
@@ -350,6 +352,26 @@ class Softplus(Function):
         return gy * (linear + (1.0 - linear) * sigmoid(x * self.beta))
 
 
+class Erf(Function):
+    """y = erf(x) = 2/sqrt(pi) * integral_0^x exp(-t^2) dt;  gx = gy * 2/sqrt(pi) * exp(-x^2).
+
+    The values come from Python's ``math.erf`` element by element (correctly rounded double;
+    NumPy has no erf), on the host: slow on big arrays, exact everywhere. The backward is
+    written with Tensor ops, so erf differentiates to any order.
+    """
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        host = backend.to_host(x)
+        values = backend.numpy.asarray(backend.numpy.frompyfunc(math.erf, 1, 1)(host),
+                                       dtype=host.dtype)
+        return backend.to_device(values, backend.device_of(x))
+
+    def backward(self, gy):
+        x, = self.saved_tensors
+        return gy * (2.0 / math.sqrt(math.pi)) * (-(x * x)).exp()
+
+
 # ============================================================================
 # lowercase functional forms
 # ============================================================================
@@ -486,3 +508,8 @@ def leaky_relu(x, negative_slope: float = 0.01):
 
 def softplus(x, beta: float = 1.0, threshold: float = 20.0):
     return Softplus(beta, threshold)(x)
+
+
+def erf(x):
+    """The error function, elementwise (see :class:`Erf`)."""
+    return Erf()(x)

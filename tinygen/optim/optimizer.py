@@ -1,4 +1,4 @@
-"""Optimizers: SGD, RMSprop, Adam, AdamW with PyTorch's update rules and state layout.
+"""Optimizers: SGD, RMSprop, Adam, AdamW, Adadelta with PyTorch's update rules and state layout.
 
 Each ``step()`` reads ``p.grad`` and updates ``p.data`` in place with plain
 array arithmetic (no graph is recorded). Notation in the docstrings:
@@ -50,6 +50,7 @@ class Optimizer:
                 state = self.state.setdefault(id(p), {})
                 self._follow_device(state, p)
                 self._update(p, p.grad.data, state, group)
+                p._version += 1             # an in-place change: a graph that saved p now errs
 
     def _update(self, p, g, state, group):
         raise NotImplementedError
@@ -277,3 +278,39 @@ class AdamW(Adam):
         if group["weight_decay"]:
             p.data *= 1 - group["lr"] * group["weight_decay"]
         return g
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler 2012, arXiv 1212.5701, Algorithm 1), PyTorch's formulation.
+
+        g <- g + lambda theta
+        v <- rho v + (1 - rho) g^2                              (E[g^2])
+        delta <- sqrt(u + eps) / sqrt(v + eps) * g
+        u <- rho u + (1 - rho) delta^2                          (E[dx^2])
+        theta <- theta - lr delta
+    Departure, as in PyTorch: a learning rate ``lr`` (default 1.0) scales the step; the
+    paper has none (lr = 1).
+    """
+
+    _array_keys = ("square_avg", "acc_delta")
+
+    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                 weight_decay: float = 0.0):
+        if lr < 0 or eps < 0 or not 0 <= rho <= 1:
+            raise ValueError(f"Adadelta: invalid lr={lr}, eps={eps} or rho={rho}")
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
+
+    def _update(self, p, g, state, group):
+        xp = _xp(p.data)
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p.data
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = xp.zeros_like(p.data)
+            state["acc_delta"] = xp.zeros_like(p.data)
+        state["step"] += 1
+        rho, eps = group["rho"], group["eps"]
+        v = state["square_avg"] = rho * state["square_avg"] + (1 - rho) * g * g
+        delta = xp.sqrt(state["acc_delta"] + eps) / xp.sqrt(v + eps) * g
+        state["acc_delta"] = rho * state["acc_delta"] + (1 - rho) * delta * delta
+        p.data -= group["lr"] * delta
