@@ -12,6 +12,11 @@ Other test files may import from here; keep it small and stable:
 Non-contiguous leaves matter: gradcheck perturbs ``x.data`` in place, and
 ops must not assume C order (``reshape`` of a transposed view copies, ``x.T``
 of a view aliases...).
+
+Leaves live on the default device (``TINYGEN_DEVICE``; the layout is made there,
+with the device's own array module), so the same tests check the ops on the CPU
+and, with ``TINYGEN_SIMULATE_CUDA=1 TINYGEN_DEVICE=cuda``, on the stand-in GPU.
+``host(x)`` is the explicit copy to NumPy a CuPy user writes (``x.cpu().numpy()``).
 """
 from __future__ import annotations
 
@@ -44,19 +49,34 @@ def shapes(min_dims=0, max_dims=3, min_side=1, max_side=3):
                     max_size=max_dims).map(tuple)
 
 
-def with_layout(a: np.ndarray, kind: str) -> np.ndarray:
-    """The same values as ``a`` held in memory laid out as ``kind`` (a view where possible)."""
+def with_layout(a, kind: str):
+    """The same values as ``a`` held in memory laid out as ``kind`` (a view where possible).
+
+    ``a`` is a NumPy array or a device array; the layout is made with ``a``'s own module.
+    """
+    xp = backend.get_array_module(a)
     if a.ndim == 0 or kind == "c":
         return a.copy()
     if kind == "f":                       # transposed storage: a.T of a C array
-        return np.ascontiguousarray(a.T).T
+        return xp.ascontiguousarray(a.T).T
     if kind == "strided":                 # every other element of a bigger buffer
-        buf = np.zeros(a.shape[:-1] + (2 * a.shape[-1],))
+        with backend.device_scope(a):
+            buf = xp.zeros(a.shape[:-1] + (2 * a.shape[-1],), dtype=a.dtype)
         buf[..., ::2] = a
         return buf[..., ::2]
     if kind == "reversed":                # negative strides
-        return np.ascontiguousarray(a[..., ::-1])[..., ::-1]
+        return xp.ascontiguousarray(a[..., ::-1])[..., ::-1]
     raise ValueError(kind)
+
+
+def on_default_device(a):
+    """A NumPy array copied to the default device (the array itself on the CPU)."""
+    return backend.to_device(a, tg.get_default_device())
+
+
+def host(x) -> np.ndarray:
+    """A host NumPy copy of a tensor or array, whatever its device (``x.cpu().numpy()``)."""
+    return x.cpu().numpy() if isinstance(x, tg.Tensor) else backend.to_host(x)
 
 
 def leaf(draw, shape, low=-2.0, high=2.0, away_from=None, margin=0.1, layout=None):
@@ -71,7 +91,8 @@ def leaf(draw, shape, low=-2.0, high=2.0, away_from=None, margin=0.1, layout=Non
         near = np.abs(a - k) < margin
         a = np.where(near, k + np.where(a >= k, 1.0, -1.0) * (margin + rng.uniform(0, 0.5, shape)), a)
     kind = layout or draw(st.sampled_from(LAYOUTS))
-    return tg.Tensor(with_layout(np.asarray(a, dtype=np.float64), kind), requires_grad=True)
+    a = on_default_device(np.asarray(a, dtype=np.float64))
+    return tg.Tensor(with_layout(a, kind), requires_grad=True)
 
 
 def distinct_leaf(draw, shape, gap=0.2):
@@ -80,7 +101,7 @@ def distinct_leaf(draw, shape, gap=0.2):
     n = int(np.prod(shape, dtype=int))
     a = (rng.permutation(n) - n / 2) * gap + rng.uniform(0, gap / 4)
     kind = draw(st.sampled_from(LAYOUTS))
-    return tg.Tensor(with_layout(a.reshape(shape), kind), requires_grad=True)
+    return tg.Tensor(with_layout(on_default_device(a.reshape(shape)), kind), requires_grad=True)
 
 
 def check_grads(fn, inputs, second_order=True, **kwargs):
@@ -94,8 +115,8 @@ def check_grads(fn, inputs, second_order=True, **kwargs):
 
 
 def t64(a, requires_grad=True):
-    """A float64 leaf from anything array-like."""
-    return tg.Tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad)
+    """A float64 leaf on the default device from anything array-like (host data)."""
+    return tg.Tensor(on_default_device(np.asarray(a, dtype=np.float64)), requires_grad=requires_grad)
 
 
 @pytest.fixture(autouse=True)

@@ -63,7 +63,7 @@ def test_metadata_and_python_conversions():
     assert x.device == "cpu" and x.is_leaf
     assert x.tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
     assert float(x[1, 2]) == 5.0 and int(x[1, 2]) == 5 and x.sum().item() == 15.0
-    assert isinstance(x.numpy(), np.ndarray)
+    assert isinstance(x.cpu().numpy(), np.ndarray)
     np.testing.assert_array_equal(np.asarray(x), x.data)
     with pytest.raises(ValueError, match=r"one element.*\(2, 3\)"):
         x.item()

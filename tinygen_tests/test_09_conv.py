@@ -94,13 +94,13 @@ def test_batch_chunking_gives_the_same_result(monkeypatch):
     gy = rng.standard_normal((5, 4, 3, 3)).astype(np.float32)
     y = C.conv2d(x, w, stride=2)
     y.backward(gy)
-    ref = (y.numpy(), x.grad.numpy(), w.grad.numpy())
+    ref = (y.cpu().numpy(), x.grad.cpu().numpy(), w.grad.cpu().numpy())
     monkeypatch.setattr(I, "MAX_COLUMN_BYTES", 3 * 9 * 9 * 4 * 2)   # two samples per chunk
     assert len(I.batch_chunks(5, 3 * 9 * 9 * 4)) == 3
     x.grad = w.grad = None
     y = C.conv2d(x, w, stride=2)
     y.backward(gy)
-    for a, b in zip(ref, (y.numpy(), x.grad.numpy(), w.grad.numpy())):
+    for a, b in zip(ref, (y.cpu().numpy(), x.grad.cpu().numpy(), w.grad.cpu().numpy())):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
@@ -145,12 +145,12 @@ def test_fast_conv2d_matches_the_naive_loop_values_and_gradients(cfg, seed):
     x, w, b = _conv_inputs(cfg, seed)
     args = (cfg["s"], cfg["p"], cfg["d"], cfg["g"])
     y_fast, y_slow = C.conv2d(x, w, b, *args), C.conv2d_naive(x, w, b, *args)
-    np.testing.assert_allclose(y_fast.numpy(), y_slow.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(y_fast.cpu().numpy(), y_slow.cpu().numpy(), rtol=1e-10, atol=1e-12)
     gy = tg.Tensor(np.random.default_rng(seed + 1).standard_normal(y_fast.shape))
     fast = tg.grad(y_fast, [x, w, b], gy)
     slow = tg.grad(y_slow, [x, w, b], gy)
     for a, c in zip(fast, slow):
-        np.testing.assert_allclose(a.numpy(), c.numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(a.cpu().numpy(), c.cpu().numpy(), rtol=1e-10, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------
@@ -353,10 +353,10 @@ def test_modules_state_dict_keys_shapes_and_default_init_bounds():
     assert list(convt.state_dict()) == ["weight"] and convt.weight.shape == (6, 3, 4, 4)
     bound = 1 / np.sqrt(3 * 3 * 2)                                     # fan_in = C_in/g * KH * KW
     for t in (conv.weight, conv.bias):
-        a = t.numpy()
+        a = t.cpu().numpy()
         assert np.abs(a).max() <= bound and np.abs(a).max() > 0.8 * bound
     bound_t = 1 / np.sqrt(3 * 16)                                      # weight.shape[1] * KH * KW
-    a = convt.weight.numpy()
+    a = convt.weight.cpu().numpy()
     assert np.abs(a).max() <= bound_t and np.abs(a).max() > 0.8 * bound_t
 
 
@@ -380,7 +380,7 @@ def test_unbatched_input_is_accepted():
     tg.manual_seed(3)
     m = nn.Conv2d(2, 3, 3, padding=1)
     x = np.random.default_rng(0).standard_normal((2, 5, 5)).astype(np.float32)
-    np.testing.assert_allclose(m(tg.tensor(x)).numpy(), m(tg.tensor(x[None])).numpy()[0])
+    np.testing.assert_allclose(m(tg.tensor(x)).cpu().numpy(), m(tg.tensor(x[None])).cpu().numpy()[0])
 
 
 # ----------------------------------------------------------------------------
@@ -391,7 +391,7 @@ def _torch_grads(torch, fn, arrays, gy):
     ts = [torch.tensor(a, requires_grad=True) for a in arrays]
     y = fn(*ts)
     y.backward(torch.tensor(gy))
-    return y.detach().numpy(), [t.grad.numpy() for t in ts]
+    return y.detach().cpu().numpy(), [t.grad.cpu().numpy() for t in ts]
 
 
 @given(cfg=conv_transpose_config(max_side=7), seed=st.integers(0, 2 ** 16))
@@ -415,10 +415,10 @@ def test_against_pytorch_conv2d_and_conv_transpose2d(cfg, seed):
         gy = np.random.default_rng(seed).standard_normal(y.shape)
         grads = tg.grad(y, [x, w, b], tg.Tensor(gy))
         y_t, grads_t = _torch_grads(torch, lambda *t: theirs(*t, *args),
-                                    [x.numpy(), w.numpy(), b.numpy()], gy)
-        np.testing.assert_allclose(y.numpy(), y_t, rtol=1e-5, atol=1e-10)
+                                    [x.cpu().numpy(), w.cpu().numpy(), b.cpu().numpy()], gy)
+        np.testing.assert_allclose(y.cpu().numpy(), y_t, rtol=1e-5, atol=1e-10)
         for a, c in zip(grads, grads_t):
-            np.testing.assert_allclose(a.numpy(), c, rtol=1e-5, atol=1e-10)
+            np.testing.assert_allclose(a.cpu().numpy(), c, rtol=1e-5, atol=1e-10)
 
 
 @pytest.mark.parametrize("padding", ["same", "valid"])
@@ -429,7 +429,7 @@ def test_against_pytorch_string_padding_with_even_kernels(padding):
     y = C.conv2d(t64(x), t64(w), padding=padding, dilation=(1, 2))
     ref = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), padding=padding,
                                      dilation=(1, 2))
-    np.testing.assert_allclose(y.numpy(), ref.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(y.cpu().numpy(), ref.cpu().numpy(), rtol=1e-10)
 
 
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
@@ -448,7 +448,7 @@ def test_against_pytorch_modules_load_state_dict_and_repr(mode):
     for ours, theirs in pairs:
         theirs = theirs.double()
         ours.double()
-        ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+        ours.load_state_dict({k: v.detach().cpu().numpy() for k, v in theirs.state_dict().items()})
         assert repr(ours) == repr(theirs)
         xt = torch.tensor(x, requires_grad=True)
         xo = t64(x)
@@ -456,9 +456,9 @@ def test_against_pytorch_modules_load_state_dict_and_repr(mode):
         gy = rng.standard_normal(y.shape)
         y_t.backward(torch.tensor(gy))
         y.backward(gy)
-        np.testing.assert_allclose(y.numpy(), y_t.detach().numpy(), rtol=1e-5, atol=1e-10)
-        np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-10)
-        np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(),
+        np.testing.assert_allclose(y.cpu().numpy(), y_t.detach().cpu().numpy(), rtol=1e-5, atol=1e-10)
+        np.testing.assert_allclose(xo.grad.cpu().numpy(), xt.grad.cpu().numpy(), rtol=1e-5, atol=1e-10)
+        np.testing.assert_allclose(ours.weight.grad.cpu().numpy(), theirs.weight.grad.cpu().numpy(),
                                    rtol=1e-5, atol=1e-10)
 
 
@@ -467,9 +467,9 @@ def test_against_pytorch_conv_transpose_output_size():
     ours, theirs = nn.ConvTranspose2d(2, 3, 3, stride=3, padding=1), \
         torch.nn.ConvTranspose2d(2, 3, 3, stride=3, padding=1).double()
     ours.double()
-    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    ours.load_state_dict({k: v.detach().cpu().numpy() for k, v in theirs.state_dict().items()})
     x = np.random.default_rng(7).standard_normal((1, 2, 4, 3))
     for size in [(10, 7), (12, 9), (11, 8)]:
         y = ours(t64(x), output_size=size)
         ref = theirs(torch.tensor(x), output_size=size)
-        np.testing.assert_allclose(y.numpy(), ref.detach().numpy(), rtol=1e-10)
+        np.testing.assert_allclose(y.cpu().numpy(), ref.detach().cpu().numpy(), rtol=1e-10)

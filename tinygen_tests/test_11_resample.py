@@ -43,12 +43,12 @@ def resize_args(draw):
 def test_nearest_and_bilinear_by_hand():
     x = t64(np.array([[0.0, 1.0], [2.0, 3.0]])[None, None])
     near = R.interpolate(x, scale_factor=2)
-    assert near.numpy()[0, 0].tolist() == [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]]
+    assert near.cpu().numpy()[0, 0].tolist() == [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]]
     row = R.interpolate(t64(np.array([[[[0.0, 1.0]]]])), size=(1, 4), mode="bilinear")
-    np.testing.assert_allclose(row.numpy().ravel(), [0, 0.25, 0.75, 1])   # half-pixel centres
+    np.testing.assert_allclose(row.cpu().numpy().ravel(), [0, 0.25, 0.75, 1])   # half-pixel centres
     row = R.interpolate(t64(np.array([[[[0.0, 1.0]]]])), size=(1, 4), mode="bilinear",
                         align_corners=True)
-    np.testing.assert_allclose(row.numpy().ravel(), [0, 1 / 3, 2 / 3, 1])  # corners pinned
+    np.testing.assert_allclose(row.cpu().numpy().ravel(), [0, 1 / 3, 2 / 3, 1])  # corners pinned
 
 
 def test_interpolation_matrices_rows_sum_to_one():
@@ -85,11 +85,11 @@ def test_against_pytorch_interpolate(args, h, w, mode, seed, dtype):
     yt = torch.nn.functional.interpolate(xt, mode=mode, align_corners=ac, **args)
     assert y.shape == tuple(yt.shape) and y.dtype == a.dtype
     tol = 1e-5 if dtype == np.float64 else 1e-4
-    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(y.cpu().numpy(), yt.detach().cpu().numpy(), rtol=tol, atol=tol)
     gy = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
     y.backward(gy)
     yt.backward(torch.tensor(gy))
-    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), xt.grad.cpu().numpy(), rtol=tol, atol=tol)
 
 
 def test_sabotaged_matmul_inside_bilinear_is_caught(monkeypatch):
@@ -124,12 +124,12 @@ def test_pixel_shuffle_formula_and_inverse():
     r, C, H, W = 2, 3, 2, 3
     x = _x((2, C * r * r, H, W))
     y = R.pixel_shuffle(x, r)
-    a, b = x.numpy(), y.numpy()
+    a, b = x.cpu().numpy(), y.cpu().numpy()
     for c in range(C):
         for i in range(r):
             for j in range(r):
                 np.testing.assert_array_equal(b[:, c, i::r, j::r], a[:, c * r * r + i * r + j])
-    np.testing.assert_array_equal(R.pixel_unshuffle(y, r).numpy(), a)
+    np.testing.assert_array_equal(R.pixel_unshuffle(y, r).cpu().numpy(), a)
     check_grads(lambda x: R.pixel_shuffle(x, r), x)
     check_grads(lambda x: R.pixel_unshuffle(x, r), _x((1, 2, 4, 2)))
     with pytest.raises(ValueError, match="upscale_factor"):
@@ -144,11 +144,11 @@ def test_pixel_shuffle_formula_and_inverse():
 
 def test_pad_modes_by_hand():
     x = t64(np.array([[[[1.0, 2.0, 3.0]]]]))
-    row = lambda mode: R.pad(x, (2, 2), mode=mode).numpy().ravel().tolist()  # noqa: E731
+    row = lambda mode: R.pad(x, (2, 2), mode=mode).cpu().numpy().ravel().tolist()  # noqa: E731
     assert row("reflect") == [3, 2, 1, 2, 3, 2, 1]
     assert row("replicate") == [1, 1, 1, 2, 3, 3, 3]
     assert row("circular") == [2, 3, 1, 2, 3, 1, 2]
-    assert R.pad(x, (1, -1), value=9.0).numpy().ravel().tolist() == [9, 1, 2]
+    assert R.pad(x, (1, -1), value=9.0).cpu().numpy().ravel().tolist() == [9, 1, 2]
 
 
 @given(mode=st.sampled_from(["constant", "reflect", "replicate", "circular"]),
@@ -176,11 +176,11 @@ def test_against_pytorch_pad(mode, pads, seed):
         return                                                             # PyTorch refuses too
     x = t64(a)
     y = R.pad(x, tuple(pads), mode=mode, value=0.5)
-    np.testing.assert_allclose(y.numpy(), yt.detach().numpy())
+    np.testing.assert_allclose(y.cpu().numpy(), yt.detach().cpu().numpy())
     gy = np.random.default_rng(seed).standard_normal(y.shape)
     y.backward(gy)
     yt.backward(torch.tensor(gy))
-    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), xt.grad.cpu().numpy(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("args, match", [
@@ -221,5 +221,5 @@ def test_against_pytorch_layers():
              (nn.ZeroPad2d((1, 2, 0, 1)), torch.nn.ZeroPad2d((1, 2, 0, 1))),
              (nn.ConstantPad2d(2, -1.5), torch.nn.ConstantPad2d(2, -1.5))]
     for ours, theirs in pairs:
-        np.testing.assert_allclose(ours(t64(a)).numpy(), theirs(torch.tensor(a)).numpy(),
+        np.testing.assert_allclose(ours(t64(a)).cpu().numpy(), theirs(torch.tensor(a)).cpu().numpy(),
                                    rtol=1e-12, err_msg=repr(ours))

@@ -22,7 +22,7 @@ def test_dropout_zero_fraction_and_expectation(p):
     """Fraction of zeros ~ p and mean of y ~ mean of x, within 5 standard errors."""
     tg.manual_seed(0)
     n = 200_000
-    y = F.dropout(tg.ones(n), p, training=True).numpy()
+    y = F.dropout(tg.ones(n), p, training=True).cpu().numpy()
     zero_fraction = float((y == 0).mean())
     assert abs(zero_fraction - p) < 5 * np.sqrt(p * (1 - p) / n)
     np.testing.assert_allclose(np.unique(y), [0.0, 1 / (1 - p)], rtol=1e-6)
@@ -34,7 +34,7 @@ def test_dropout_identity_in_eval_and_edge_probabilities():
     x = tg.randn(3, 4)
     assert F.dropout(x, 0.5, training=False) is x
     assert F.dropout(x, 0.0) is x
-    np.testing.assert_array_equal(F.dropout(x, 1.0).numpy(), np.zeros((3, 4)))
+    np.testing.assert_array_equal(F.dropout(x, 1.0).cpu().numpy(), np.zeros((3, 4)))
     drop = nn.Dropout(0.5).eval()
     assert drop(x) is x
     with pytest.raises(ValueError, match=r"between 0 and 1, got p=1.5"):
@@ -89,7 +89,7 @@ def test_dropout_sabotage_is_caught(monkeypatch):
 def test_dropout2d_zeros_whole_channels():
     tg.manual_seed(0)
     x = tg.ones(8, 16, 3, 3)
-    y = nn.Dropout2d(0.5)(x).numpy()
+    y = nn.Dropout2d(0.5)(x).cpu().numpy()
     per_map = y.reshape(8, 16, 9)
     assert np.all((per_map == 0).all(-1) | (per_map == 2.0).all(-1))
     assert 0.2 < float((per_map[..., 0] == 0).mean()) < 0.8
@@ -172,4 +172,4 @@ def test_embedding_matches_torch():
         torch.from_numpy(gy))
     wo = t64(w)
     F.embedding(idx, wo, padding_idx=5).backward(t64(gy, requires_grad=False))
-    np.testing.assert_allclose(wo.grad.data, wt.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(wo.grad.data, wt.grad.cpu().numpy(), atol=1e-12)

@@ -86,8 +86,8 @@ def _run(lib, fn, x_np, y_np):
     out = fn(x, y, lib)
     g = np.random.default_rng(5).standard_normal(tuple(out.shape))
     out.backward(tg.tensor(g) if lib is tg else torch.tensor(g))
-    val = out.data if lib is tg else out.detach().numpy()
-    grads = [None if t is None or t.grad is None else (t.grad.data if lib is tg else t.grad.numpy())
+    val = out.data if lib is tg else out.detach().cpu().numpy()
+    grads = [None if t is None or t.grad is None else (t.grad.data if lib is tg else t.grad.cpu().numpy())
              for t in (x, y)]
     return val, grads
 

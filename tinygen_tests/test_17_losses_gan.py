@@ -32,7 +32,7 @@ def logit_arrays(min_size=1, max_size=6, bound=30.0):
 def grad_wrt(loss_fn, logits):
     t = T(logits).requires_grad_()
     loss_fn(t).backward()
-    return t.grad.numpy().ravel()
+    return t.grad.cpu().numpy().ravel()
 
 
 # ---------------------------------------------------------------- values at known points
@@ -135,7 +135,7 @@ def test_losses_are_finite_with_their_gradients_at_huge_logits(name, dtype):
     loss = d_loss(r, f) + g_loss(f)
     loss.backward()
     assert np.isfinite(float(loss))
-    assert np.all(np.isfinite(r.grad.numpy())) and np.all(np.isfinite(f.grad.numpy()))
+    assert np.all(np.isfinite(r.grad.cpu().numpy())) and np.all(np.isfinite(f.grad.cpu().numpy()))
     assert loss.dtype == dtype
 
 
@@ -175,7 +175,7 @@ def test_gradient_penalty_matches_a_direct_numpy_computation():
     x, y = tg.randn(4, 3, dtype=tg.float64), tg.randn(4, 3, dtype=tg.float64)
     eps = np.array([0.1, 0.5, 0.9, 0.3])
     gp = float(L.gradient_penalty(D, x, y, epsilon=eps))
-    x_hat = eps[:, None] * x.numpy() + (1 - eps[:, None]) * y.numpy()
+    x_hat = eps[:, None] * x.cpu().numpy() + (1 - eps[:, None]) * y.cpu().numpy()
     # finite-difference gradient of the critic at x_hat, then the penalty by hand
     h, norms = 1e-6, []
     for n in range(4):
@@ -183,7 +183,7 @@ def test_gradient_penalty_matches_a_direct_numpy_computation():
         for k in range(3):
             e = np.zeros(3)
             e[k] = h
-            f = lambda v: float(D(tg.tensor(v[None])).numpy().ravel()[0])  # noqa: E731
+            f = lambda v: float(D(tg.tensor(v[None])).cpu().numpy().ravel()[0])  # noqa: E731
             g.append((f(x_hat[n] + e) - f(x_hat[n] - e)) / (2 * h))
         norms.append(np.linalg.norm(g))
     assert gp == pytest.approx(10 * np.mean((np.array(norms) - 1) ** 2), rel=1e-6)

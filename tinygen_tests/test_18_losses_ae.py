@@ -31,14 +31,14 @@ shapes = st.tuples(st.integers(1, 3), st.integers(1, 4))
 def test_kl_closed_form_matches_numpy_and_is_nonnegative(shape, seed):
     rng = np.random.default_rng(seed)
     mu, logvar = rng.normal(size=shape), rng.normal(size=shape)
-    kl = L.kl_normal_standard(t64(mu), t64(logvar)).numpy()
+    kl = L.kl_normal_standard(t64(mu), t64(logvar)).cpu().numpy()
     var = np.exp(logvar)
     # per-dimension KL of N(m, s^2) to N(0, 1): log(1/s) + (s^2 + m^2)/2 - 1/2
     expected = (-0.5 * logvar + 0.5 * (var + mu ** 2) - 0.5).sum(-1)
     np.testing.assert_allclose(kl, expected, rtol=1e-12)
     assert (kl >= -1e-12).all()
     # zero exactly at q = p
-    zero = L.kl_normal_standard(t64(np.zeros(shape)), t64(np.zeros(shape))).numpy()
+    zero = L.kl_normal_standard(t64(np.zeros(shape)), t64(np.zeros(shape))).cpu().numpy()
     np.testing.assert_allclose(zero, 0.0, atol=1e-15)
 
 
@@ -46,8 +46,8 @@ def test_kl_monte_carlo_agrees_with_closed_form():
     rng = np.random.default_rng(0)
     mu, logvar = rng.normal(size=(3, 4)), 0.5 * rng.normal(size=(3, 4))
     eps = rng.standard_normal((200_000, 3, 4))
-    mc = L.kl_normal_monte_carlo(t64(mu), t64(logvar), t64(eps, grad=False)).numpy()
-    exact = L.kl_normal_standard(t64(mu), t64(logvar)).numpy()
+    mc = L.kl_normal_monte_carlo(t64(mu), t64(logvar), t64(eps, grad=False)).cpu().numpy()
+    exact = L.kl_normal_standard(t64(mu), t64(logvar)).cpu().numpy()
     # standard error of the MC mean is ~ sqrt(Var/S); 5 sigma-ish margin
     np.testing.assert_allclose(mc, exact, atol=0.05)
 
@@ -59,7 +59,7 @@ def test_kl_monte_carlo_gradient_is_unbiased_for_the_closed_form_gradient():
     g_mc = tinygen.grad(L.kl_normal_monte_carlo(mu, logvar, eps).sum(), [mu, logvar])
     g_cf = tinygen.grad(L.kl_normal_standard(mu, logvar).sum(), [mu, logvar])
     for a, b in zip(g_mc, g_cf):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=0.05)
+        np.testing.assert_allclose(a.cpu().numpy(), b.cpu().numpy(), atol=0.05)
 
 
 @given(shapes, st.integers(0, 10_000))
@@ -93,7 +93,7 @@ def test_bernoulli_log_likelihood_matches_direct_formula(shape, seed):
     logits, x = 3 * rng.normal(size=shape), rng.uniform(size=shape)
     p = 1 / (1 + np.exp(-logits))
     expected = (x * np.log(p) + (1 - x) * np.log(1 - p)).sum(-1)
-    np.testing.assert_allclose(L.bernoulli_log_likelihood(t64(logits), t64(x, False)).numpy(),
+    np.testing.assert_allclose(L.bernoulli_log_likelihood(t64(logits), t64(x, False)).cpu().numpy(),
                                expected, rtol=1e-10)
     gradcheck(lambda lg: L.bernoulli_log_likelihood(lg, t64(x, False)), [t64(logits)])
     gradgradcheck(lambda lg: L.bernoulli_log_likelihood(lg, t64(x, False)), [t64(logits)])
@@ -102,10 +102,10 @@ def test_bernoulli_log_likelihood_matches_direct_formula(shape, seed):
 def test_bernoulli_log_likelihood_is_finite_for_huge_logits():
     logits = t64([[1e4, -1e4, 50.0]])
     x = t64([[1.0, 0.0, 1.0]], False)
-    ll = L.bernoulli_log_likelihood(logits, x).numpy()
+    ll = L.bernoulli_log_likelihood(logits, x).cpu().numpy()
     assert np.isfinite(ll).all() and ll[0] > -1e-15
     (g,) = tinygen.grad(L.bernoulli_log_likelihood(logits, x).sum(), logits)
-    assert np.isfinite(g.numpy()).all()
+    assert np.isfinite(g.cpu().numpy()).all()
 
 
 @given(shapes, st.integers(0, 10_000))
@@ -115,7 +115,7 @@ def test_gaussian_log_likelihood_matches_scipy(shape, seed):
     rng = np.random.default_rng(seed)
     mean, x, logvar = rng.normal(size=shape), rng.normal(size=shape), rng.normal(size=shape)
     expected = norm.logpdf(x, mean, np.exp(0.5 * logvar)).sum(-1)
-    got = L.gaussian_log_likelihood(t64(mean), t64(x, False), t64(logvar)).numpy()
+    got = L.gaussian_log_likelihood(t64(mean), t64(x, False), t64(logvar)).cpu().numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-10)
     fn = lambda m, lv: L.gaussian_log_likelihood(m, t64(x, False), lv)  # noqa: E731
     gradcheck(fn, [t64(mean), t64(logvar)])
@@ -125,14 +125,14 @@ def test_gaussian_log_likelihood_matches_scipy(shape, seed):
 def test_log_normal_diag_matches_scipy_and_standard_normal():
     from scipy.stats import norm
     z = np.array([[0.3, -1.2], [2.0, 0.1]])
-    np.testing.assert_allclose(L.log_normal_diag(t64(z, False), 0.0, 0.0).numpy(),
+    np.testing.assert_allclose(L.log_normal_diag(t64(z, False), 0.0, 0.0).cpu().numpy(),
                                norm.logpdf(z).sum(-1), rtol=1e-12)
 
 
 def test_negative_elbo_and_beta():
     ll, kl = t64([-10.0, -20.0], False), t64([1.0, 3.0], False)
-    assert float(L.negative_elbo(ll, kl).numpy()) == pytest.approx(17.0)
-    assert float(L.negative_elbo(ll, kl, beta=4.0).numpy()) == pytest.approx(15.0 + 8.0)
+    assert float(L.negative_elbo(ll, kl).cpu().numpy()) == pytest.approx(17.0)
+    assert float(L.negative_elbo(ll, kl, beta=4.0).cpu().numpy()) == pytest.approx(15.0 + 8.0)
 
 
 @given(st.integers(1, 6), st.integers(1, 3), st.integers(0, 10_000))
@@ -140,7 +140,7 @@ def test_negative_elbo_and_beta():
 def test_iwae_bound_is_log_mean_exp_and_at_least_the_mean(k, n, seed):
     rng = np.random.default_rng(seed)
     log_w = 5 * rng.normal(size=(k, n)) - 100.0      # far from 0: exp would underflow directly
-    got = L.iwae_bound(t64(log_w)).numpy()
+    got = L.iwae_bound(t64(log_w)).cpu().numpy()
     m = log_w.max(0)
     expected = m + np.log(np.exp(log_w - m).mean(0))
     np.testing.assert_allclose(got, expected, rtol=1e-12)
@@ -161,7 +161,7 @@ def test_iwae_bound_tightens_to_log_px_in_a_conjugate_model():
     for k in (1, 10, 1000):
         z = rng.standard_normal((k, 4000))
         log_w = -0.5 * (math.log(2 * math.pi) + (x - z) ** 2)   # log p(x|z) + log p(z) - log q(z)
-        bounds.append(float(L.iwae_bound(t64(log_w, False)).numpy().mean()))
+        bounds.append(float(L.iwae_bound(t64(log_w, False)).cpu().numpy().mean()))
     assert bounds[0] < bounds[1] < bounds[2] <= log_px + 1e-3
     assert abs(bounds[2] - log_px) < 0.01
 
@@ -177,11 +177,11 @@ def test_sparse_kl_penalty_values_and_properties(n, j, rho, seed):
     h = rng.uniform(0.05, 0.95, size=(n, j))
     r = h.mean(0)
     expected = (rho * np.log(rho / r) + (1 - rho) * np.log((1 - rho) / (1 - r))).sum()
-    got = float(L.sparse_kl_penalty(t64(h), rho).numpy())
+    got = float(L.sparse_kl_penalty(t64(h), rho).cpu().numpy())
     assert got == pytest.approx(expected, rel=1e-10)
     assert got >= 0
     # minimised (= 0) when every unit's mean activation equals rho
-    assert float(L.sparse_kl_penalty(t64(np.full((n, j), rho)), rho).numpy()) == pytest.approx(0, abs=1e-12)
+    assert float(L.sparse_kl_penalty(t64(np.full((n, j), rho)), rho).cpu().numpy()) == pytest.approx(0, abs=1e-12)
     fn = lambda t: L.sparse_kl_penalty(t, rho)  # noqa: E731
     gradcheck(fn, [t64(h)])
     gradgradcheck(fn, [t64(h)])
@@ -190,7 +190,7 @@ def test_sparse_kl_penalty_values_and_properties(n, j, rho, seed):
 def test_sparse_kl_penalty_gradient_pushes_mean_activation_towards_rho():
     h = t64(np.full((4, 2), 0.5))
     (g,) = tinygen.grad(L.sparse_kl_penalty(h, 0.05), h)
-    assert (g.numpy() > 0).all()   # descending lowers activations above rho
+    assert (g.cpu().numpy() > 0).all()   # descending lowers activations above rho
 
 
 def test_sparse_kl_penalty_rejects_bad_rho():
@@ -204,7 +204,7 @@ def test_l1_code_penalty(shape, seed):
     rng = np.random.default_rng(seed)
     h = rng.normal(size=shape)
     h = np.where(np.abs(h) < 0.05, 0.1, h)      # keep away from the kink at 0
-    np.testing.assert_allclose(L.l1_code_penalty(t64(h)).numpy(), np.abs(h).sum(-1))
+    np.testing.assert_allclose(L.l1_code_penalty(t64(h)).cpu().numpy(), np.abs(h).sum(-1))
     gradcheck(L.l1_code_penalty, [t64(h)])
     gradgradcheck(L.l1_code_penalty, [t64(h)])
 
@@ -226,11 +226,11 @@ def test_contractive_autograd_matches_sigmoid_closed_form_and_numpy_jacobian(n, 
     rng = np.random.default_rng(seed)
     x, W, b = _sigmoid_layer(rng, n, d, j)
     h = tinygen.sigmoid(x @ W.T + b)
-    auto = L.contractive_penalty(h, x).numpy()
-    closed = L.contractive_penalty_sigmoid(h, W).numpy()
+    auto = L.contractive_penalty(h, x).cpu().numpy()
+    closed = L.contractive_penalty_sigmoid(h, W).cpu().numpy()
     np.testing.assert_allclose(auto, closed, rtol=1e-12)
     # the Jacobian by finite differences, by hand
-    xs, Ws, bs = x.numpy(), W.numpy(), b.numpy()
+    xs, Ws, bs = x.cpu().numpy(), W.cpu().numpy(), b.cpu().numpy()
     f = lambda v: 1 / (1 + np.exp(-(v @ Ws.T + bs)))  # noqa: E731
     for i in range(n):
         J = np.stack([(f(xs[i] + 1e-6 * e) - f(xs[i] - 1e-6 * e)) / 2e-6 for e in np.eye(d)], 1)
@@ -242,8 +242,8 @@ def test_contractive_random_projection_estimate_is_unbiased():
     x, W, b = _sigmoid_layer(rng, 2, 3, 4)
     h = tinygen.sigmoid(x @ W.T + b)
     tinygen.manual_seed(0)
-    est = L.contractive_penalty(h, x, n_projections=4000).numpy()
-    np.testing.assert_allclose(est, L.contractive_penalty_sigmoid(h, W).numpy(), rtol=0.1)
+    est = L.contractive_penalty(h, x, n_projections=4000).cpu().numpy()
+    np.testing.assert_allclose(est, L.contractive_penalty_sigmoid(h, W).cpu().numpy(), rtol=0.1)
 
 
 @given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 10_000))
@@ -272,7 +272,7 @@ def test_contractive_penalty_of_a_linear_map_is_its_frobenius_norm():
     A = rng.normal(size=(3, 5))
     x = t64(rng.normal(size=(4, 5)))
     h = x @ t64(A.T, False)
-    np.testing.assert_allclose(L.contractive_penalty(h, x).numpy(), np.full(4, (A ** 2).sum()))
+    np.testing.assert_allclose(L.contractive_penalty(h, x).cpu().numpy(), np.full(4, (A ** 2).sum()))
 
 
 def test_contractive_penalty_errors_name_the_fix():

@@ -33,14 +33,14 @@ def _features(seed, shape):
 @given(shape=feature_shapes, seed=st.integers(0, 10_000))
 def test_gram_matrix_is_symmetric_psd_and_matches_definition(shape, seed):
     F = _features(seed, shape)
-    G = L.gram_matrix(F).numpy()
+    G = L.gram_matrix(F).cpu().numpy()
     n, c, h, w = shape
-    A = F.numpy().reshape(n, c, h * w)
+    A = F.cpu().numpy().reshape(n, c, h * w)
     np.testing.assert_allclose(G, np.einsum("nik,njk->nij", A, A), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(G, np.transpose(G, (0, 2, 1)), atol=0)
     for g in G:
         assert np.linalg.eigvalsh(g).min() >= -1e-10 * max(1.0, np.abs(g).max())
-    Gn = L.gram_matrix(F, normalize=True).numpy()
+    Gn = L.gram_matrix(F, normalize=True).cpu().numpy()
     np.testing.assert_allclose(Gn, G / (h * w), rtol=1e-12)
 
 
@@ -59,7 +59,7 @@ def test_style_loss_is_blind_to_a_permutation_of_positions(shape, seed):
     F = rng.normal(size=shape)
     perm = rng.permutation(h * w)
     F_perm = F.reshape(n, c, h * w)[:, :, perm].reshape(shape)
-    target = L.gram_matrix(t64(rng.normal(size=(1, c, h + 1, w)))).numpy()
+    target = L.gram_matrix(t64(rng.normal(size=(1, c, h + 1, w)))).cpu().numpy()
     for norm in L.STYLE_NORMALISATIONS:
         a = L.style_layer_loss(t64(F), target, norm).item()
         b = L.style_layer_loss(t64(F_perm), target, norm).item()
@@ -85,8 +85,8 @@ def test_style_normalisations_side_by_side():
     the slide's 1/(4 (n_H n_W)^2) is N^2 times larger."""
     rng = np.random.default_rng(0)
     F = t64(rng.normal(size=(1, 3, 4, 5)))
-    A = L.gram_matrix(t64(rng.normal(size=(1, 3, 4, 5)))).numpy()
-    raw = ((L.gram_matrix(F).numpy() - A) ** 2).sum()
+    A = L.gram_matrix(t64(rng.normal(size=(1, 3, 4, 5)))).cpu().numpy()
+    raw = ((L.gram_matrix(F).cpu().numpy() - A) ** 2).sum()
     N, M = 3, 20
     assert L.style_layer_loss(F, A, "none").item() == pytest.approx(raw, rel=1e-12)
     assert L.style_layer_loss(F, A, "gatys").item() == pytest.approx(raw / (4 * N**2 * M**2), rel=1e-12)
@@ -197,7 +197,7 @@ def test_matches_torch_oracle():
             + L.content_loss(x, S) + L.total_variation_loss(x, "sum"))
     loss.backward()
     assert loss.item() == pytest.approx(t_loss.item(), rel=1e-12)
-    np.testing.assert_allclose(x.grad.numpy(), tF.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), tF.grad.cpu().numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_style_gradient_is_gatys_equation_6():
@@ -206,12 +206,12 @@ def test_style_gradient_is_gatys_equation_6():
     rng = np.random.default_rng(8)
     N, H, W = 3, 2, 4
     F = rng.normal(size=(1, N, H, W))
-    A = L.gram_matrix(t64(rng.normal(size=(1, N, H, W)))).numpy()[0]
+    A = L.gram_matrix(t64(rng.normal(size=(1, N, H, W)))).cpu().numpy()[0]
     x = t64(F)
     L.style_layer_loss(x, A[None], "gatys").backward()
     Fm = F.reshape(N, H * W)
     expected = (Fm @ Fm.T - A) @ Fm / (N ** 2 * (H * W) ** 2)
-    np.testing.assert_allclose(x.grad.numpy().reshape(N, H * W), expected, rtol=1e-12)
+    np.testing.assert_allclose(x.grad.cpu().numpy().reshape(N, H * W), expected, rtol=1e-12)
 
 
 def test_gram_distance_is_an_mmd_with_the_quadratic_kernel():

@@ -140,7 +140,7 @@ def test_zero_grad_set_to_none_false_zeroes_in_place():
     np.testing.assert_array_equal(array, 0.0)                   # ...filled with zeros
     assert all(p.grad is None for p in net.parameters() if p is not w and p is not net[0].bias)
     net[0](x).sum().backward()                                  # accumulates onto the zeros
-    np.testing.assert_allclose(w.grad.data, np.broadcast_to(x.numpy().sum(0), (4, 3)), rtol=1e-6)
+    np.testing.assert_allclose(w.grad.data, np.broadcast_to(x.cpu().numpy().sum(0), (4, 3)), rtol=1e-6)
     net.zero_grad()                                             # default: set_to_none=True
     assert w.grad is None
 
@@ -270,6 +270,6 @@ def test_torch_state_dict_loads_and_forward_matches():
     torch.manual_seed(0)
     tnet = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)).double()
     net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
-    net.load_state_dict({k: v.detach().numpy() for k, v in tnet.state_dict().items()})
+    net.load_state_dict({k: v.detach().cpu().numpy() for k, v in tnet.state_dict().items()})
     x = np.random.default_rng(0).standard_normal((5, 3))
-    np.testing.assert_allclose(net(tg.tensor(x)).data, tnet(torch.tensor(x)).detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(net(tg.tensor(x)).data, tnet(torch.tensor(x)).detach().cpu().numpy(), rtol=1e-12)

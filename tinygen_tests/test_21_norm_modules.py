@@ -135,21 +135,21 @@ def test_matches_torch_over_three_training_steps_then_eval(kind):
         xo = t64(x)
         yo = ours(xo)
         yo.backward(t64(gy, requires_grad=False))
-        np.testing.assert_allclose(yo.data, yt.detach().numpy(), atol=1e-6, rtol=0)
-        np.testing.assert_allclose(xo.grad.data, xt.grad.numpy(), atol=1e-6, rtol=0)
+        np.testing.assert_allclose(yo.data, yt.detach().cpu().numpy(), atol=1e-6, rtol=0)
+        np.testing.assert_allclose(xo.grad.data, xt.grad.cpu().numpy(), atol=1e-6, rtol=0)
         for (name, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters()):
-            np.testing.assert_allclose(p.grad.data, q.grad.numpy(), atol=1e-6, rtol=0,
+            np.testing.assert_allclose(p.grad.data, q.grad.cpu().numpy(), atol=1e-6, rtol=0,
                                        err_msg=name)
             p.grad, q.grad = None, None
     theirs_sd = theirs.state_dict()
     for key, value in ours.state_dict().items():
-        np.testing.assert_allclose(value.data, theirs_sd[key].numpy(), atol=1e-6, rtol=0,
+        np.testing.assert_allclose(value.data, theirs_sd[key].cpu().numpy(), atol=1e-6, rtol=0,
                                    err_msg=key)
     assert list(ours.state_dict()) == list(theirs_sd)
     ours.eval()
     theirs.eval()
     x = rng.standard_normal(shape)
-    np.testing.assert_allclose(ours(t64(x)).data, theirs(torch.from_numpy(x)).detach().numpy(),
+    np.testing.assert_allclose(ours(t64(x)).data, theirs(torch.from_numpy(x)).detach().cpu().numpy(),
                                atol=1e-6, rtol=0)
 
 
@@ -164,8 +164,8 @@ def test_torch_batchnorm2d_state_dict_loads_into_ours():
         theirs.bias.uniform_(-1, 1)
     theirs.eval()
     ours = nn.BatchNorm2d(4).eval()
-    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    ours.load_state_dict({k: v.cpu().numpy() for k, v in theirs.state_dict().items()})
     assert ours.num_batches_tracked.item() == 2 and ours.num_batches_tracked.dtype == np.int64
     x = np.random.default_rng(1).standard_normal((2, 4, 3, 3)).astype(np.float32)
     np.testing.assert_allclose(ours(tg.tensor(x)).data,
-                               theirs(torch.from_numpy(x)).detach().numpy(), atol=1e-5)
+                               theirs(torch.from_numpy(x)).detach().cpu().numpy(), atol=1e-5)

@@ -30,7 +30,7 @@ def _run_tinygen(name, kwargs, theta0, grads):
     for g in grads:
         p.grad = tg.tensor(g)
         opt.step()
-    return p.numpy(), opt
+    return p.cpu().numpy(), opt
 
 
 @pytest.mark.parametrize("name,kwargs", CONFIGS)
@@ -44,7 +44,7 @@ def test_matches_pytorch_on_a_fixed_gradient_sequence(name, kwargs):
     for g in grads:
         p.grad = torch.tensor(g)
         opt.step()
-    np.testing.assert_allclose(ours, p.detach().numpy(), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(ours, p.detach().cpu().numpy(), rtol=1e-6, atol=1e-9)
 
 
 def test_adam_first_step_is_lr_times_sign():
@@ -76,7 +76,7 @@ def test_state_dict_round_trip_continues_identically(name, kwargs):
     for g in grads[5:]:
         p.grad = tg.tensor(g)
         opt2.step()
-    np.testing.assert_array_equal(p.numpy(), full)
+    np.testing.assert_array_equal(p.cpu().numpy(), full)
 
 
 def test_parameters_without_grad_are_skipped_and_groups_have_own_lr():
@@ -103,20 +103,20 @@ def test_zero_grad_to_none_skips_the_parameter_zeros_still_step(name, kwargs):
     for _ in range(2):                                  # momentum/averages become non-zero
         p.grad, q.grad = tg.tensor([0.5, 0.5]), tg.tensor([0.5, 0.5])
         opt.step()
-    moved = p.numpy().copy()
+    moved = p.cpu().numpy().copy()
     opt.zero_grad()                                     # set_to_none=True
     assert p.grad is None and q.grad is None
     opt.step()
-    np.testing.assert_array_equal(p.numpy(), moved)
+    np.testing.assert_array_equal(p.cpu().numpy(), moved)
     p.grad = tg.tensor([0.5, 0.5])
     opt.zero_grad(set_to_none=False)
-    np.testing.assert_array_equal(p.grad.numpy(), [0.0, 0.0])
+    np.testing.assert_array_equal(p.grad.cpu().numpy(), [0.0, 0.0])
     assert q.grad is None
     opt.step()                                          # zero gradient: a step like any other
     carried = bool(kwargs.get("momentum") or kwargs.get("weight_decay") or name == "AdamW"
                    or (name == "Adam" and kwargs.get("betas", (0.9,))[0] > 0))
-    assert np.array_equal(p.numpy(), moved) != carried  # moves by momentum / decay if any
-    np.testing.assert_array_equal(q.numpy(), moved)     # q had no gradient: untouched
+    assert np.array_equal(p.cpu().numpy(), moved) != carried  # moves by momentum / decay if any
+    np.testing.assert_array_equal(q.cpu().numpy(), moved)     # q had no gradient: untouched
 
 
 def test_float32_parameters_stay_float32():
@@ -154,5 +154,5 @@ def test_training_a_linear_regression_converges():
         loss = F.mse_loss(model(tg.tensor(X)), tg.tensor(y))
         loss.backward()
         opt.step()
-    np.testing.assert_allclose(model.weight.numpy().T, w_true, atol=1e-2)
+    np.testing.assert_allclose(model.weight.cpu().numpy().T, w_true, atol=1e-2)
     assert model.bias.item() == pytest.approx(0.3, abs=1e-2)

@@ -69,5 +69,5 @@ def test_device_batches_are_tensors():
         pytest.skip("engine not present")
     x = np.arange(6, dtype=np.float32).reshape(3, 2)
     xb, yb = next(iter(DataLoader(x, np.arange(3), batch_size=3, shuffle=False, device="cpu")))
-    assert isinstance(xb, tinygen.Tensor) and np.array_equal(xb.numpy(), x)
-    assert yb.numpy().dtype == np.int64
+    assert isinstance(xb, tinygen.Tensor) and np.array_equal(xb.cpu().numpy(), x)
+    assert yb.cpu().numpy().dtype == np.int64

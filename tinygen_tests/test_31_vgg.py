@@ -58,7 +58,7 @@ def test_extract_returns_named_outputs_and_stops_after_the_last():
     out = model.extract(x, ["relu1_2", "conv1_1", "pool1"])
     assert list(out) == ["relu1_2", "conv1_1", "pool1"]
     assert out["conv1_1"].shape == (1, 64, 16, 16) and out["pool1"].shape == (1, 64, 8, 8)
-    np.testing.assert_array_equal(out["relu1_2"].numpy().clip(0), out["relu1_2"].numpy())
+    np.testing.assert_array_equal(out["relu1_2"].cpu().numpy().clip(0), out["relu1_2"].cpu().numpy())
     with pytest.raises(KeyError, match="relu9_9"):
         model.extract(x, ["relu9_9"])
 
@@ -66,7 +66,7 @@ def test_extract_returns_named_outputs_and_stops_after_the_last():
 def test_imagenet_normalisation_and_its_input_check():
     norm = V.ImageNetNormalize()
     x = np.full((1, 3, 2, 2), 0.5, np.float32)
-    y = norm(tg.tensor(x)).numpy()
+    y = norm(tg.tensor(x)).cpu().numpy()
     expected = (0.5 - np.array(V.IMAGENET_MEAN)) / np.array(V.IMAGENET_STD)
     np.testing.assert_allclose(y[0, :, 0, 0], expected, rtol=1e-6)
     with pytest.raises(ValueError, match=r"RGB images \(N, 3, H, W\)"):
@@ -123,9 +123,9 @@ def test_relu_outputs_match_torch_oracle(torch_vgg_file, pool):
         for i, module in enumerate(features):
             h = module(h)
             if layer_names[i] in names:
-                ref = h.numpy()
+                ref = h.cpu().numpy()
                 assert np.abs(ref).max() > 1e-3, "oracle activations vanished; test is vacuous"
-                np.testing.assert_allclose(ours[layer_names[i]].numpy(), ref, rtol=1e-4,
+                np.testing.assert_allclose(ours[layer_names[i]].cpu().numpy(), ref, rtol=1e-4,
                                            atol=1e-6 * np.abs(ref).max(),
                                            err_msg=f"layer {layer_names[i]}")
 
@@ -142,7 +142,7 @@ def test_random_fallback_is_deterministic_and_multiscale():
     a, b = V.RandomMultiScaleFeatures(), V.RandomMultiScaleFeatures()
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert ka == kb
-        np.testing.assert_array_equal(va.numpy(), vb.numpy())
+        np.testing.assert_array_equal(va.cpu().numpy(), vb.cpu().numpy())
     x = tg.rand(1, 3, 32, 32)
     out = a.extract(x, list(V.FALLBACK_STYLE_LAYERS) + list(V.FALLBACK_CONTENT_LAYERS))
     sizes = [out[l].shape[2] for l in V.FALLBACK_STYLE_LAYERS]
@@ -151,21 +151,21 @@ def test_random_fallback_is_deterministic_and_multiscale():
     # the content features ignore colour: a global colour change leaves them unchanged
     # wherever the luminance is unchanged (here: swapping R and B of a grey ramp)
     ramp = np.linspace(0, 1, 32, dtype=np.float32)[None, None, None, :].repeat(32, 2).repeat(3, 1)
-    e1 = a.extract(tg.tensor(ramp), ["edges2"])["edges2"].numpy()
+    e1 = a.extract(tg.tensor(ramp), ["edges2"])["edges2"].cpu().numpy()
     tinted = ramp.copy()
     tinted[:, 0] += 0.1
     tinted[:, 2] -= 0.1
-    e2 = a.extract(tg.tensor(tinted), ["edges2"])["edges2"].numpy()
+    e2 = a.extract(tg.tensor(tinted), ["edges2"])["edges2"].cpu().numpy()
     # the ImageNet normalisation divides channels by different stds, so the luminance
     # changes slightly: compare with the change of the colour-sensitive style features
-    s1 = a.extract(tg.tensor(ramp), ["scale2"])["scale2"].numpy()
-    s2 = a.extract(tg.tensor(tinted), ["scale2"])["scale2"].numpy()
+    s1 = a.extract(tg.tensor(ramp), ["scale2"])["scale2"].cpu().numpy()
+    s2 = a.extract(tg.tensor(tinted), ["scale2"])["scale2"].cpu().numpy()
     assert np.abs(e2 - e1).mean() < 0.1 * np.abs(s2 - s1).mean()
 
 
 def test_blur_downsample_preserves_constants_and_halves_size():
     down = V.BlurDownsample()
     x = tg.full((1, 3, 9, 8), 0.7)
-    y = down(x).numpy()
+    y = down(x).cpu().numpy()
     assert y.shape == (1, 3, 5, 4)
     np.testing.assert_allclose(y, 0.7, rtol=1e-6)

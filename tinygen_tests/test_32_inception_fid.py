@@ -226,7 +226,7 @@ def test_loaded_values_are_exact(torch_pair):
     torch, reference, model, _ = torch_pair
     ours = model.state_dict()
     for key, value in reference.state_dict().items():
-        np.testing.assert_array_equal(ours[key].numpy(), value.numpy(), err_msg=key)
+        np.testing.assert_array_equal(ours[key].cpu().numpy(), value.cpu().numpy(), err_msg=key)
 
 
 def test_strict_loading_names_the_bad_keys(torch_pair):
@@ -282,9 +282,9 @@ def test_every_block_and_the_logits_match_torch_reference(torch_pair):
     with torch.no_grad():
         expected = reference(torch.from_numpy(x))
         pool3 = expected[3].flatten(1)
-        logits_unbiased = (pool3 @ reference.fc.weight.T).numpy()
-        logits_biased = reference.fc(pool3).numpy()
-        expected = [t.numpy() for t in expected]
+        logits_unbiased = (pool3 @ reference.fc.weight.T).cpu().numpy()
+        logits_biased = reference.fc(pool3).cpu().numpy()
+        expected = [t.cpu().numpy() for t in expected]
     start = time.perf_counter()
     with tinygen.no_grad():
         got = model(tinygen.tensor(x), output_blocks=(3, 0, 2, 1))   # any order -> ascending
@@ -293,12 +293,12 @@ def test_every_block_and_the_logits_match_torch_reference(torch_pair):
     assert [tuple(g.shape) for g in got] == shapes
     for index, (g, e) in enumerate(zip(got, expected)):
         assert g.dtype == np.float32
-        _assert_close(g.numpy(), e, f"block {index}")
+        _assert_close(g.cpu().numpy(), e, f"block {index}")
     assert np.std(expected[3]) > 1e-2                      # the signal did not vanish
     with tinygen.no_grad():
         ours_pool3 = tinygen.ops.flatten(got[3], start_dim=1)
-        _assert_close(model.logits_from_pool3(ours_pool3).numpy(), logits_unbiased, "logits")
-        _assert_close(model.logits_from_pool3(ours_pool3, bias=True).numpy(), logits_biased,
+        _assert_close(model.logits_from_pool3(ours_pool3).cpu().numpy(), logits_unbiased, "logits")
+        _assert_close(model.logits_from_pool3(ours_pool3, bias=True).cpu().numpy(), logits_biased,
                       "biased logits")
     print(f"tinygen InceptionV3FID forward, batch 2, all blocks: {elapsed:.2f} s")
 
@@ -317,7 +317,7 @@ def test_forward_stops_after_the_last_requested_block(torch_pair):
     finally:
         del model._block1
     assert len(out) == 1 and not calls                     # block 1 never ran
-    _assert_close(out[0].numpy(), expected.numpy(), "block 0")
+    _assert_close(out[0].cpu().numpy(), expected.cpu().numpy(), "block 0")
 
 
 @pytest.mark.slow
@@ -329,4 +329,4 @@ def test_larger_batch_matches_torch_reference(torch_pair):
     with tinygen.no_grad():
         got = model(tinygen.tensor(x), output_blocks=(0, 1, 2, 3))
     for index, (g, e) in enumerate(zip(got, expected)):
-        _assert_close(g.numpy(), e.numpy(), f"block {index}")
+        _assert_close(g.cpu().numpy(), e.cpu().numpy(), f"block {index}")

@@ -34,7 +34,7 @@ def test_lenet_shapes_and_state_dict_keys():
                                         "conv2.bias", "fc1.weight", "fc1.bias", "fc2.weight",
                                         "fc2.bias"]
     assert model.fc1.weight.shape == (7, 6 * 8 * 8)        # c2 * (H/4) * (W/4)
-    assert (model.features(x).numpy() >= 0).all()          # ReLU features
+    assert (model.features(x).cpu().numpy() >= 0).all()          # ReLU features
 
 
 def test_lenet_rejects_bad_sizes():

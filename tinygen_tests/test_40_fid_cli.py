@@ -167,7 +167,7 @@ def test_inception_path_with_random_weights(tmp_path, capsys):
     tinygen.manual_seed(0)
     model = InceptionV3FID()
     weights = tmp_path / "random_inception.pth"
-    torch.save({k: torch.from_numpy(v.numpy().copy()) for k, v in model.state_dict().items()},
+    torch.save({k: torch.from_numpy(v.cpu().numpy().copy()) for k, v in model.state_dict().items()},
                weights)
     images = _blobs(3, seed=5, size=16)
     np.savez(tmp_path / "tiny.npz", x=images)
@@ -179,6 +179,6 @@ def test_inception_path_with_random_weights(tmp_path, capsys):
     x = np.repeat(images[:, None].astype(np.float32) / 255.0, 3, axis=1)  # (3, 3, 16, 16)
     with tinygen.no_grad():
         (block0,) = model(tinygen.tensor(x), output_blocks=(0,))          # (3, 64, 73, 73)
-    features = block0.numpy().mean(axis=(2, 3))                           # (3, 64)
+    features = block0.cpu().numpy().mean(axis=(2, 3))                           # (3, 64)
     np.testing.assert_allclose(mu, features.mean(axis=0), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(sigma, np.cov(features, rowvar=False), rtol=1e-3, atol=1e-7)

@@ -34,14 +34,14 @@ def test_trained_discriminator_approaches_the_optimal_one():
     p_r, p_g = gaussian(x, 0, 1), gaussian(x, 0, 2)
     d_star = optimal_discriminator(p_r, p_g)
     with tg.no_grad():
-        d = tg.sigmoid(D(tg.tensor(x[:, None].astype(np.float32)))).numpy().ravel()
+        d = tg.sigmoid(D(tg.tensor(x[:, None].astype(np.float32)))).cpu().numpy().ravel()
     assert np.max(np.abs(d - d_star)) < 0.06, np.max(np.abs(d - d_star))
     # Its value on a wide grid approaches 2 JS - 2 log 2 from below (Theorem 1).
     xs = np.linspace(-10, 10, 2001)
     dx = xs[1] - xs[0]
     pr, pg = gaussian(xs, 0, 1), gaussian(xs, 0, 2)
     with tg.no_grad():
-        dv = tg.sigmoid(D(tg.tensor(xs[:, None].astype(np.float32)))).numpy().ravel()
+        dv = tg.sigmoid(D(tg.tensor(xs[:, None].astype(np.float32)))).cpu().numpy().ravel()
     dv = np.clip(dv.astype(np.float64), 1e-12, 1 - 1e-12)
     v_trained = gan_value(dv, pr, pg, dx)
     v_star = 2 * js_divergence(pr * dx, pg * dx) - 2 * math.log(2)

@@ -22,7 +22,7 @@ SMALL = dict(hidden=32, n_hidden=2, batch_size=64, quiet=True, n_eval=500, n_sam
 
 
 def params(module):
-    return {k: v.numpy().copy() for k, v in module.state_dict().items()}
+    return {k: v.cpu().numpy().copy() for k, v in module.state_dict().items()}
 
 
 def trained(method, config):
@@ -120,7 +120,7 @@ def test_wgan_clips_the_critic_and_logs_the_estimate(tmp_path):
                          out=str(tmp_path), **SMALL)
     G, D, history = trained(wgan, config)
     for p in D.parameters():
-        assert np.abs(p.numpy()).max() <= 0.01 + 1e-9
+        assert np.abs(p.cpu().numpy()).max() <= 0.01 + 1e-9
     assert all("wasserstein" in h and np.isfinite(h["wasserstein"]) for h in history)
     c = wgan.Config()
     assert (c.lr, c.n_critic, c.batch_size) == (5e-5, 5, 64)
@@ -320,7 +320,7 @@ def test_tinygen_sample_draws_from_any_gan_run(tmp_path, capsys):
                                       out=str(tmp_path / "run2"), **SMALL))
     z = tg.randn(10, 2, generator=np.random.default_rng(0))
     with tg.no_grad():
-        np.testing.assert_allclose(G(z).numpy(), a, rtol=1e-6)
+        np.testing.assert_allclose(G(z).cpu().numpy(), a, rtol=1e-6)
     capsys.readouterr()
     assert cli.main(["sample", str(tmp_path / "nowhere")]) == 2
     assert "not a run folder" in capsys.readouterr().err

@@ -19,7 +19,7 @@ def test_shapes_for_each_image_size(size, nc, base, stages):
     G, D = DCGANGenerator(10, nc, size, ngf=4), DCGANDiscriminator(nc, size, ndf=4)
     x = G(tg.randn(3, 10))
     assert x.shape == (3, nc, size, size)
-    assert float(np.abs(x.numpy()).max()) <= 1.0            # tanh output
+    assert float(np.abs(x.cpu().numpy()).max()) <= 1.0            # tanh output
     assert D(x).shape == (3, 1)
 
 
@@ -33,9 +33,9 @@ def test_paper_architecture_and_init():
     assert not any(isinstance(m, nn.Linear) for m in G.modules() if m is not G)
     convs = [m for m in list(G.modules()) + list(D.modules())
              if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
-    w = np.concatenate([m.weight.numpy().ravel() for m in convs])
+    w = np.concatenate([m.weight.cpu().numpy().ravel() for m in convs])
     assert abs(w.std() - 0.02) < 0.002 and abs(w.mean()) < 0.002
-    bn = np.concatenate([m.weight.numpy().ravel() for m in G.modules()
+    bn = np.concatenate([m.weight.cpu().numpy().ravel() for m in G.modules()
                          if isinstance(m, nn.BatchNorm2d)])
     assert abs(bn.mean() - 1.0) < 0.01 and abs(bn.std() - 0.02) < 0.01
     c = dcgan.Config()

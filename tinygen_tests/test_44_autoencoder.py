@@ -87,9 +87,9 @@ def test_loss_terms_are_reconstruction_plus_the_variants_penalty(variant):
         assert terms["penalty"] is None
     h = model.encoder(x)
     if variant == "sparse_l1":
-        assert penalty == pytest.approx(cfg.l1_weight * np.abs(h.numpy()).sum(1).mean(), rel=1e-5)
+        assert penalty == pytest.approx(cfg.l1_weight * np.abs(h.cpu().numpy()).sum(1).mean(), rel=1e-5)
     if variant == "sparse_kl":
-        r = h.numpy().mean(0)
+        r = h.cpu().numpy().mean(0)
         kl = (cfg.rho * np.log(cfg.rho / r) + (1 - cfg.rho) * np.log((1 - cfg.rho) / (1 - r))).sum()
         assert penalty == pytest.approx(cfg.kl_weight * kl, rel=1e-4)
     if variant != "denoising":           # clean input: recon is exactly L(x, g(f(x)))
@@ -109,7 +109,7 @@ def test_contractive_closed_form_and_autograd_penalties_agree_in_value_and_gradi
         terms = A.loss_terms(model, x, cfg)
         model.zero_grad()
         terms["penalty"].backward()
-        grads[jac] = (terms["penalty"].item(), [p.grad.numpy().copy() for p in model.encoder.parameters()])
+        grads[jac] = (terms["penalty"].item(), [p.grad.cpu().numpy().copy() for p in model.encoder.parameters()])
     assert grads["closed_form"][0] == pytest.approx(grads["autograd"][0], rel=1e-4)
     for a, b in zip(grads["closed_form"][1], grads["autograd"][1]):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-6)
@@ -120,7 +120,7 @@ def test_contractive_closed_form_and_autograd_penalties_agree_in_value_and_gradi
 def test_masking_noise_zeroes_the_requested_fraction(p, seed):
     tinygen.manual_seed(seed)
     x = tinygen.ones(200, 1, 8, 8)
-    x_tilde = A.corrupt(x, "masking", mask_prob=p).numpy()
+    x_tilde = A.corrupt(x, "masking", mask_prob=p).cpu().numpy()
     assert set(np.unique(x_tilde)) <= {0.0, 1.0}
     assert abs((x_tilde == 0).mean() - p) < 0.03
 
@@ -128,7 +128,7 @@ def test_masking_noise_zeroes_the_requested_fraction(p, seed):
 def test_gaussian_noise_has_the_requested_std():
     tinygen.manual_seed(0)
     x = tinygen.zeros(100, 1, 16, 16)
-    assert A.corrupt(x, "gaussian", noise_std=0.3).numpy().std() == pytest.approx(0.3, rel=0.03)
+    assert A.corrupt(x, "gaussian", noise_std=0.3).cpu().numpy().std() == pytest.approx(0.3, rel=0.03)
 
 
 def test_bad_options_name_the_choices():
@@ -244,7 +244,7 @@ def test_mnist_denoising_autoencoder_beats_the_noisy_input():
     cfg = A.Config(variant="denoising", noise="gaussian", noise_std=0.4, code_dim=256)
     model = A.build_models(cfg, x.shape[1:])
     A.fit(model, lambda m, xb: A.loss_terms(m, xb, cfg), x, steps=1500, batch_size=64)
-    noisy = A.corrupt(tinygen.tensor(xt), "gaussian", 0.4).numpy().clip(0, 1)
+    noisy = A.corrupt(tinygen.tensor(xt), "gaussian", 0.4).cpu().numpy().clip(0, 1)
     gain = ae_apps.psnr_db(xt, A.reconstruct(model, noisy, "bce")) - ae_apps.psnr_db(xt, noisy)
     # Measured with seeds 0 / 1 / 2: 11.0 dB -> 15.6 / 15.6 / 15.8 dB (dataset-wide PSNR, psnr_db).
     assert gain > 4.0

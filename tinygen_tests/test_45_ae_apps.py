@@ -212,7 +212,7 @@ def test_input_skip_starts_as_the_identity_and_learns_only_the_correction():
     x = np.random.default_rng(0).uniform(0, 1, (5, 1, 4, 4)).astype(np.float32)
     h, logits = model(tinygen.tensor(x))
     assert h.shape == (5, 4) and logits.shape == (5, 3, 4, 4)
-    out = 1 / (1 + np.exp(-logits.numpy().astype(np.float64)))
+    out = 1 / (1 + np.exp(-logits.cpu().numpy().astype(np.float64)))
     np.testing.assert_allclose(out, np.repeat(np.clip(x, 1e-3, 1 - 1e-3), 3, 1), rtol=1e-4)
     # a colour target that is a fixed tint of the gray input is learnt to beat the gray baseline
     rng = np.random.default_rng(1)

@@ -36,18 +36,18 @@ def test_reparameterization_values_and_gradients():
     logvar = tinygen.tensor(np.array([[0.2, -0.4]]), requires_grad=True)
     eps = tinygen.tensor(np.array([[1.5, -0.3]]))
     z = V.reparameterize(mu, logvar, eps)
-    sigma = np.exp(0.5 * logvar.numpy())
-    np.testing.assert_allclose(z.numpy(), mu.numpy() + sigma * eps.numpy())
+    sigma = np.exp(0.5 * logvar.cpu().numpy())
+    np.testing.assert_allclose(z.cpu().numpy(), mu.cpu().numpy() + sigma * eps.cpu().numpy())
     g_mu, g_lv = tinygen.grad(z.sum(), [mu, logvar])
-    np.testing.assert_allclose(g_mu.numpy(), 1.0)
-    np.testing.assert_allclose(g_lv.numpy(), 0.5 * sigma * eps.numpy())
+    np.testing.assert_allclose(g_mu.cpu().numpy(), 1.0)
+    np.testing.assert_allclose(g_lv.cpu().numpy(), 0.5 * sigma * eps.cpu().numpy())
 
 
 def test_reparameterized_samples_have_the_encoder_distribution():
     tinygen.manual_seed(0)
     mu = tinygen.full((20000, 1), 2.0)
     logvar = tinygen.full((20000, 1), math.log(0.25))
-    z = V.reparameterize(mu, logvar).numpy()
+    z = V.reparameterize(mu, logvar).cpu().numpy()
     assert z.mean() == pytest.approx(2.0, abs=0.01) and z.std() == pytest.approx(0.5, rel=0.02)
 
 
@@ -59,10 +59,10 @@ def test_elbo_terms_match_a_hand_computation(decoder):
     terms = V.elbo_terms(model, x, cfg)
     # the same maths in NumPy with the same eps
     tinygen.manual_seed(7)
-    mu, logvar = (t.numpy().astype(np.float64) for t in model.encoder(tinygen.tensor(x)))
-    eps = tinygen.randn(*mu.shape).numpy()
+    mu, logvar = (t.cpu().numpy().astype(np.float64) for t in model.encoder(tinygen.tensor(x)))
+    eps = tinygen.randn(*mu.shape).cpu().numpy()
     z = mu + np.exp(0.5 * logvar) * eps
-    out = model.decoder(tinygen.tensor(z.astype(np.float32))).numpy().reshape(5, -1).astype(np.float64)
+    out = model.decoder(tinygen.tensor(z.astype(np.float32))).cpu().numpy().reshape(5, -1).astype(np.float64)
     xf = x.reshape(5, -1)
     if decoder == "bernoulli":
         ll = (xf * out - np.logaddexp(0, out)).sum(1)
@@ -70,9 +70,9 @@ def test_elbo_terms_match_a_hand_computation(decoder):
         s2 = cfg.gaussian_std ** 2
         ll = (-0.5 * (np.log(2 * np.pi * s2) + (xf - out) ** 2 / s2)).sum(1)
     kl = 0.5 * (mu ** 2 + np.exp(logvar) - 1 - logvar).sum(1)
-    np.testing.assert_allclose(terms["log_px_z"].numpy(), ll, rtol=1e-4)
-    np.testing.assert_allclose(terms["kl"].numpy(), kl, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(terms["elbo"].numpy(), ll - kl, rtol=1e-4)
+    np.testing.assert_allclose(terms["log_px_z"].cpu().numpy(), ll, rtol=1e-4)
+    np.testing.assert_allclose(terms["kl"].cpu().numpy(), kl, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(terms["elbo"].cpu().numpy(), ll - kl, rtol=1e-4)
 
 
 def test_negative_elbo_gradcheck_through_the_whole_model_first_and_second_order():
@@ -97,10 +97,10 @@ def test_iwae_bound_is_at_least_the_elbo_and_grows_with_k(seed):
     x = np.repeat(binary_blobs(8, seed)[0], 25, axis=0)           # 200 images, 8 distinct
     tinygen.manual_seed(seed)
     with tinygen.no_grad():
-        elbo = V.elbo_terms(model, x, cfg)["elbo"].numpy().mean()
-        l1 = V.iwae_bound(model, x, 1, cfg).numpy().mean()
-        l10 = V.iwae_bound(model, x, 10, cfg).numpy().mean()
-        l100 = V.iwae_bound(model, x, 100, cfg).numpy().mean()
+        elbo = V.elbo_terms(model, x, cfg)["elbo"].cpu().numpy().mean()
+        l1 = V.iwae_bound(model, x, 1, cfg).cpu().numpy().mean()
+        l10 = V.iwae_bound(model, x, 10, cfg).cpu().numpy().mean()
+        l100 = V.iwae_bound(model, x, 100, cfg).cpu().numpy().mean()
     assert l1 == pytest.approx(elbo, abs=0.3)          # L_1 is the ELBO (up to MC noise)
     assert elbo + 0.1 < l10 < l100
 

@@ -88,8 +88,8 @@ def test_style_target_of_another_size_is_rescaled_to_the_optimised_image():
     ex = TinyExtractor().double()
     small, big = _img(3, (1, 3, 8, 8)), _img(4, (1, 3, 16, 16))
     obj = S.StyleObjective(ex, ["conv"], ["relu"], small, big, 0.0, 1.0, normalisation="none")
-    G_big = L.gram_matrix(ex.extract(big, ["relu"])["relu"]).numpy()
-    np.testing.assert_allclose(obj.A["relu"].numpy(), G_big * 64 / 256, rtol=1e-12)
+    G_big = L.gram_matrix(ex.extract(big, ["relu"])["relu"]).cpu().numpy()
+    np.testing.assert_allclose(obj.A["relu"].cpu().numpy(), G_big * 64 / 256, rtol=1e-12)
 
 
 # ----- optimisers: a problem with a known optimum --------------------------------------
@@ -119,7 +119,7 @@ def test_lbfgs_content_only_recovers_the_content_features():
     obj = S.StyleObjective(ex, ["conv"], ["relu"], content, content, 1.0, 0.0)
     x = S.optimise_lbfgs(obj, _img(8), steps=100)
     # conv with 12 >= 3*... filters is injective here: the optimum is the content image
-    np.testing.assert_allclose(x, content.numpy(), atol=1e-4)
+    np.testing.assert_allclose(x, content.cpu().numpy(), atol=1e-4)
 
 
 def test_adam_decreases_the_loss_and_respects_the_box():

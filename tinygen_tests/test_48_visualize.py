@@ -46,8 +46,8 @@ def _brute_force_field(layers, size, u, v):
     batch[np.arange(size * size), 0, np.arange(size * size) // size, np.arange(size * size) % size] += 1e3
     seq = nn.Sequential(*layers).double()
     with tg.no_grad():
-        y0 = seq(tg.tensor(base)).numpy()[0, 0, u, v]
-        y = seq(tg.tensor(batch)).numpy()[:, 0, u, v]
+        y0 = seq(tg.tensor(base)).cpu().numpy()[0, 0, u, v]
+        y = seq(tg.tensor(batch)).cpu().numpy()[:, 0, u, v]
     changed = np.abs(y - y0) > 1e-9 * max(1.0, abs(y0))
     return {(i // size, i % size) for i in np.nonzero(changed)[0]}
 
@@ -155,10 +155,10 @@ def test_top_patches_find_a_planted_pattern():
 def test_roll2d_is_a_circular_shift_with_the_right_gradient():
     x = tg.tensor(np.arange(12.0).reshape(1, 1, 3, 4), requires_grad=True)
     y = Vz.roll2d(x, 1, -1)
-    np.testing.assert_array_equal(y.numpy(), np.roll(x.numpy(), (1, -1), (2, 3)))
+    np.testing.assert_array_equal(y.cpu().numpy(), np.roll(x.cpu().numpy(), (1, -1), (2, 3)))
     g = np.random.default_rng(0).normal(size=(1, 1, 3, 4))
     y.backward(tg.tensor(g))
-    np.testing.assert_array_equal(x.grad.numpy(), np.roll(g, (-1, 1), (2, 3)))
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), np.roll(g, (-1, 1), (2, 3)))
 
 
 def test_activation_maximisation_beats_random_inputs():
@@ -173,7 +173,7 @@ def test_activation_maximisation_beats_random_inputs():
     with tg.no_grad():
         a_star = Vz.unit_activation(seq, tg.tensor(x_star), 4, 2).item()
         random = rng.uniform(-1, 1, (200, 1, 12, 12)).astype(np.float32)
-        a_rand = Vz.unit_activation(seq, tg.tensor(random), 4, 2).numpy()
+        a_rand = Vz.unit_activation(seq, tg.tensor(random), 4, 2).cpu().numpy()
     assert a_star > a_rand.max()
     assert a_star > 3 * max(a_rand.mean(), 1e-3)
 
