@@ -3,6 +3,8 @@
     tinygen run METHOD [--dataset NAME] [--steps N] ... [method options]
     tinygen demo NAME [--out DIR]
     tinygen sample RUN [--n N] [--out FILE] [--seed S]
+    tinygen report RUN [RUN ...] [--out FILE.html]
+    tinygen runs [DIR]
     tinygen gradcheck MODULE:OBJECT --shape 2,3,8,8 [--second-order]
     tinygen weights list | path NAME | download NAME [--path FILE]
     tinygen --help                      (every command, one line each)
@@ -40,6 +42,8 @@ COMMANDS = {
     "sample": "tinygen.methods.run:sample_main",
     "fid": "tinygen.metrics.fid_cli:main",
     "weights": "tinygen.io.weights:weights_main",
+    "report": "tinygen.cli:report_main",
+    "runs": "tinygen.io.report:runs_main",
 }
 
 # One line per command for ``tinygen --help`` (run, demo and gradcheck live in this file).
@@ -47,6 +51,8 @@ COMMAND_HELP = {
     "run": "train a method (tinygen run --help lists them) and write a run folder",
     "demo": "a ready-made CPU demo that writes pictures (tinygen demo --help lists them)",
     "sample": "draw new samples from a trained run folder into an .npz file",
+    "report": "rewrite a run's report.html, or compare runs in one HTML page",
+    "runs": "list the run folders under DIR (default ./runs) as a table",
     "style": "neural style transfer of one image (Gatys et al. 2016)",
     "fid": "Frechet Inception Distance between two image sets (pytorch-fid's numerics)",
     "weights": "list, locate or download pretrained weight files",
@@ -549,6 +555,14 @@ def style_main(argv) -> int:
     from tinygen.methods import style_transfer
     return style_transfer.short_form(argv, method_parser(style_transfer, "tinygen run style"),
                                      run_main)
+
+
+def report_main(argv) -> int:
+    """``tinygen report``: :func:`tinygen.io.report.report_main`, told each method's paper
+    defaults and presets (``run.method_reference``) so a report marks the departures."""
+    from tinygen.io.report import report_main as write_reports
+    from tinygen.methods.run import method_reference
+    return write_reports(argv, method_reference)
 
 
 # --------------------------------------------------------------------------

@@ -191,8 +191,10 @@ def test_run_style_writes_the_run_contract_files(tmp_path, capsys, no_vgg_weight
     assert "NOTICE: VGG19 weights (vgg19-dcbb9e9d.pth) not found" in captured.out
     assert "tinygen weights download vgg19-dcbb9e9d.pth" in captured.out
     assert f"tinygen style: writing {out}" in captured.err               # Run's first line
-    assert sorted(os.listdir(out)) == ["comparison.png", "config.json", "metrics.jsonl",
-                                       "progress.gif", "result.png", "step_0003.png"]
+    assert sorted(os.listdir(out)) == ["comparison.png", "config.json", "frames",
+                                       "metrics.jsonl", "progress.gif", "report.html",
+                                       "result.png"]
+    assert os.listdir(out / "frames") == ["step_0003.png"]
     config = json.loads((out / "config.json").read_text())
     # the values actually used: auto -> the extractor found, alpha/beta -> its defaults
     assert config["method"] == "style" and config["features"] == "random"
@@ -222,10 +224,10 @@ def test_tinygen_style_short_form_save_every_alias_and_log_every(tmp_path, capsy
     rc = cli.main(["style", "--out", str(out), "--size", "40", "--steps", "6",
                    "--save-every", "3", "--log-every", "2", "--quiet"])
     assert rc == 0
-    for name in ("result.png", "comparison.png", "progress.gif", "step_0003.png",
-                 "step_0006.png", "config.json", "metrics.jsonl"):
+    for name in ("result.png", "comparison.png", "progress.gif", "frames/step_0003.png",
+                 "frames/step_0006.png", "config.json", "metrics.jsonl", "report.html"):
         assert (out / name).is_file(), name
-    assert not (out / "step_0004.png").exists()
+    assert not (out / "frames" / "step_0004.png").exists()
     assert json.loads((out / "config.json").read_text())["sample_every"] == 3
     lines = _metrics(out)
     assert [l["step"] for l in lines] == [2, 4, 6]          # one line per log_every steps
@@ -421,7 +423,7 @@ def test_vgg19_path_end_to_end_with_a_weight_file(tmp_path, monkeypatch, capsys)
     config = json.loads((out / "config.json").read_text())
     assert config["features"] == "vgg19"
     assert config["style_weight"] == S.DEFAULT_WEIGHTS["vgg19"][1]
-    assert sorted(f for f in os.listdir(out) if f.startswith("step_")) == \
+    assert sorted(os.listdir(out / "frames")) == \
         ["step_0001.png", "step_0002.png"]                            # --save-every 1
     lines = _metrics(out)
     assert len(lines) == 2 and lines[-1]["loss"] <= lines[0]["loss"]

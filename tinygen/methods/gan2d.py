@@ -128,6 +128,7 @@ class Frames:
         self.config, self.data, self.loss = config, data, loss
         self.nz = config.latent_dim or 2
         self.drawn = []                         # every frame, for the demo's own GIF
+        self.recorded = []                      # every frame's layers as data (--html)
         self.real = real[rng.choice(len(real), min(n_show, len(real)), replace=False)]
         self.view = Canvas.around(real, SIZE)
         self.z = tinygen.tensor(rng.standard_normal((n_show, 2)).astype(np.float32),
@@ -139,24 +140,27 @@ class Frames:
         c, data, nz, loss = self.config, self.data, self.nz, self.loss
         self.metrics = record or {}
         frame = self.view.blank()
-        frame.heatmap(decision_surface(D, frame, loss, device=c.device), vmin=0.0, vmax=1.0,
-                      stops=HEAT)
-        if nz == 2:
-            for line in manifold_lines(G, device=c.device):
-                frame.polyline(line, MANIFOLD)
+        heat = decision_surface(D, frame, loss, device=c.device)
+        frame.heatmap(heat, vmin=0.0, vmax=1.0, stops=HEAT)
+        lines = manifold_lines(G, device=c.device) if nz == 2 else []
+        for line in lines:
+            frame.polyline(line, MANIFOLD)
         fake, g = generator_gradients(G, D, loss, self.z)
         frame.scatter(self.real, REAL).scatter(fake, FAKE)
         # Arrows: the steepest 95th-percentile gradient is drawn 1/8 of the panel long.
         norms = np.linalg.norm(g, axis=1)
         scale = (frame.xlim[1] - frame.xlim[0]) / 8 / (np.percentile(norms, 95) + 1e-12)
-        frame.arrows(fake[: self.n_arrows], np.clip(g[: self.n_arrows] * scale, -1e3, 1e3),
-                     color=ARROW)
+        vectors = np.clip(g[: self.n_arrows] * scale, -1e3, 1e3)
+        frame.arrows(fake[: self.n_arrows], vectors, color=ARROW)
         m = self.metrics
         coverage = (f"modes {m['modes']}/{len(data.centres)}   high quality {100 * m['hq']:.0f}%"
                     if "modes" in m else "")
         frame.title(f"{loss}  {c.dataset}  step {step}/{c.steps}", coverage)
         frame.legend([("real", REAL), ("generated", FAKE), ("-grad L_G", ARROW)])  # emptiest corner
         self.drawn.append(frame.to_array())
+        self.recorded.append({"step": step, "fake": fake, "heat": heat, "lines": lines,
+                              "arrow_from": fake[: self.n_arrows], "arrow_vec": vectors,
+                              "metrics": dict(m)})
         return self.drawn[-1]
 
 
@@ -187,10 +191,12 @@ def loss_of(config) -> str:
     return {wgan.Config: "wgan", wgan_gp.Config: "wgan-gp"}[type(config)]
 
 
-def run_demo(config, loss: str = None):
+def run_demo(config, loss: str = None, html: bool = False, command: str = None):
     """Train with GAN-Lab frames; return (files written, history, seconds).
 
-    ``loss``: the objective (default :func:`loss_of` the config).
+    ``loss``: the objective (default :func:`loss_of` the config). ``html``: also write
+    gan2d.html, the interactive GAN-Lab page (:func:`tinygen.io.report.write_gan2d_page`).
+    ``command``: the line that reproduces the demo, shown in report.html and gan2d.html.
     """
     from tinygen.data.arrays import load_training_set
     from tinygen.methods.run import read_metrics
@@ -207,10 +213,26 @@ def run_demo(config, loss: str = None):
     plot = plot_history(history, path("metrics.png"), f"({loss}, {config.dataset})")
     last = path("final.png")
     save_image(frames.drawn[-1], last)
-    files = [gif, plot, last] + [path(n) for n in ("samples.npz", "metrics.jsonl",
-                                                   "config.json", "checkpoint.npz")]
-    files += [path(n) for n in sorted(os.listdir(out)) if n.startswith("samples_")]
-    return [f for f in files if os.path.exists(f)], history, time.time() - t0
+    page = write_page(path("gan2d.html"), frames, history, loss, command) if html else None
+    report = R.write_report(out, type(config), command)      # now with the demo's pictures
+    files = [gif, page, report, plot, last] + [path(n) for n in (
+        "samples.npz", "metrics.jsonl", "config.json", "checkpoint.npz")]
+    frame_dir = path(R.FRAMES)
+    files += [os.path.join(frame_dir, n) for n in sorted(os.listdir(frame_dir))]
+    return [f for f in files if f and os.path.exists(f)], history, time.time() - t0
+
+
+def write_page(path: str, frames: Frames, history, loss: str, command: str = None) -> str:
+    """gan2d.html: the recorded frames as GAN Lab's interactive page, same view and colours
+    as the GIF (:func:`tinygen.io.report.write_gan2d_page`)."""
+    from tinygen.io.report import write_gan2d_page
+    c, centres = frames.config, frames.data.centres
+    return write_gan2d_page(
+        path, f"GAN Lab: {loss} on {c.dataset}", frames.view.xlim, frames.view.ylim,
+        frames.real, frames.recorded, history, c.steps,
+        colors={"real": REAL, "fake": FAKE, "manifold": MANIFOLD, "arrows": ARROW},
+        stops=HEAT, modes_total=None if centres is None else len(centres),
+        command=command or "")
 
 
 def demo_main(argv) -> int:
@@ -231,11 +253,17 @@ def demo_main(argv) -> int:
                         help="generator steps (default: the preset's budget for the loss)")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, data and noise")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--html", action="store_true",
+                        help="also write gan2d.html: GAN Lab in the browser (step slider, "
+                             "play/pause, a toggle per layer, the curves with a cursor)")
     args = parser.parse_args(argv)
     out = args.out or R.new_folder(f"gan2d-{args.loss}-{args.dataset}")
     config = demo_config(args.loss, args.dataset, args.steps, args.seed, out, device=args.device)
+    command = " ".join(["tinygen demo gan2d", f"--loss {args.loss}", f"--dataset {args.dataset}",
+                        f"--steps {config.steps}", f"--seed {args.seed}"]
+                       + (["--html"] if args.html else []))
     with blas_threads(1):
-        files, history, seconds = run_demo(config, args.loss)
+        files, history, seconds = run_demo(config, args.loss, html=args.html, command=command)
     for f in files:
         print(f)
     last = history[-1]
@@ -246,5 +274,5 @@ def demo_main(argv) -> int:
     return 0
 
 
-__all__ = ["demo_main", "demo_config", "run_demo", "Frames", "LOSSES", "method_module",
+__all__ = ["demo_main", "demo_config", "run_demo", "write_page", "Frames", "LOSSES", "method_module",
            "decision_surface", "manifold_lines", "generator_gradients", "plot_history"]

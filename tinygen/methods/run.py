@@ -5,8 +5,12 @@ writes into one output folder:
 
     config.json       the full configuration (method name, preset, every option)
     metrics.jsonl     one JSON object per logged step: step, time, losses, metrics
-    samples_*.png     sample grids (or 2-D scatter frames) at intervals
+    frames/*.png      sample grids (or 2-D scatter frames) at intervals, e.g.
+                      frames/samples_000500.png
     progress.gif      the grids as an animation, where it helps
+    report.html       one self-contained page: config (departures from the paper marked),
+                      curves, the frames with a step slider, final numbers, the command
+                      that reproduces the run (tinygen.io.report; ``tinygen report DIR``)
     samples.npz       array ``x`` (final samples in data space) and ``y`` (labels, if any)
     checkpoint.npz    models + optimizers + step + RNG states, every ``checkpoint_every``
                       steps and at the end; ``--resume DIR`` continues bit for bit
@@ -24,7 +28,7 @@ flagged departure) and ``train(config) -> run folder``, its own loop, shaped lik
         if run.due(step, config.log_every):
             run.log(step, **evaluation)
         run.checkpoint(step, G=G, D=D, opt_g=opt_g, opt_d=opt_d)
-    run.finish(G=G, D=D, opt_g=opt_g, opt_d=opt_d)   # last checkpoint, GIF, returns the folder
+    run.finish(G=G, D=D, opt_g=opt_g, opt_d=opt_d)   # last checkpoint, GIF, report.html
 
 No method-specific option lives here. The sampling helpers at the end (noise, batches of
 real data, generator samples, their metrics and the samples.npz layout) are the ones
@@ -278,7 +282,7 @@ class Run:
                   keep_frame: bool = True) -> str:
         """Save a PNG grid of images (N, C, H, W) in ``value_range``; remember it for the GIF."""
         from tinygen.io import save_image_grid
-        path = self.path(name)
+        path = self.path(os.path.join(FRAMES, name))
         grid = save_image_grid(to_host(images), path, nrow=nrow, normalize=True,
                                value_range=value_range)
         if keep_frame and grid is not None:
@@ -286,12 +290,13 @@ class Run:
         return path
 
     def save_frame(self, image, name: Optional[str] = None) -> None:
-        """Remember a rendered frame (H, W, 3 uint8 array or PIL image); optionally save it."""
+        """Remember a rendered frame (H, W, 3 uint8 array or PIL image); optionally save it
+        as ``frames/NAME``."""
         frame = np.asarray(image)
         self.frames.append(frame)
         if name:
             from tinygen.io import save_image
-            save_image(frame, self.path(name))
+            save_image(frame, self.path(os.path.join(FRAMES, name)))
 
     def save_gif(self, name: str = "progress.gif", duration_ms: int = 200) -> Optional[str]:
         """The remembered frames as an animated GIF (when there are at least two)."""
@@ -390,12 +395,18 @@ class Run:
         atomic_write_bytes(path, "".join(kept).encode())
 
     def finish(self, gif: Optional[str] = "progress.gif", **objects) -> str:
-        """The final checkpoint (step = config.steps), the GIF, the progress line closed."""
+        """The final checkpoint (step = config.steps), the GIF, the progress line closed,
+        report.html."""
         self.save_checkpoint(self.config.steps, **objects)
         if gif:
             self.save_gif(gif)
         self.close()
+        self.write_report()
         return self.dir
+
+    def write_report(self, command: Optional[str] = None) -> str:
+        """report.html in the run folder (:func:`write_report`)."""
+        return write_report(self.dir, type(self.config), command)
 
     def close(self):
         self._restore_signals()
@@ -426,13 +437,15 @@ def _check_out_folder(out: str, resume) -> None:
 
 
 RUN_FILES = ("config.json", "metrics.jsonl", "checkpoint.npz")
+FRAMES = "frames"          # the subfolder of the sample grids and frames
 
 
 def remove_temporary_files(folder: str) -> None:
     """Delete the ``.NAME.*.tmp`` files an atomic write leaves when the process is killed."""
-    for name in os.listdir(folder):
-        if name.startswith(".") and name.endswith(".tmp"):
-            os.remove(os.path.join(folder, name))
+    for where in (folder, os.path.join(folder, FRAMES)):
+        for name in os.listdir(where) if os.path.isdir(where) else ():
+            if name.startswith(".") and name.endswith(".tmp"):
+                os.remove(os.path.join(where, name))
 
 
 def remove_stub_folder(folder: Optional[str]) -> bool:
@@ -467,6 +480,40 @@ def config_options(saved: dict, config_cls) -> dict:
     """The entries of a saved config.json that are fields of ``config_cls`` (lists as tuples)."""
     names = {f.name for f in dataclasses.fields(config_cls) if f.init}
     return {k: (tuple(v) if isinstance(v, list) else v) for k, v in saved.items() if k in names}
+
+
+def paper_reference(config_cls) -> tuple:
+    """(defaults, presets) of a method's Config class: every field's declared default (the
+    paper's value, or a departure its comment flags) as JSON values, and the method's
+    PRESETS (None without): what a report marks departures against."""
+    import importlib
+    defaults = {}
+    for f in dataclasses.fields(config_cls):
+        if f.default is not dataclasses.MISSING:
+            defaults[f.name] = jsonable(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            defaults[f.name] = jsonable(f.default_factory())
+    presets = getattr(importlib.import_module(config_cls.__module__), "PRESETS", None)
+    return defaults, presets
+
+
+def method_reference(method: str):
+    """:func:`paper_reference` of a method by its config.json name, or None if unknown."""
+    import importlib
+    from tinygen.methods import METHODS
+    name = method if method in METHODS else method.replace("_", "-")
+    if name not in METHODS:
+        return None
+    return paper_reference(importlib.import_module(METHODS[name]).Config)
+
+
+def write_report(folder: str, config_cls, command: Optional[str] = None) -> str:
+    """report.html in a run folder (:func:`tinygen.io.report.write_run_report`), departures
+    marked against ``config_cls``'s defaults; ``command``: the line that reproduces the run
+    (default: the ``tinygen run`` line from config.json)."""
+    from tinygen.io.report import write_run_report
+    defaults, presets = paper_reference(config_cls)
+    return write_run_report(folder, defaults, presets, command)
 
 
 def read_metrics(folder: str) -> list:

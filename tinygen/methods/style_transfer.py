@@ -36,10 +36,11 @@ options from :class:`Config`) and its short form ``tinygen style [CONTENT [STYLE
 [options]``, which turns the two positional images into ``--content`` / ``--style``.
 
 Outputs in the run folder: ``result.png``, ``comparison.png`` (content | style | result),
-``step_XXXX.png`` every ``sample_every`` steps (also the frames of ``progress.gif``),
+``frames/step_XXXX.png`` every ``sample_every`` steps (also the frames of ``progress.gif``),
 ``config.json`` (the values actually used: ``features`` as found, ``content_weight`` /
 ``style_weight`` = alpha / beta as applied) and ``metrics.jsonl`` (one line per
-``log_every`` steps: J, its parts, the resolution level).
+``log_every`` steps: J, its parts, the resolution level), and ``report.html`` (all of it on
+one page, :mod:`tinygen.io.report`).
 """
 from __future__ import annotations
 
@@ -558,7 +559,7 @@ def train(config: Config) -> str:
                 run.log(s, level=_level)
             if run.due(s, config.sample_every):
                 img = np.asarray(x_arr, dtype=np.float32)[0].transpose(1, 2, 0)
-                save_png(run.path(f"step_{s:04d}.png"), img)
+                save_png(run.path(os.path.join(R.FRAMES, f"step_{s:04d}.png")), img)
                 run.save_frame(img)            # kept in float: resized for the GIF below
             run.checkpoint(s)                  # Ctrl-C / SIGTERM: stop here, cleanly
 
@@ -580,6 +581,7 @@ def train(config: Config) -> str:
     save_gif([f if f.shape[:2] == size else resize_rgb(f, size) for f in run.frames + [result]],
              run.path("progress.gif"), duration_ms=120, hold_last_ms=1500)
     run.close()
+    run.write_report()
     log(f"done in {time.time() - start:.1f}s; wrote {run.path('progress.gif')}, "
         f"{run.path('result.png')}, {run.path('comparison.png')}")
     return run.dir

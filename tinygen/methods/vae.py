@@ -311,6 +311,7 @@ def demo_main(argv=None) -> int:
                              outlined (small) test shapes + alpha v_filled (v_large), alpha per column
     """
     import argparse
+        report.html          the pictures on one page
     import os
     import sys
     from tinygen.data import load_dataset
@@ -363,3 +364,6 @@ def demo_main(argv=None) -> int:
         grid, _ = attribute_grid(model3, cfg3, codes, has, queries, alphas)
         save(grid, f"attribute_{'large' if attr == 'size' else attr}.png", len(alphas))
     return 0
+    from tinygen.io.report import write_run_report
+    print(write_run_report(out, title="tinygen demo vae: latent-space pictures",
+                           command=f"tinygen demo vae --steps {args.steps} --seed {args.seed}"))

@@ -402,6 +402,11 @@ def demo_main(argv=None) -> int:
 
 def _centre(layers, upto):
     """The centre unit (u, v) of layer ``upto`` for a 28x28 input."""
+    from tinygen.io.report import write_run_report
+    command = (f"tinygen demo visualize --steps {args.steps} --units {args.units} "
+               f"--am-steps {args.am_steps}" + (" --vgg" if args.vgg else ""))
+    written.append(write_run_report(out, title="tinygen demo visualize: what the units see",
+                                    command=command))
     with no_grad():
         h = Tensor(np.zeros((1, 1, 28, 28), np.float32))
         for m in list(layers)[:upto + 1]:
