@@ -567,3 +567,56 @@ def test_fuzzed_files_raise_only_torch_file_errors(tmp_path):
 def test_fuzzed_files_raise_only_torch_file_errors_long(tmp_path):
     outcomes = _fuzz(tmp_path, 50000, seed=1)
     assert sum(outcomes.values()) == 50000, outcomes
+
+
+# --------------------------------------------------------------------------
+# TorchScript archives: their parameters, read without running their code (issue 17)
+# --------------------------------------------------------------------------
+
+TINY_TORCHSCRIPT = os.path.join(FIX, "tiny_torchscript.pt")   # make_tiny_torchscript.py
+
+
+def test_torchscript_parameters_are_read_without_torch():
+    from tinygen.io.torch_pth import is_torchscript, load_torchscript_state_dict
+    assert is_torchscript(TINY_TORCHSCRIPT) and not is_torchscript(os.path.join(FIX, "sd_zip.pth"))
+    sd = load_torchscript_state_dict(TINY_TORCHSCRIPT)
+    assert set(sd) == {"layers.0.weight", "layers.0.beta", "layers.0.mean", "conv.weight",
+                       "conv.beta", "conv.mean", "steps", "view"}
+    w = np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2)
+    np.testing.assert_array_equal(sd["layers.0.weight"], w * np.float32(1 / 7))
+    np.testing.assert_array_equal(sd["conv.weight"], w * np.float32(-0.25))
+    np.testing.assert_array_equal(sd["view"], sd["conv.weight"][1, :, 0, :])   # a shared storage
+    assert sd["layers.0.mean"].dtype == np.float64 and sd["steps"].dtype == np.int64
+    assert sd["steps"].shape == () and int(sd["steps"]) == 7
+    np.testing.assert_array_equal(sd["conv.beta"], f32(0.5, -1.5))
+
+
+def test_torchscript_reader_matches_torch_jit_load(tmp_path):
+    torch = pytest.importorskip("torch")
+    from tinygen.io.torch_pth import load_torchscript_state_dict
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                              torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 5))
+    path = str(tmp_path / "scripted.pt")
+    torch.jit.script(net).save(path)
+    for file in (path, TINY_TORCHSCRIPT):
+        ref = torch.jit.load(file).state_dict()
+        sd = load_torchscript_state_dict(file)
+        assert set(sd) == set(ref)
+        for k, v in ref.items():
+            np.testing.assert_array_equal(sd[k], v.numpy(), err_msg=k)
+            assert sd[k].dtype == v.numpy().dtype
+
+
+def test_a_torchscript_object_that_needs_code_is_refused(tmp_path):
+    from tinygen.io.torch_pth import load_torchscript_state_dict
+    custom = Call(Ref("__torch__.Packed"), (), state=(1, 2))     # BUILD with a __setstate__ tuple
+    root = Call(Ref("__torch__.Net"), (), state={"packed": custom})
+    path = write_zip(tmp_path / "packed.pt", root,
+                     extra={"archive/constants.pkl": dumps(()), "archive/code/__torch__.py": "x"})
+    with pytest.raises(TorchFileError, match=r"packed.pt.*__torch__.Packed has a custom state.*"
+                                             r"needs the archive's code"):
+        load_torchscript_state_dict(path)
+    with pytest.raises(TorchFileError, match="not a TorchScript archive"):
+        load_torchscript_state_dict(os.path.join(FIX, "sd_zip.pth"))
+    with pytest.raises(TorchFileError, match=r"load_torchscript_state_dict\(path\)"):
+        load_torch_state_dict(TINY_TORCHSCRIPT)       # the .pth reader names the right one

@@ -11,8 +11,16 @@ under ``key``, and several tensors (views, a tensor and its transpose) may share
 * **zip** (torch >= 1.6, the default since): a zip archive whose entries sit in one folder,
   ``<name>/data.pkl`` (the pickle), ``<name>/data/<key>`` (each storage's raw bytes, stored
   uncompressed), ``<name>/byteorder`` (``little``/``big``; absent in old files = little) and
-  ``<name>/version``. A zip that also holds ``constants.pkl`` and a ``code/`` folder is a
-  TorchScript archive (``torch.jit.save``), which is a program, not a state dict.
+  ``<name>/version``.
+* **TorchScript** (``torch.jit.save``): the same zip layout plus ``constants.pkl`` and a
+  ``code/`` folder (the program, Python-like source). Its ``data.pkl`` pickles the module tree:
+  each module is an object of a class ``__torch__.<path>.<Name>`` (``NEWOBJ`` with no
+  arguments), whose attributes -- child modules, tensors, numbers -- come in one ``BUILD``
+  dict. :func:`load_torchscript_state_dict` reads exactly that: the classes become inert
+  :class:`ScriptModule` records, every tensor attribute is collected under its dotted path
+  (``net.layers.conv.weight``), and ``code/`` is never read, let alone run. An object that
+  needs its class's code to rebuild (a custom ``__setstate__``: its BUILD state is not a dict
+  of attributes) is refused with a message that says so.
 * **legacy** (``_use_new_zipfile_serialization=False``; torchvision's ``vgg19-dcbb9e9d.pth``):
   five pickles back to back — magic number ``0x1950a86a20f9469cfc6c``, protocol version
   ``1001``, system info (byte order, type sizes), the main pickle, the list of storage keys —
@@ -487,8 +495,9 @@ _WHOLE_MODULE = ("this file pickles a whole module (torch.save(model)), not a st
                  "tinygen runs no pickled Python classes (torch.load(weights_only=True) refuses "
                  "it too; nothing was executed). In PyTorch run "
                  "torch.save(model.state_dict(), path) and load that file")
-_TORCHSCRIPT = ("this is a TorchScript archive (torch.jit.save), a program rather than a "
-                "state dict, and tinygen's reader does not run TorchScript. In PyTorch run "
+_TORCHSCRIPT = ("this is a TorchScript archive (torch.jit.save), not a torch.save file: read its "
+                "parameters with tinygen.io.torch_pth.load_torchscript_state_dict(path), which runs "
+                "none of its code, or in PyTorch run "
                 "torch.save(torch.jit.load(path).state_dict(), 'weights.pth') and load that file")
 
 
@@ -516,6 +525,52 @@ def _refusal(dotted: str, others) -> TorchFileError:
 # one load: persistent ids, BUILD, and running the pickle
 # --------------------------------------------------------------------------
 
+class ScriptModule:
+    """An inert record of one TorchScript object: its class name and its attributes.
+
+    Built by NEWOBJ (no arguments) and filled by BUILD with a dict of attributes; it has no
+    methods from the file -- the class's code in ``code/`` is never read."""
+
+    def __init__(self, qualified_name: str):
+        self.qualified_name = qualified_name
+        self.attributes: Dict[str, Any] = {}
+
+    def __repr__(self):
+        return f"ScriptModule({self.qualified_name}, {len(self.attributes)} attributes)"
+
+
+class _ScriptClass:
+    """The stand-in ``find_class`` returns for a ``__torch__.*`` name: calling it makes a record."""
+
+    def __init__(self, qualified_name: str):
+        self.qualified_name = qualified_name
+
+    def __call__(self, *args):
+        if args:
+            raise TorchFileError(f"TorchScript class {self.qualified_name} is constructed with "
+                                 f"{len(args)} argument(s): rebuilding it needs its code, which "
+                                 "tinygen never runs")
+        return ScriptModule(self.qualified_name)
+
+
+# TorchScript's own list constructors (torch/jit/_pickle.py): pure data.
+_SCRIPT_GLOBALS = {f"torch.jit._pickle.build_{kind}list": list
+                   for kind in ("int", "float", "bool", "double", "tensor")}
+_SCRIPT_GLOBALS["torch.jit._pickle.restore_type_tag"] = lambda value, type_str: value
+
+
+def _script_build(obj, state):
+    """BUILD of a TorchScript object: a dict of attributes; anything else would need code."""
+    if isinstance(obj, ScriptModule):
+        if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+            raise TorchFileError(f"TorchScript object {obj.qualified_name} has a custom state "
+                                 f"({_a(state)}, restored by a __setstate__ in code/): rebuilding "
+                                 "it needs the archive's code, which tinygen never runs")
+        obj.attributes.update(state)
+    else:
+        _build(obj, state)
+
+
 class _Loader:
     """Turns persistent ids into storages for one file.
 
@@ -527,16 +582,24 @@ class _Loader:
         self.open_storage, self.big_endian = open_storage, big_endian
         self.storages: Dict[str, _Storage] = {}
 
-    def unpickle(self, data, pos: int, what: str):
-        """Run the pickle at ``data[pos:]``; returns (object, position after its STOP)."""
+    def unpickle(self, data, pos: int, what: str, script: bool = False):
+        """Run the pickle at ``data[pos:]``; returns (object, position after its STOP).
+
+        ``script``: a TorchScript ``data.pkl``: ``__torch__.*`` classes become
+        :class:`ScriptModule` records (and TorchScript's list builders are allowed)."""
         def find_class(module, name):
             dotted = f"{module}.{name}"
             if dotted in ALLOWED_GLOBALS:
                 return ALLOWED_GLOBALS[dotted]
+            if script and dotted.startswith("__torch__."):
+                return _ScriptClass(dotted)
+            if script and dotted in _SCRIPT_GLOBALS:
+                return _SCRIPT_GLOBALS[dotted]
             others = [g for g in globals_in(data, pos) if g not in ALLOWED_GLOBALS]
             raise _refusal(dotted, others)
         machine = SafeUnpickler(data, pos, find_class=find_class,
-                                persistent_load=self.persistent_load, build=_build)
+                                persistent_load=self.persistent_load,
+                                build=_script_build if script else _build)
         try:
             return machine.load(), machine.pos
         except TorchFileError:
@@ -639,7 +702,9 @@ def _read_record(z: zipfile.ZipFile, info: zipfile.ZipInfo, nbytes: Optional[int
     return data
 
 
-def _load_zip(path: str):
+def _load_zip(path: str, script: bool = False):
+    """The object a zip-format file pickles (``script``: the module tree of a TorchScript
+    archive, as :class:`ScriptModule` records; without it a TorchScript archive is an error)."""
     try:
         z = zipfile.ZipFile(path)
         infos = {info.filename: info for info in z.infolist()}
@@ -652,8 +717,12 @@ def _load_zip(path: str):
             raise TorchFileError("a zip file without <name>/data.pkl: not a torch.save file "
                                  "(an .npz or another archive?)")
         prefix = pkl[0][: -len("data.pkl")]
-        if prefix + "constants.pkl" in infos or any(n.startswith(prefix + "code/") for n in infos):
-            raise TorchFileError(_TORCHSCRIPT)
+        is_script = prefix + "constants.pkl" in infos or any(
+            n.startswith(prefix + "code/") for n in infos)
+        if is_script != script:
+            raise TorchFileError(_TORCHSCRIPT if is_script else
+                                 "not a TorchScript archive (no constants.pkl or code/): a "
+                                 "torch.save file; read it with load_torch_state_dict")
         byteorder = "little"
         if prefix + "byteorder" in infos:
             raw = _read_record(z, infos[prefix + "byteorder"])
@@ -670,8 +739,50 @@ def _load_zip(path: str):
             return lambda: _read_record(z, info, numel * itemsize)
 
         loader = _Loader(open_storage, big_endian=(byteorder == "big"))
-        obj, _ = loader.unpickle(_read_record(z, infos[pkl[0]]), 0, pkl[0])
+        obj, _ = loader.unpickle(_read_record(z, infos[pkl[0]]), 0, pkl[0], script=script)
         return obj
+
+
+def is_torchscript(path: str) -> bool:
+    """True for a TorchScript archive (a zip holding ``<name>/constants.pkl`` or ``code/``);
+    False for anything else, including unreadable files (the loaders say what is wrong)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except Exception:  # noqa: BLE001 -- not a zip, or a broken one: not TorchScript
+        return False
+    return any(n.count("/") == 1 and n.endswith("/constants.pkl") for n in names) or any(
+        n.split("/")[1:2] == ["code"] for n in names)
+
+
+def _script_tensors(obj: ScriptModule, prefix: str, out: "collections.OrderedDict") -> None:
+    for name, value in obj.attributes.items():
+        if isinstance(value, ScriptModule):
+            _script_tensors(value, f"{prefix}{name}.", out)
+        elif isinstance(value, np.ndarray):
+            out[prefix + name] = value
+
+
+def load_torchscript_state_dict(path: str) -> "collections.OrderedDict[str, np.ndarray]":
+    """The parameters and buffers of a TorchScript archive, by dotted name, without torch.
+
+    Every tensor attribute of every module in ``data.pkl`` (``net.layers.conv.weight``), in the
+    archive's attribute order -- the same names and values as ``torch.jit.load(path)
+    .state_dict()``. Nothing in ``code/`` is read or run. Raises FileNotFoundError or
+    :class:`TorchFileError` (corrupt archive, not TorchScript, an object that needs code).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no TorchScript file at {path!r}")
+    try:
+        root = _load_zip(path, script=True)
+        if not isinstance(root, ScriptModule):
+            raise TorchFileError(f"data.pkl holds {_a(root)}, not a scripted module")
+    except TorchFileError as e:
+        raise type(e)(f"{path}: {e}") from None
+    out = collections.OrderedDict()
+    _script_tensors(root, "", out)
+    return out
 
 
 def _load_legacy(path: str, data):

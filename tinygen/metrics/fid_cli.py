@@ -134,8 +134,13 @@ def _parser():
                         help="write the statistics of PATH_A to this file (with only PATH_A "
                              "given, that is all the command does)")
     parser.add_argument("--weights", metavar="PATH", default=None,
-                        help="a local copy of pt_inception-2015-12-05-6726825d.pth (default: the "
-                             "tinygen / torch.hub caches)")
+                        help="a local copy of pt_inception-2015-12-05-6726825d.pth (pytorch-fid's "
+                             "protocol) or of the TorchScript inception-2015-12-05 .pt archive "
+                             "(NVlabs' / clean-fid's protocol); detected from the file (default: "
+                             "pytorch-fid's file in the tinygen / torch.hub caches)")
+    parser.add_argument("--resize", choices=["bilinear", "pil-bicubic"], default=None,
+                        help="how images are resized to 299x299: bilinear (pytorch-fid's) or "
+                             "pil-bicubic (clean-fid's); default: the one of the weights' tool")
     parser.add_argument("--features", default="inception",
                         help="'inception' or 'domain:DATASET' (a LeNet trained offline on "
                              "DATASET, e.g. domain:digits; see docs/evaluation.md)")
@@ -165,7 +170,8 @@ def main(argv=None) -> int:
         if "fn" not in cache:
             if kind == "inception":
                 from tinygen.models.inception_fid import InceptionV3FID
-                model = InceptionV3FID.from_pretrained(path=args.weights)
+                model = InceptionV3FID.from_pretrained(path=args.weights, resize=args.resize)
+                print(f"tinygen fid: {model.protocol}", file=sys.stderr)
                 cache["fn"] = (inception_feature_fn(model, args.dims, args.device), 3)
             else:
                 clf = load_domain_classifier(dataset, device=args.device, verbose=True)

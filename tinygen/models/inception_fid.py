@@ -37,6 +37,7 @@ Notation / Shapes (for a 299x299 input, batch N):
 """
 from __future__ import annotations
 
+import os
 from typing import Iterable, List, Optional
 
 from tinygen import nn
@@ -44,9 +45,86 @@ from tinygen import functional as F
 from tinygen.autograd import Tensor
 from tinygen.ops import cat, flatten
 
-__all__ = ["InceptionV3FID", "BasicConv2d", "FID_WEIGHTS", "BLOCK_INDEX_BY_DIM"]
+__all__ = ["InceptionV3FID", "BasicConv2d", "FID_WEIGHTS", "TORCHSCRIPT_FID_WEIGHTS",
+           "BLOCK_INDEX_BY_DIM", "from_torchscript_names"]
 
 FID_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"
+# The same TF graph as a TorchScript archive (NVlabs' layout: StyleGAN2/3 metrics, clean-fid).
+TORCHSCRIPT_FID_WEIGHTS = "inception-2015-12-05-fid-7ff4a85c.pt"
+
+# ----- the TorchScript layout's names -> ours ---------------------------------------------
+# The archive names its 94 conv + batch-norm layers after the TF graph (``net.layers.mixed_4.
+# tower_1.conv_2``) and stores each batch norm without a scale, as ``beta``, ``mean``, ``var``.
+# Block by block, which of its layers is which of ours (checked by shape in the tests):
+TORCHSCRIPT_BLOCKS = {              # their block -> (ours, kind of module)
+    "conv": ("Conv2d_1a_3x3", None), "conv_1": ("Conv2d_2a_3x3", None),
+    "conv_2": ("Conv2d_2b_3x3", None), "conv_3": ("Conv2d_3b_1x1", None),
+    "conv_4": ("Conv2d_4a_3x3", None),
+    "mixed": ("Mixed_5b", "A"), "mixed_1": ("Mixed_5c", "A"), "mixed_2": ("Mixed_5d", "A"),
+    "mixed_3": ("Mixed_6a", "B"),
+    "mixed_4": ("Mixed_6b", "C"), "mixed_5": ("Mixed_6c", "C"), "mixed_6": ("Mixed_6d", "C"),
+    "mixed_7": ("Mixed_6e", "C"),
+    "mixed_8": ("Mixed_7a", "D"),
+    "mixed_9": ("Mixed_7b", "E"), "mixed_10": ("Mixed_7c", "E"),
+}
+TORCHSCRIPT_BRANCHES = {            # kind -> {their layer inside the block: our branch}
+    "A": {"conv": "branch1x1", "tower.conv": "branch5x5_1", "tower.conv_1": "branch5x5_2",
+          "tower_1.conv": "branch3x3dbl_1", "tower_1.conv_1": "branch3x3dbl_2",
+          "tower_1.conv_2": "branch3x3dbl_3", "tower_2.conv": "branch_pool"},
+    "B": {"conv": "branch3x3", "tower.conv": "branch3x3dbl_1", "tower.conv_1": "branch3x3dbl_2",
+          "tower.conv_2": "branch3x3dbl_3"},
+    "C": {"conv": "branch1x1", "tower.conv": "branch7x7_1", "tower.conv_1": "branch7x7_2",
+          "tower.conv_2": "branch7x7_3", **{f"tower_1.conv{'_' + str(i) if i else ''}":
+                                            f"branch7x7dbl_{i + 1}" for i in range(5)},
+          "tower_2.conv": "branch_pool"},
+    "D": {"tower.conv": "branch3x3_1", "tower.conv_1": "branch3x3_2",
+          **{f"tower_1.conv{'_' + str(i) if i else ''}": f"branch7x7x3_{i + 1}"
+             for i in range(4)}},
+    "E": {"conv": "branch1x1", "tower_conv": "branch3x3_1", "tower_mixed_conv": "branch3x3_2a",
+          "tower_mixed_conv_1": "branch3x3_2b", "tower_1_conv": "branch3x3dbl_1",
+          "tower_1_conv_1": "branch3x3dbl_2", "tower_1_mixed_conv": "branch3x3dbl_3a",
+          "tower_1_mixed_conv_1": "branch3x3dbl_3b", "tower_2_conv": "branch_pool"},
+}
+TORCHSCRIPT_TENSORS = {"weight": "conv.weight", "beta": "bn.bias", "mean": "bn.running_mean",
+                       "var": "bn.running_var"}
+
+
+def _torchscript_layer(name: str) -> str:
+    """``net.layers.mixed_4.tower_1.conv_2`` -> ``Mixed_6b.branch7x7dbl_3`` (KeyError if unknown)."""
+    prefix = "net.layers."
+    if not name.startswith(prefix):
+        raise KeyError(name)
+    block, _, inner = name[len(prefix):].partition(".")
+    ours, kind = TORCHSCRIPT_BLOCKS[block]
+    if kind is None:
+        if inner:
+            raise KeyError(name)
+        return ours
+    return f"{ours}.{TORCHSCRIPT_BRANCHES[kind][inner]}"
+
+
+def from_torchscript_names(state_dict) -> dict:
+    """The TorchScript archive's flat state dict -> ours (torchvision names), fc left out.
+
+    Its batch norms have no scale: ``bn.weight`` becomes ones, which is what a scale-free
+    batch norm computes. Unknown keys are an error naming them.
+    """
+    import numpy as np
+    out, unknown = {}, []
+    for key, value in state_dict.items():
+        layer, _, tensor = key.rpartition(".")
+        try:
+            ours = f"{_torchscript_layer(layer)}.{TORCHSCRIPT_TENSORS[tensor]}"
+        except KeyError:
+            unknown.append(key)
+            continue
+        out[ours] = value
+        if tensor == "beta":
+            out[ours.replace("bn.bias", "bn.weight")] = np.ones_like(np.asarray(value))
+    if unknown:
+        raise KeyError(f"not the TorchScript FID Inception (inception-2015-12-05): unknown "
+                       f"keys {unknown[:6]}{' ...' if len(unknown) > 6 else ''}")
+    return out
 
 # Feature dimension -> index of the block whose (pooled) output has that many channels.
 BLOCK_INDEX_BY_DIM = {64: 0, 192: 1, 768: 2, 2048: 3}
@@ -214,6 +292,23 @@ class FIDInceptionE(nn.Module):
         return f"pool={self.pool!r}"
 
 
+def _pil_bicubic_299(x: Tensor, top: float) -> Tensor:
+    """clean-fid's resize: each channel of each image as a 32-bit float PIL image, bicubic to
+    299x299, clipped to [0, top]. Host arithmetic (PIL), without a graph. (N, 3, H, W) ->
+    (N, 3, 299, 299) on x's device."""
+    import numpy as np
+    from PIL import Image
+    from tinygen import backend
+    from tinygen.creation import tensor
+    host = backend.to_host(x.data).astype(np.float32)
+    out = np.empty(host.shape[:2] + (299, 299), np.float32)
+    for i, image in enumerate(host):
+        for c, channel in enumerate(image):
+            resized = Image.fromarray(channel, mode="F").resize((299, 299), Image.BICUBIC)
+            out[i, c] = np.clip(np.asarray(resized), 0.0, top)
+    return tensor(out.astype(host.dtype), device=x.device)
+
+
 class InceptionV3FID(nn.Module):
     """The FID Inception-v3 (no auxiliary classifier), torchvision names, 1008-way ``fc``.
 
@@ -230,10 +325,28 @@ class InceptionV3FID(nn.Module):
     BLOCK_INDEX_BY_DIM = BLOCK_INDEX_BY_DIM
     DEFAULT_BLOCK_INDEX = 3
 
+    INPUT_CONVENTIONS = ("pytorch-fid", "tf")
+    RESIZES = ("bilinear", "pil-bicubic")
+
     def __init__(self, num_classes: int = 1008, resize_input: bool = True,
-                 normalize_input: bool = True):
+                 normalize_input: bool = True, input_convention: str = "pytorch-fid",
+                 resize: str = "bilinear"):
+        """``input_convention``: how images in [0, 1] become the network's input --
+        ``"pytorch-fid"``: 2x - 1 (pytorch-fid's weights); ``"tf"``: (255 x - 128) / 128, the
+        TF graph's own convention, which the TorchScript weights expect.
+        ``resize`` (to 299x299, when ``resize_input``): ``"bilinear"``, pytorch-fid's
+        ``F.interpolate(align_corners=False)``; ``"pil-bicubic"``, clean-fid's resize (PIL
+        bicubic of each channel as 32-bit floats in 0..255, clipped), done on the host.
+        ``num_classes=0``: no classifier (the TorchScript file has none: no Inception Score).
+        """
         super().__init__()
+        if input_convention not in self.INPUT_CONVENTIONS or resize not in self.RESIZES:
+            raise ValueError(f"InceptionV3FID: input_convention must be one of "
+                             f"{self.INPUT_CONVENTIONS} and resize one of {self.RESIZES}, got "
+                             f"{input_convention!r}, {resize!r}")
         self.resize_input, self.normalize_input = resize_input, normalize_input
+        self.input_convention, self.resize = input_convention, resize
+        self.protocol = f"untrained weights: inputs {input_convention}, {resize} resize"
         # block 0
         self.Conv2d_1a_3x3 = BasicConv2d(3, 32, kernel_size=3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv2d(32, 32, kernel_size=3)
@@ -255,7 +368,7 @@ class InceptionV3FID(nn.Module):
         self.Mixed_7b = FIDInceptionE(1280, pool="avg")
         self.Mixed_7c = FIDInceptionE(2048, pool="max")
         # classifier (departure 3: 1008 classes)
-        self.fc = nn.Linear(2048, num_classes)
+        self.fc = nn.Linear(2048, num_classes) if num_classes else None
         self.eval()            # a fixed feature extractor: BN always uses running statistics
 
     # ----- the four blocks -------------------------------------------------------------------
@@ -278,15 +391,21 @@ class InceptionV3FID(nn.Module):
         return F.adaptive_avg_pool2d(x, (1, 1))                             # (N, 2048, 1, 1)
 
     def preprocess(self, x: Tensor) -> Tensor:
-        """Resize to 299x299 (bilinear, align_corners=False) and map [0, 1] -> [-1, 1]."""
+        """Resize to 299x299 (``self.resize``) and map [0, 1] -> [-1, 1] by the input
+        convention: 2x - 1 (pytorch-fid) or (255 x - 128) / 128 (tf)."""
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"InceptionV3FID: expected RGB images (N, 3, H, W) in [0, 1], got "
                              f"shape {tuple(x.shape)}; repeat grey images over 3 channels "
                              f"(x.repeat or np.repeat(x, 3, axis=1)) first")
+        scale = 255.0 if self.input_convention == "tf" else 1.0
+        x = x * scale if scale != 1.0 else x
         if self.resize_input and tuple(x.shape[2:]) != (299, 299):
-            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+            if self.resize == "bilinear":
+                x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+            else:
+                x = _pil_bicubic_299(x, top=scale)                      # clipped to [0, top]
         if self.normalize_input:
-            x = 2 * x - 1                                                   # [0, 1] -> [-1, 1]
+            x = (x - 128.0) / 128.0 if scale != 1.0 else 2 * x - 1          # -> [-1, 1]
         return x                                                            # (N, 3, 299, 299)
 
     def forward(self, x: Tensor, output_blocks: Iterable[int] = (3,)) -> List[Tensor]:
@@ -320,6 +439,10 @@ class InceptionV3FID(nn.Module):
         ``inception_score.py`` multiplies pool_3 by the ``softmax/logits/MatMul`` weights and
         never adds the bias); torch-fidelity calls this ``logits_unbiased``.
         """
+        if self.fc is None:
+            raise ValueError("these Inception weights have no classifier (the TorchScript FID "
+                             "file): the Inception Score needs pytorch-fid's "
+                             f"{FID_WEIGHTS} (`tinygen weights download pt_inception`)")
         if bias:
             return self.fc(pool3)                                           # (N, 1008)
         return pool3 @ self.fc.weight.transpose(0, 1)                       # (N, 1008)
@@ -333,7 +456,7 @@ class InceptionV3FID(nn.Module):
         omission and nothing else. It does not affect evaluation.
         """
         own = set(self.state_dict())
-        given = set(state_dict)
+        given = set(state_dict)                    # (no fc in a model built with num_classes=0)
         missing = sorted(k for k in own - given if not k.endswith("num_batches_tracked"))
         unexpected = sorted(given - own)
         if missing or unexpected:
@@ -347,8 +470,17 @@ class InceptionV3FID(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: Optional[str] = None, download: bool = False,
-                        verify: Optional[bool] = None) -> "InceptionV3FID":
-        """Build the network and load ``pt_inception-2015-12-05-6726825d.pth``.
+                        verify: Optional[bool] = None, resize: Optional[str] = None
+                        ) -> "InceptionV3FID":
+        """Build the network and load the FID weights: pytorch-fid's
+        ``pt_inception-2015-12-05-6726825d.pth`` (the default), or, when ``path`` is a
+        TorchScript archive, the TorchScript FID network (``inception-2015-12-05-fid-*.pt``,
+        NVlabs' layout, see :data:`TORCHSCRIPT_BLOCKS`).
+
+        Each file brings its tool's protocol: the .pth file pytorch-fid's (2x - 1, bilinear
+        resize), the TorchScript file the TF graph's own input convention (255x - 128) / 128
+        with clean-fid's resize; ``resize`` ("bilinear" or "pil-bicubic") overrides the resize.
+        :attr:`protocol` says which was used.
 
         Args:
             path: a local copy of the weight file (default: look in the tinygen cache
@@ -360,8 +492,17 @@ class InceptionV3FID(nn.Module):
             FileNotFoundError: saying where to put the file, the URL, and the
                 ``tinygen weights download pt_inception`` command.
         """
-        from tinygen.io.torch_pth import load_torch_state_dict
+        from tinygen.io.torch_pth import is_torchscript, load_torch_state_dict, \
+            load_torchscript_state_dict
         from tinygen.io.weights import get_weights
+        if path is not None and is_torchscript(path):
+            model = cls(num_classes=0, input_convention="tf", resize=resize or "pil-bicubic")
+            model.load_pretrained_state_dict(from_torchscript_names(
+                load_torchscript_state_dict(path)))
+            model.protocol = (f"TorchScript FID Inception ({os.path.basename(path)}): "
+                              f"inputs (255 x - 128) / 128, {model.resize} resize to 299"
+                              + (" (clean-fid's)" if model.resize == "pil-bicubic" else ""))
+            return model.eval()
         if verify is None:
             verify = path is None
         try:
@@ -373,6 +514,9 @@ class InceptionV3FID(nn.Module):
                 f"with `tinygen fid ... --weights FILE` / InceptionV3FID.from_pretrained("
                 f"path=FILE), or compute a domain FID offline with "
                 f"`tinygen fid A B --features domain:digits`.") from None
-        model = cls()
+        model = cls(resize=resize or "bilinear")
         model.load_pretrained_state_dict(load_torch_state_dict(found))
+        model.protocol = (f"pytorch-fid ({os.path.basename(found)}): inputs 2x - 1, "
+                          f"{model.resize} resize to 299"
+                          + (" (pytorch-fid's)" if model.resize == "bilinear" else ""))
         return model.eval()
