@@ -41,7 +41,8 @@ def test_gan_short_run_writes_the_contract_files(tmp_path):
     out = gan.train(config)
     assert out == str(tmp_path)
     for name in ("config.json", "metrics.jsonl", "samples.npz", "checkpoint.npz",
-                 "samples_000100.png", "samples_000200.png", "progress.gif"):
+                 "frames/samples_000100.png", "frames/samples_000200.png", "progress.gif",
+                 "report.html"):
         assert os.path.exists(os.path.join(out, name)), name
     saved = json.load(open(os.path.join(out, "config.json")))
     assert saved["method"] == "gan" and saved["loss"] == "nonsaturating" and saved["steps"] == 200

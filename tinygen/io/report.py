@@ -378,12 +378,17 @@ figure { margin: 0; } figcaption { color: #555; font-size: 12px; }
 #selftest { background: #eef; padding: 6px; }
 """
 
-COMMON_JS = r"""
+# In <head>, before any content: every script error and every request the CSP blocks.
+WATCH_JS = r"""
 "use strict";
-const tinygenErrors = [];
+var tinygenErrors = [];
 window.addEventListener("error", e => tinygenErrors.push("script error: " + e.message));
 document.addEventListener("securitypolicyviolation",
   e => tinygenErrors.push("blocked request: " + e.blockedURI + " (" + e.violatedDirective + ")"));
+"""
+
+COMMON_JS = r"""
+"use strict";
 function pageData() { return JSON.parse(document.getElementById("data").textContent); }
 // Points drawn by a curve: the coordinates of its polylines plus its lone dots.
 function drawnPoints(g) {
@@ -443,7 +448,8 @@ def page(title: str, body: str, script: str = "", data=None) -> str:
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f'<title>{html.escape(title)}</title>\n<style>{CSS}</style></head>\n<body>\n{body}\n'
+            f'<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n'
+            f'<script>{WATCH_JS}</script></head>\n<body>\n{body}\n'
             f'<pre id="selftest" hidden></pre>\n'
             + (_json_script(data) + "\n" if data is not None else "")
             + f'<script>{COMMON_JS}\n{script}</script>\n</body></html>\n')
@@ -482,16 +488,14 @@ def departures(config: dict, defaults: Optional[dict]) -> Dict[str, object]:
 
 
 def preset_of(config: dict, presets: Optional[dict], changed: Sequence[str]) -> Optional[str]:
-    """The preset (other than ``paper``) that set every changed option it names, the one
-    covering most of them: the likely ``--preset`` of the run, or None."""
+    """The preset (other than ``paper``) whose values explain most of the ``changed``
+    options (the likely ``--preset`` of the run; options given on the command line may
+    override some of its values), or None when no preset value matches."""
     best, covered = None, 0
     for name, values in (presets or {}).items():
-        if name == "paper" or not values:
-            continue
-        if all(_same(config.get(k), v) for k, v in values.items() if k in config):
-            n = sum(1 for k in changed if k in values)
-            if n > covered:
-                best, covered = name, n
+        n = sum(1 for k in changed if k in values and _same(config.get(k), values[k]))
+        if name != "paper" and n > covered:
+            best, covered = name, n
     return best
 
 
@@ -540,7 +544,8 @@ def _config_table(config: dict, defaults: Optional[dict], presets: Optional[dict
         if key in away:
             cls = ' class="departure"'
             note = f'<span class="mark">&#8800; paper</span> default {html.escape(_fmt(away[key]))}'
-            if preset and key in (presets or {}).get(preset, {}):
+            values = (presets or {}).get(preset, {})
+            if preset and key in values and _same(value, values[key]):
                 note += f" (set by preset {html.escape(preset)})"
         elif defaults and key in defaults and key not in BOOKKEEPING:
             note = "paper default"
@@ -551,7 +556,8 @@ def _config_table(config: dict, defaults: Optional[dict], presets: Optional[dict
     elif away:
         head = (f"<p>{len(away)} option{'s' * (len(away) != 1)} depart from the paper's "
                 f"defaults (marked <span class=\"mark\">&#8800; paper</span>)"
-                + (f"; preset <b>{html.escape(preset)}</b> set them" if preset else "") + ".</p>")
+                + (f"; preset <b>{html.escape(preset)}</b> set those it names" if preset else "")
+                + ".</p>")
     else:
         head = "<p>Every option has the paper's default value.</p>"
     return (head + '<table class="config"><tr><th>option</th><th>value</th><th>paper</th></tr>'
@@ -633,8 +639,9 @@ whenSelftest((checks, fail) => {
   });
   checks.push("curves: " + checkCurves(fail) + ", matching the log: " +
               checkLogged(DATA.logged, fail));
-  checks.push("images: " + document.images.length + ", all data: URIs " +
-              Array.from(document.images).every(im => im.src.startsWith("data:")));
+  const outside = Array.from(document.images).filter(im => !im.src.startsWith("data:"));
+  outside.forEach(im => fail("image not embedded: " + im.src));
+  checks.push("images: " + document.images.length + ", all embedded");
 });
 """
 
