@@ -3,6 +3,7 @@
 Sections (each owned by the method family that uses it):
 
     GAN losses        discriminator / generator losses and the gradient penalty
+    Label-using GANs  the K+1-class SGAN losses, feature matching, InfoGAN's information bound
     Style transfer    Gram matrix, style / content / total-variation losses (Gatys et al.)
 
 Differentiable: every function is composed of Tensor ops, so its first and
@@ -232,6 +233,108 @@ def gradient_penalty(critic, real, fake, lambda_: float = 10.0, epsilon=None, ep
     g = g.reshape(n, -1)                                                     # (N, D)
     norm = ((g * g).sum(1) + eps_norm).sqrt()                                # (N,)
     return lambda_ * ((norm - 1.0) ** 2).mean()
+
+
+# ==== Label-using GAN losses (SGAN, InfoGAN) =======================================
+#
+# cGAN, ACGAN and BiGAN need no new objective: their D sees a label or a code beside x and
+# is trained with d_loss_minimax above (ACGAN adds a cross-entropy, F.cross_entropy).
+# New here: the K+1-class discriminator of the semi-supervised GAN, feature matching, and
+# InfoGAN's variational bound on the mutual information.
+
+import math  # noqa: E402  (imports of this section kept beside it)
+
+
+def kplus1_logit(class_logits):
+    """The real-vs-fake logit of a K+1-class discriminator whose fake logit is fixed at 0.
+
+    Salimans et al. 2016 (arXiv:1606.03498), Sec. 5: D outputs logits l_1..l_K for the K
+    real classes and l_{K+1} for "fake"; since softmax is unchanged by subtracting l_{K+1}
+    from every logit, fix l_{K+1} = 0. Then with Z(x) = sum_k exp l_k(x)
+
+        D(x) = p(real | x) = Z(x) / (Z(x) + 1) = sigmoid(log Z(x)),
+
+    so the binary GAN logit is l(x) = logsumexp_k l_k(x), computed stably by ops.logsumexp.
+    Shapes: class_logits (N, K) -> (N,).
+    """
+    if not isinstance(class_logits, Tensor) or class_logits.ndim != 2:
+        raise ValueError("kplus1_logit: expected class logits of shape (N, K), got "
+                         f"{getattr(class_logits, 'shape', type(class_logits).__name__)}")
+    return ops.logsumexp(class_logits, 1)                            # (N,)
+
+
+def sgan_supervised_loss(class_logits, labels):
+    """L_supervised = -E_{x,y ~ p_data} log p(y | x, y < K + 1)   (Salimans et al., eq. 5).
+
+    Conditioned on "real", the K+1-way softmax is the K-way softmax of l_1..l_K, so this is
+    the ordinary cross-entropy of the labelled batch. Shapes: (N, K), labels (N,) -> scalar.
+    """
+    return F.cross_entropy(class_logits, labels)
+
+
+def sgan_unsupervised_loss(real_logits, fake_logits):
+    """L_unsupervised = -E_x log D(x) - E_z log(1 - D(G(z)))  (Salimans et al., eq. 5)
+
+    with D(x) = Z(x) / (Z(x) + 1) (:func:`kplus1_logit`); on the logsumexp logits this is the
+    original GAN's discriminator loss:
+
+        L = E softplus(-lse(l(x))) + E softplus(lse(l(G(z))))
+          = -E lse(l(x)) + E softplus(lse(l(x))) + E softplus(lse(l(G(z))))   (the code's form)
+
+    Shapes: real_logits (N, K), fake_logits (M, K) -> scalar, non-negative.
+    """
+    return d_loss_minimax(kplus1_logit(real_logits), kplus1_logit(fake_logits))
+
+
+def feature_matching_loss(real_features, fake_features):
+    """|| E_x f(x) - E_z f(G(z)) ||^2 / d   (Salimans et al. 2016, Sec. 3.1)
+
+    The generator matches the mean of an intermediate layer f of D on real data instead of
+    maximising D's output. Departure: divided by the feature size d (the mean of squares, as
+    the authors' code ``T.mean(T.square(m1 - m2))`` does) so the scale is width-free.
+    The real features are a target: the gradient flows only into the fake ones.
+    Shapes: real_features (N, d), fake_features (M, d) -> scalar, >= 0, 0 iff the means agree.
+    """
+    _check_pair_features(real_features, fake_features)
+    diff = real_features.detach().mean(0) - fake_features.mean(0)    # (d,)
+    return (diff * diff).mean()
+
+
+def _check_pair_features(a, b):
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"feature_matching_loss: features must be (N, d) and (M, d) with the "
+                         f"same d, got {a.shape} and {b.shape}")
+
+
+def infogan_information_loss(code_logits, categories, cont_mean=None, cont_codes=None,
+                             cont_logvar=None):
+    """-L_I(G, Q) + H(c): the negative variational lower bound on I(c; G(z, c)).
+
+    Chen et al. 2016 (InfoGAN, arXiv:1606.03657), eq. (4)-(5):
+        L_I = E_{c ~ p(c), x ~ G(z, c)} [log Q(c | x)] + H(c)  <=  I(c; G(z, c)).
+    H(c) is a constant of the prior, so the loss is the negative log-likelihood of the codes
+    under Q: a cross-entropy for the categorical code, and for each continuous code a
+    factored Gaussian -log N(c; mu, exp(logvar)) = 1/2 [(c - mu)^2 / exp(logvar) + logvar
+    + log 2 pi] (logvar None: fixed unit variance, as the paper's MNIST code treats it).
+    Summed over codes, averaged over the batch.
+
+    Shapes: code_logits (N, K), categories (N,) int; cont_mean / cont_codes (N, L),
+    cont_logvar (N, L) or None -> scalar.
+    """
+    loss = F.cross_entropy(code_logits, categories)
+    if cont_mean is not None:
+        if cont_codes is None or tuple(cont_codes.shape) != tuple(cont_mean.shape):
+            raise ValueError("infogan_information_loss: cont_codes must have the shape of "
+                             f"cont_mean {tuple(cont_mean.shape)}, got "
+                             f"{None if cont_codes is None else tuple(cont_codes.shape)}")
+        diff = cont_codes.detach() - cont_mean                        # (N, L)
+        if cont_logvar is None:
+            nll = 0.5 * diff * diff + 0.5 * math.log(2 * math.pi)
+        else:
+            nll = 0.5 * (diff * diff * (-cont_logvar).exp() + cont_logvar
+                         + math.log(2 * math.pi))
+        loss = loss + nll.sum(1).mean()
+    return loss
 
 
 # ==== Autoencoder and VAE losses ====================================================

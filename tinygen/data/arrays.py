@@ -8,6 +8,10 @@ its own paper:
     load_images(name, split, ...)     (x, y) of a named dataset, MNIST on the t10k protocol
     load_training_set(name, ...)      GAN-style training data: images in [-1, 1] (the range of
                                       a tanh generator) or 2-D points, with the toys' modes
+    load_labelled_set(name, ...)      the same images with their labels (y = -1: unlabelled),
+                                      for the label-using GANs (cgan, sgan, acgan, bigan's probe)
+    load_test_set(name, test_name)    the held-out labelled images a method scores at the end
+    labelled_subset(y, per_class, rng)   keep a balanced few labels, mark the rest -1
 """
 from __future__ import annotations
 
@@ -116,3 +120,89 @@ def load_training_set(name: str, data_dir: Optional[str] = None, seed: int = 0,
     if centres is None or len(meta.get("classes", ())) != len(centres):
         centres = std = None
     return TrainingSet(x=x, centres=None if centres is None else np.asarray(centres), std=std)
+
+
+UNLABELLED = -1        # the label of an image without one (npz ``y``; INTERFACES.md)
+
+
+@dataclasses.dataclass
+class LabelledSet:
+    """Labelled images on the host: x float32 (N, C, H, W) in [-1, 1], y int64 (N,) with
+    -1 for an unlabelled image, and the number of classes K (labels are 0..K-1)."""
+    x: np.ndarray
+    y: np.ndarray
+    num_classes: int
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.x.shape[1:])
+
+    @property
+    def is_points(self) -> bool:
+        return False
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """Indices of the images that carry a label (y >= 0)."""
+        return np.flatnonzero(self.y >= 0)
+
+
+class MissingLabels(ValueError):
+    """A label-using method was given a dataset without labels."""
+
+
+def _labels_of(name: str, y, n_images: int) -> np.ndarray:
+    if y is None:
+        raise MissingLabels(f"dataset {name!r} has no labels; the label-using methods need an "
+                         "integer y per image (digits, mnist, shapes, folder:PATH with one "
+                         "subfolder per class, or npz:PATH with an array 'y', -1 = unlabelled)")
+    y = np.asarray(y, dtype=np.int64).reshape(-1)
+    if len(y) != n_images or (y < UNLABELLED).any():
+        raise ValueError(f"dataset {name!r}: y must hold one label >= -1 per image "
+                         f"({n_images} images, {len(y)} labels, smallest {y.min()})")
+    return y
+
+
+def load_labelled_set(name: str, data_dir: Optional[str] = None, seed: int = 0,
+                      n: Optional[int] = None, num_classes: int = 0) -> LabelledSet:
+    """The train split of ``name`` with its labels, images in [-1, 1] (a tanh generator's
+    range), through :func:`load_images` (MNIST: the first 8,000 t10k images).
+
+    ``num_classes``: K; 0 = one more than the largest label (at least 2).
+    """
+    x, y = load_images(name, "train", data_dir, n or None, seed, value_range=(-1.0, 1.0))
+    y = _labels_of(name, y, len(x))
+    k = num_classes or max(2, int(y.max()) + 1)
+    if y.max() >= k:
+        raise ValueError(f"dataset {name!r} has label {int(y.max())} but num_classes is {k}")
+    return LabelledSet(x=x, y=y, num_classes=k)
+
+
+def load_test_set(name: str, test_name: Optional[str] = None, data_dir: Optional[str] = None,
+                  seed: int = 0, n: Optional[int] = None, value_range=(-1.0, 1.0)):
+    """(x, y) of the held-out images a method scores: ``test_name`` (``--test-dataset``; its
+    ``y`` optional) or the test split of ``name``; None when there is none (an ``npz:`` or
+    ``folder:`` training set is one split: pass ``--test-dataset``)."""
+    if test_name is None and name.startswith(("npz:", "folder:")):
+        return None
+    source = test_name or name
+    split = "train" if source.startswith(("npz:", "folder:")) else "test"
+    x, y = load_images(source, split, data_dir, n or None, seed, value_range=value_range)
+    return x, (None if y is None else np.asarray(y, dtype=np.int64))
+
+
+def labelled_subset(y, per_class: int, rng: np.random.Generator) -> np.ndarray:
+    """y with only ``per_class`` labels kept in each class, drawn with ``rng`` from the
+    labelled images (y >= 0); every other image marked -1. ``per_class`` 0: y as it is.
+
+    A class with fewer labelled images keeps all of them (and a ValueError names it if it
+    has none: a class without a single label cannot be learnt)."""
+    y = np.asarray(y, dtype=np.int64)
+    if per_class <= 0:
+        return y.copy()
+    out = np.full_like(y, UNLABELLED)
+    for k in np.unique(y[y >= 0]):
+        members = np.flatnonzero(y == k)
+        keep = rng.choice(members, size=min(per_class, len(members)), replace=False)
+        out[np.sort(keep)] = k
+    return out

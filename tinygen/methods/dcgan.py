@@ -18,6 +18,9 @@ non-saturating generator loss); what DCGAN fixes is the architecture and the opt
 Works on 28 x 28 one-channel data (digits, mnist: two up-sampling stages from 7 x 7) and on
 32 / 64 px three-channel data (shapes, folder:PATH: three / four stages from 4 x 4).
 z ~ N(0, I) instead of the paper's uniform noise (as PyTorch's DCGAN example).
+
+``default_preset`` also chooses the DCGAN settings of ``tinygen run cgan`` (the conditional
+GAN on DCGAN's nets: the papers build on each other).
 """
 from __future__ import annotations
 

@@ -558,13 +558,14 @@ def sampling(G):
     Training mode also updates those running averages, so they are put back afterwards:
     drawing a picture or scoring samples never changes the model or its checkpoint.
     """
-    saved = [(b, b.data.copy()) for b in G.buffers() if b is not None]
+    saved = [(b, tinygen.clone(b).data) for b in G.buffers() if b is not None]
     try:
         with tinygen.no_grad():
             yield G
     finally:
         for b, data in saved:
-            b.data[...] = data
+            with backend.device_scope(data):   # CuPy: the copy runs on the buffer's GPU
+                b.data[...] = data
 
 
 def generate(G, n: int, nz: int, device, generator=None, batch: int = 500):
@@ -628,14 +629,16 @@ class GeneratorMonitor:
         """The step to start from (0, or the checkpoint's step with ``--resume``)."""
         return self.run.resume(**self.models)
 
-    def step_done(self, step: int, **losses) -> None:
+    def step_done(self, step: int, metrics: Optional[dict] = None, **losses) -> None:
+        """``metrics``: what the method measured at this step (e.g. sgan's test accuracy),
+        written with the log line; measure it only where ``run.due(step, log_every)``."""
         run, c, data, G = self.run, self.run.config, self.data, self.G
         run.record(step, **losses)
         if run.due(step, c.log_every):
-            metrics = {}
+            metrics = dict(metrics or {})
             if data.is_points or (c.domain_eval and run.due(step, c.domain_eval)):
                 x = generate(G, c.n_eval, self.nz, c.device, run.eval_rng)
-                metrics = sample_metrics(x, data, c.dataset, c.device)
+                metrics.update(sample_metrics(x, data, c.dataset, c.device))
             self.history.append(run.log(step, **metrics))
         if run.due(step, c.sample_every):
             self._picture(step)
