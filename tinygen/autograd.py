@@ -1167,7 +1167,10 @@ def _output_gradients(f, grads, requested):
 
 
 def _call_backward(f, gys) -> tuple:
-    gxs = f.backward(*gys)
+    # A backward may compute on raw arrays (masks, constants) outside any op: run it with
+    # its gradients' GPU current, as Function.__call__ runs forward (CuPy's current device).
+    with backend.device_scope(next(g for g in gys if g is not None).data):
+        gxs = f.backward(*gys)
     if not isinstance(gxs, tuple):
         gxs = (gxs,)
     if len(gxs) != len(f.inputs):
@@ -1213,7 +1216,7 @@ def _accumulate_into_leaves(outputs, order, grads, create_graph) -> None:
         else:
             # Always a fresh array: gy can reach several leaves unchanged (y = a + b)
             # or be the caller's own gradient, and .grad is updated in place later.
-            leaf.grad = ops.clone(g) if create_graph else Tensor(g.data.copy())
+            leaf.grad = ops.clone(g) if create_graph else Tensor(ops.clone(g).data)
 
 
 def _free(order) -> None:

@@ -209,9 +209,15 @@ def full(shape, fill_value, dtype=None, device=None):
 
 
 def to_host(array):
-    """A NumPy copy-or-view of any backend array (for saving, printing, metrics)."""
+    """A NumPy copy-or-view of any backend array (for saving, printing, metrics).
+
+    ``cupy.asnumpy`` for a GPU array (also one made by CuPy before tinygen imported it);
+    ``numpy.asarray`` for host data.
+    """
     if _is_cupy_array(array):
         return _CUPY.asnumpy(array)
+    if type(array).__module__.startswith("cupy") and hasattr(array, "get"):
+        return array.get()
     return numpy.asarray(array)
 
 

@@ -8,6 +8,7 @@ Losses take ``reduction`` = ``"mean"`` (default), ``"sum"`` or ``"none"``.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 from tinygen import backend, ops
@@ -23,6 +24,19 @@ from tinygen.ops.misc import dropout, dropout2d, embedding  # noqa: F401
 from tinygen.ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401
 from tinygen.ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: F401
 from tinygen.ops.resample import interpolate, pad, pixel_shuffle, pixel_unshuffle  # noqa: F401
+
+
+def _on_input_device(fn):
+    """Run ``fn`` with its first argument's GPU as CuPy's current device.
+
+    For the few functions here whose body computes on raw arrays (index tables, masks):
+    CuPy runs those kernels on the *current* GPU, which need not be the input's.
+    """
+    @functools.wraps(fn)
+    def on_device(x, *args, **kwargs):
+        with backend.device_scope(x):
+            return fn(x, *args, **kwargs)
+    return on_device
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -136,6 +150,7 @@ def log_softmax(x, dim: int = -1):
     return x - ops.logsumexp(x, dim, keepdim=True)
 
 
+@_on_input_device
 def one_hot(labels, num_classes: int, dtype=None) -> Tensor:
     """(N,) integer labels -> (N, num_classes) one-hot rows (a constant, no gradient)."""
     data = labels.data if isinstance(labels, Tensor) else labels
@@ -148,6 +163,7 @@ def one_hot(labels, num_classes: int, dtype=None) -> Tensor:
 # losses
 # ============================================================================
 
+@_on_input_device
 def nll_loss(log_probs, target, weight=None, reduction: str = "mean", ignore_index: int = -100):
     """Negative log-likelihood  -log p[n, t_n]  from log-probabilities (N, C, *d).
 

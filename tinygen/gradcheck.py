@@ -184,7 +184,7 @@ def _random_like(t: Tensor, rng):
 
 
 def _zeros_like(t: Tensor) -> Tensor:
-    return Tensor(backend.get_array_module(t.data).zeros(t.shape, dtype=t.dtype))
+    return Tensor(backend.full(t.shape, 0, t.dtype, t.device))      # on t's GPU, not the current one
 
 
 def _check(fn, inputs, grad_outputs, eps, atol, rtol, max_full, n_directions, seed, names, report):

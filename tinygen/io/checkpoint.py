@@ -26,6 +26,7 @@ from typing import Any, Dict
 
 import numpy as np
 
+from tinygen import backend
 from tinygen.io.files import save_npz
 
 META_KEY = "__tinygen_checkpoint__.json"
@@ -37,15 +38,14 @@ class CheckpointError(ValueError):
 
 
 def _is_array(v) -> bool:
-    return isinstance(v, np.ndarray) or hasattr(v, "numpy") or type(v).__module__.startswith("cupy")
+    return isinstance(v, np.ndarray) or hasattr(v, "numpy") or backend.get_array_module(v) is not np \
+        or type(v).__module__.startswith("cupy")
 
 
 def _host_array(v) -> np.ndarray:
-    if hasattr(v, "numpy") and not isinstance(v, np.ndarray):
-        v = v.numpy()
-    if hasattr(v, "get") and type(v).__module__.startswith("cupy"):
-        v = v.get()
-    a = np.asarray(v)
+    if hasattr(v, "numpy") and hasattr(v, "cpu") and not isinstance(v, np.ndarray):
+        v = v.cpu().numpy()                 # a GPU tensor refuses .numpy() alone (PyTorch's rule)
+    a = backend.to_host(v)                  # a GPU array: cupy.asnumpy, the explicit copy
     if a.dtype == object:
         raise CheckpointError("object arrays cannot be stored in a checkpoint (they would need pickle)")
     return a

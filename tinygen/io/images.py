@@ -26,16 +26,16 @@ from typing import Optional, Tuple, Union
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from tinygen import backend
 from tinygen.io.files import atomic_write_bytes
 
 
 def to_numpy(x) -> np.ndarray:
-    """A host NumPy array from an array, a tensor with ``.numpy()``, or a CuPy array."""
-    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
-        x = x.numpy()
-    if hasattr(x, "get") and type(x).__module__.startswith("cupy"):
-        x = x.get()
-    return np.asarray(x)
+    """A host NumPy array from an array, a tensor (tinygen's or torch's, on any device) or a
+    CuPy array: the explicit copy to the host (``x.cpu().numpy()``, ``cupy.asnumpy``)."""
+    if hasattr(x, "numpy") and hasattr(x, "cpu") and not isinstance(x, np.ndarray):
+        x = x.cpu().numpy()                 # a GPU tensor refuses .numpy() alone (PyTorch's rule)
+    return backend.to_host(x)               # a GPU array: cupy.asnumpy, the explicit copy
 
 
 def _as_nchw(x: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ from tinygen.methods import run as R
 from tinygen.models.autoencoders import (
     AutoEncoder, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder,
 )
+from tinygen.nn.module import module_device
 
 np = backend.numpy   # host data and the PCA reference
 
@@ -117,7 +118,7 @@ def build_models(config: Config, image_shape) -> AutoEncoder:
 def reconstruction_error(x_hat: Tensor, x, loss: str) -> Tensor:
     """L(x, x_hat) per image (N,): summed squared error, or BCE with the decoder's logits."""
     if loss == "mse":
-        x = tinygen.tensor(x) if not isinstance(x, Tensor) else x
+        x = tinygen.tensor(x, device=x_hat.device) if not isinstance(x, Tensor) else x
         d = x_hat - x
         return (d * d).reshape(d.shape[0], -1).sum(1)
     if loss == "bce":
@@ -175,7 +176,8 @@ def encode(model: AutoEncoder, x, batch_size: int = 500) -> "np.ndarray":
     out = []
     with no_grad():
         for i in range(0, len(x), batch_size):
-            out.append(backend.to_host(model.encoder(tinygen.tensor(x[i:i + batch_size])).data))
+            xb = tinygen.tensor(x[i:i + batch_size], device=module_device(model))  # (B, C, H, W)
+            out.append(backend.to_host(model.encoder(xb).data))
     return np.concatenate(out).astype(np.float64)
 
 
@@ -184,7 +186,7 @@ def reconstruct(model: AutoEncoder, x, loss: str, batch_size: int = 500) -> "np.
     out = []
     with no_grad():
         for i in range(0, len(x), batch_size):
-            _, x_hat = model(tinygen.tensor(x[i:i + batch_size]))
+            _, x_hat = model(tinygen.tensor(x[i:i + batch_size], device=module_device(model)))
             out.append(backend.to_host(output_image(x_hat, loss).data))
     return np.concatenate(out)
 
@@ -211,7 +213,8 @@ def fit(model: nn.Module, objective, x, steps: int, batch_size: int = 64, lr: fl
     """
     opt = optimizer or optim.Adam(model.parameters(), lr=lr)
     for step in range(start_step, steps):
-        terms = objective(model, tinygen.tensor(minibatch(x, batch_size, seed, step)))
+        xb = tinygen.tensor(minibatch(x, batch_size, seed, step), device=module_device(model))
+        terms = objective(model, xb)
         R.descend(terms["loss"], opt)
         if log is not None and ((step + 1) % log_every == 0 or step + 1 == steps):
             log(step + 1, **{k: float(v.item()) for k, v in terms.items() if v is not None})

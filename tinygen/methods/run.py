@@ -558,7 +558,7 @@ def sampling(G):
     Training mode also updates those running averages, so they are put back afterwards:
     drawing a picture or scoring samples never changes the model or its checkpoint.
     """
-    saved = [(b, tinygen.clone(b).data) for b in G.buffers() if b is not None]
+    saved = [(b, b.clone().data) for b in G.buffers() if b is not None]    # on b's GPU
     try:
         with tinygen.no_grad():
             yield G

@@ -34,6 +34,7 @@ from tinygen.autograd import Tensor, no_grad
 from tinygen.data.arrays import load_images, to_float_images
 from tinygen.methods import run as R
 from tinygen.models.autoencoders import VAEModel
+from tinygen.nn.module import module_device
 
 np = backend.numpy   # host data
 
@@ -95,7 +96,7 @@ def elbo_terms(model: VAEModel, x, config) -> dict:
 
     L(x) ~ log p(x | z) - KL(q(z|x) || p(z)),  z = mu + sigma eps   (eq. 10, L = 1)
     """
-    x = x if isinstance(x, Tensor) else tinygen.tensor(x)
+    x = x if isinstance(x, Tensor) else tinygen.tensor(x, device=module_device(model))
     mu, logvar = model.encoder(x)                                     # (N, L), (N, L)
     z = reparameterize(mu, logvar)                                    # (N, L)
     log_px_z = log_likelihood(model, z, x, config)                    # (N,)
@@ -109,7 +110,7 @@ def iwae_bound(model: VAEModel, x, k: int, config) -> Tensor:
         log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x),   z_i ~ q(z|x)
         L_k     = logsumexp_i(log w_i) - log k
     """
-    x = x if isinstance(x, Tensor) else tinygen.tensor(x)
+    x = x if isinstance(x, Tensor) else tinygen.tensor(x, device=module_device(model))
     N = x.shape[0]
     mu, logvar = model.encoder(x)                                     # (N, L)
     eps = tinygen.randn(k, *mu.shape, dtype=mu.dtype, device=mu.device)   # (k, N, L)
@@ -131,7 +132,8 @@ def sample(model: VAEModel, n: int, config, generator=None):
 def decode(model: VAEModel, z, config):
     """Decoder mean for latents z (n, L) -> host float32 (n, C, H, W) in [0, 1]."""
     with no_grad():
-        z = z if isinstance(z, Tensor) else tinygen.tensor(np.asarray(z, dtype=np.float32))
+        z = z if isinstance(z, Tensor) else tinygen.tensor(np.asarray(z, dtype=np.float32),
+                                                           device=module_device(model))
         out = model.decoder(z)
         if config.decoder == "bernoulli":
             out = tinygen.sigmoid(out)
@@ -143,7 +145,7 @@ def encode_mean(model: VAEModel, x, batch_size: int = 500):
     out = []
     with no_grad():
         for i in range(0, len(x), batch_size):
-            mu, _ = model.encoder(tinygen.tensor(x[i:i + batch_size]))
+            mu, _ = model.encoder(tinygen.tensor(x[i:i + batch_size], device=module_device(model)))
             out.append(backend.to_host(mu.data))
     return np.concatenate(out).astype(np.float64)
 
@@ -325,6 +327,7 @@ def demo_main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="output folder (default: a new runs/vae-* folder)")
     parser.add_argument("--steps", type=int, default=3000, help="Adam steps per VAE")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data, weights and samples")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args(argv)
     out = args.out or R.new_folder("vae")
     os.makedirs(out, exist_ok=True)
@@ -339,14 +342,14 @@ def demo_main(argv=None) -> int:
     # 1. digits, latent 20: linear vs spherical interpolation
     x, _ = load_images("digits", "train", n=8000, seed=args.seed)
     xt, _ = load_images("digits", "test", n=200, seed=args.seed)
-    cfg = Config(steps=args.steps, seed=args.seed)
+    cfg = Config(steps=args.steps, seed=args.seed, device=args.device)
     model = fit_model(cfg, x, "vae 1/3 (digits, latent 20)")
     prior = [(rng.standard_normal(20), rng.standard_normal(20)) for _ in range(2)]
     mu = encode_mean(model, xt[:4])
     save(interpolation_grid(model, cfg, prior + [(mu[0], mu[1]), (mu[2], mu[3])]), "interpolation.png", 10)
 
     # 2. digits, latent 2: the manifold
-    cfg2 = Config(steps=args.steps, seed=args.seed, latent_dim=2)
+    cfg2 = Config(steps=args.steps, seed=args.seed, latent_dim=2, device=args.device)
     save(decode(fit_model(cfg2, x, "vae 2/3 (digits, latent 2)"), manifold_grid(15), cfg2),
          "manifold.png", 15)
 
@@ -354,7 +357,7 @@ def demo_main(argv=None) -> int:
     shapes = load_dataset("shapes", "train", n=6000, seed=args.seed)
     test = load_dataset("shapes", "test", n=400, seed=args.seed)
     xs, xs_t = to_float_images(shapes.x), to_float_images(test.x)
-    cfg3 = Config(steps=args.steps, seed=args.seed, latent_dim=16)
+    cfg3 = Config(steps=args.steps, seed=args.seed, latent_dim=16, device=args.device)
     model3 = fit_model(cfg3, xs, "vae 3/3 (shapes, latent 16)")
     codes, codes_t = encode_mean(model3, xs), encode_mean(model3, xs_t)
     alphas = np.array([0.0, 0.5, 1.0, 1.5, 2.0])

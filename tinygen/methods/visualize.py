@@ -49,10 +49,12 @@ import sys
 import time
 from typing import List, Optional, Sequence
 
+import tinygen
 from tinygen import backend, nn, ops
 from tinygen import losses as L
 from tinygen.autograd import Tensor, no_grad
 from tinygen.methods import run as R
+from tinygen.nn.module import module_device
 
 np = backend.numpy   # host arrays: datasets, patches, pictures
 
@@ -153,12 +155,14 @@ def crop_box(image, box):
 # 2. the top-9 patches of a unit (Zeiler & Fergus)
 # --------------------------------------------------------------------------
 
-def layer_activations(layers, images, upto: int, batch_size: int = 256, device="cpu"):
-    """Outputs of ``layers[upto]`` for every image, as one host array.
+def layer_activations(layers, images, upto: int, batch_size: int = 256, device=None):
+    """Outputs of ``layers[upto]`` for every image, as one host array (computed on ``device``,
+    by default the layers' own).
 
     Shapes: images (N, C, H, W) float host array -> (N, C_l, H_l, W_l).
     """
     chain = nn.Sequential(*list(layers)[:upto + 1])
+    device = device or module_device(nn.Sequential(*layers))
     outs = []
     with no_grad():
         for i in range(0, len(images), batch_size):
@@ -177,7 +181,7 @@ class TopPatches:
 
 
 def top_patches(layers, images, upto: int, channel: int, k: int = 9,
-                batch_size: int = 256, device="cpu") -> TopPatches:
+                batch_size: int = 256, device=None) -> TopPatches:
     """The k images whose channel ``channel`` of ``layers[upto]`` responds most strongly,
     each cropped to the receptive field of its strongest unit (Zeiler & Fergus, Fig. 2).
 
@@ -275,10 +279,11 @@ def maximize_activation(layers, upto: int, channel: int, input_shape, config: AM
     if type(list(layers)[upto]).__name__ in ("ReLU", "LeakyReLU") and upto > 0:
         upto = upto - 1
     dtype = next(iter(nn.Sequential(*layers).parameters())).dtype
+    device = module_device(nn.Sequential(*layers))                    # x lives with the weights
     x_data = (rng.normal(0.0, 0.1, (1,) + tuple(input_shape)) if x0 is None
               else np.asarray(x0).reshape((1,) + tuple(input_shape))).astype(dtype)
     for step in range(1, config.steps + 1):
-        x = Tensor(x_data, requires_grad=True)
+        x = Tensor(backend.to_device(x_data, device), requires_grad=True)
         dy, dx = rng.integers(-config.jitter, config.jitter + 1, 2) if config.jitter else (0, 0)
         a = unit_activation(layers, roll2d(x, int(dy), int(dx)), upto, channel, unit).sum()
         objective = a - config.l2 * (x * x).sum() - config.tv * L.total_variation_loss(x, "sum")
@@ -304,7 +309,7 @@ def lenet_layers(model) -> List:
 
 
 def train_digit_classifier(steps: int = 300, batch_size: int = 64, n: int = 5000, seed: int = 0,
-                           lr: float = 2e-3, log=print):
+                           lr: float = 2e-3, log=print, device="cpu"):
     """Train ``tinygen.models.LeNet`` (widths 8, 16) on the synthetic digits, offline.
 
     Returns (model, test_images, test_accuracy); images are float32 (N, 1, 28, 28) in
@@ -319,13 +324,13 @@ def train_digit_classifier(steps: int = 300, batch_size: int = 64, n: int = 5000
     train = load_dataset("digits", "train", n=n, seed=seed)
     test = load_dataset("digits", "test", n=1000, seed=seed)
     x_train, x_test = to_float(train.x), to_float(test.x)                 # (N, 1, 28, 28)
-    model = LeNet(1, 10, 28, widths=(8, 16), hidden=64)
+    model = LeNet(1, 10, 28, widths=(8, 16), hidden=64).to(device)
     opt = Adam(list(model.parameters()), lr=lr)
     start = time.time()
     for step in range(1, steps + 1):
         idx = rng.integers(0, len(x_train), batch_size)
-        logits = model(Tensor(x_train[idx]))
-        loss = F.cross_entropy(logits, Tensor(train.y[idx]))
+        logits = model(tinygen.tensor(x_train[idx], device=device))
+        loss = F.cross_entropy(logits, tinygen.tensor(train.y[idx], device=device))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -333,8 +338,9 @@ def train_digit_classifier(steps: int = 300, batch_size: int = 64, n: int = 5000
             log(f"  classifier step {step}/{steps}  loss={loss.item():.3f}  "
                 f"({time.time() - start:.1f}s)")
     with no_grad():
-        pred = np.concatenate([model(Tensor(x_test[i:i + 500])).numpy().argmax(1)
-                               for i in range(0, len(x_test), 500)])
+        logits = [model(tinygen.tensor(x_test[i:i + 500], device=device))
+                  for i in range(0, len(x_test), 500)]                    # (500, 10) each
+        pred = np.concatenate([backend.to_host(t.data).argmax(1) for t in logits])
     return model, x_test, float((pred == test.y).mean())
 
 
@@ -358,13 +364,14 @@ def demo_main(argv=None) -> int:
     p.add_argument("--am-steps", type=int, default=150, help="activation-maximisation steps")
     p.add_argument("--vgg", action="store_true",
                    help="also visualise VGG19 conv units (needs vgg19-dcbb9e9d.pth)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     out = args.out or R.new_folder("visualize")
     os.makedirs(out, exist_ok=True)
     written = []
     from tinygen.io.plot import save_gif
     print("training a LeNet-style classifier on synthetic digits (offline)...")
-    model, x_test, acc = train_digit_classifier(steps=args.steps)
+    model, x_test, acc = train_digit_classifier(steps=args.steps, device=args.device)
     print(f"  test accuracy {acc:.3f}")
     layers = lenet_layers(model)
     for name, upto in (("conv1", 1), ("conv2", 4)):
@@ -408,7 +415,7 @@ def _centre(layers, upto):
     written.append(write_run_report(out, title="tinygen demo visualize: what the units see",
                                     command=command))
     with no_grad():
-        h = Tensor(np.zeros((1, 1, 28, 28), np.float32))
+        h = tinygen.zeros(1, 1, 28, 28, device=module_device(nn.Sequential(*layers)))
         for m in list(layers)[:upto + 1]:
             h = m(h)
     return h.shape[2] // 2, h.shape[3] // 2
@@ -445,7 +452,7 @@ def _vgg_demo(out, args) -> list:
               f" or place the file at the path printed by `tinygen weights path "
               f"{vgg.VGG19_WEIGHTS}`.")
         return []
-    model = vgg.vgg19(weights=path)
+    model = vgg.vgg19(weights=path).to(args.device)
     layers = [model.normalize] + list(model.features)
     written = []
     for name in ("relu3_1", "relu4_1"):

@@ -363,6 +363,20 @@ class Module:
         return head + "\n  " + "\n  ".join(lines) + "\n)"
 
 
+def module_device(module: Module) -> str:
+    """The device of ``module``'s first parameter (or buffer); the default device if it has none.
+
+    PyTorch's idiom ``next(model.parameters()).device``, as one call: code that is given a
+    model and host data makes its tensors with ``tinygen.tensor(x, device=module_device(model))``
+    instead of on the default device, which need not be where the model lives.
+    """
+    for p in module.parameters():
+        return p.device
+    for _, b in module.named_buffers():
+        return b.device
+    return backend.get_default_device()
+
+
 class Sequential(Module):
     """Modules applied one after another. Supports len, iteration, indexing and slicing."""
 

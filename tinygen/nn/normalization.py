@@ -103,7 +103,8 @@ class _BatchNorm(_NormBase):
         self._check_channels(x)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1                      # in place, int64
+            with backend.device_scope(self.num_batches_tracked.data):
+                self.num_batches_tracked.data += 1                  # in place, int64
             if self.momentum is None:                               # cumulative moving average
                 factor = 1.0 / float(self.num_batches_tracked.item())
         use_batch_stats = self.training or self.running_mean is None

@@ -248,10 +248,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         x_hat, mu, var = standardize(input, axes, eps)       # (N, C, *), (1, C, 1..) x2
         if running_mean is not None or running_var is not None:
             _check_momentum(momentum, "batch_norm")
-        if running_mean is not None:
-            _update_running(running_mean, mu, momentum)
-        if running_var is not None:
-            _update_running(running_var, var * (n / (n - 1)), momentum)   # unbiased
+        with backend.device_scope(input.data):      # raw arrays: on the input's GPU (CuPy)
+            if running_mean is not None:
+                _update_running(running_mean, mu, momentum)
+            if running_var is not None:
+                _update_running(running_var, var * (n / (n - 1)), momentum)   # unbiased
         return _affine(x_hat, weight, bias, shape)
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: training=False needs running_mean and running_var; "

@@ -126,6 +126,7 @@ def logsumexp(x, dim=None, keepdim=False):
     axes = _normalize_axes(dim, x.ndim)
     m = max(x, axes, keepdim=True).detach()
     xp = xp_of(m.data)
-    m.data = xp.where(xp.isfinite(m.data), m.data, 0)   # all -inf rows stay -inf, not nan
+    with backend.device_scope(m.data):                  # CuPy: on m's GPU
+        m.data = xp.where(xp.isfinite(m.data), m.data, 0)   # all -inf rows stay -inf, not nan
     out = ((x - m).exp().sum(axes, keepdim=True)).log() + m
     return out if keepdim else squeeze(out, axes)

@@ -105,8 +105,12 @@ def _pair_or_none(value, name):
 
 
 def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None,
-                recompute_scale_factor=None):
-    """PyTorch's ``F.interpolate`` for 4-D inputs, modes 'nearest' and 'bilinear'.
+                recompute_scale_factor=None, antialias=False):
+    """PyTorch's ``F.interpolate`` for 4-D inputs, modes 'nearest', 'bilinear' and 'bicubic'.
+
+    'bicubic' is Keys' kernel with a = -0.75 and clamped borders, as PyTorch; with
+    ``antialias=True`` (bicubic only) PyTorch's antialiased rule, a = -0.5 with the kernel
+    stretched when shrinking and renormalised at the borders (Pillow's): :mod:`tinygen.ops.bicubic`.
 
     Give exactly one of ``size`` (OH, OW) and ``scale_factor`` (OH =
     floor(H * scale_factor)). ``align_corners`` applies to bilinear only
@@ -115,8 +119,11 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
     """
     if x.ndim != 4:
         raise ValueError(f"interpolate: expected a 4-D input (N, C, H, W), got shape {x.shape}")
-    if mode not in ("nearest", "bilinear"):
-        raise ValueError(f"interpolate: mode must be 'nearest' or 'bilinear', got {mode!r}")
+    if mode not in ("nearest", "bilinear", "bicubic"):
+        raise ValueError(f"interpolate: mode must be 'nearest', 'bilinear' or 'bicubic', "
+                         f"got {mode!r}")
+    if antialias and mode != "bicubic":
+        raise ValueError("interpolate: antialias is supported for mode='bicubic' only here")
     if mode == "nearest" and align_corners is not None:
         raise ValueError("interpolate: align_corners only applies to mode='bilinear'")
     if (size is None) == (scale_factor is None):
@@ -142,6 +149,17 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
                  backend.to_device(cols.reshape(1, -1), x.device))
         return getitem(x, index)                                        # (N, C, OH, OW) gather
     ac = bool(align_corners)
+    if mode == "bicubic":
+        from tinygen.ops.bicubic import resize_matrix
+        a, border = (-0.5, "renormalize") if antialias else (-0.75, "replicate")
+        # PyTorch steps the source by 1/scale_factor when one is given (scales), else in/out
+        M_H = resize_matrix(H, out[0], a, antialias, border, scales[0],
+                            align_corners=ac).astype(x.dtype)        # (OH, H)
+        M_W = resize_matrix(W, out[1], a, antialias, border, scales[1],
+                            align_corners=ac).T.astype(x.dtype)      # (W, OW)
+        M_H = Tensor(backend.to_device(np.ascontiguousarray(M_H), x.device))
+        M_W = Tensor(backend.to_device(np.ascontiguousarray(M_W), x.device))
+        return matmul(M_H, matmul(x, M_W))                               # (N, C, OH, OW)
     M_H = bilinear_matrix(H, out[0], ac, scales[0]).astype(x.dtype)      # (OH, H)
     M_W = bilinear_matrix(W, out[1], ac, scales[1]).T.astype(x.dtype)    # (W, OW)
     M_H = Tensor(backend.to_device(np.ascontiguousarray(M_H), x.device))

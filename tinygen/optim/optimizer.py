@@ -49,7 +49,8 @@ class Optimizer:
                     continue                # no weight decay, no momentum, no state, as PyTorch
                 state = self.state.setdefault(id(p), {})
                 self._follow_device(state, p)
-                self._update(p, p.grad.data, state, group)
+                with backend.device_scope(p.data):    # CuPy: update on p's GPU, not the current one
+                    self._update(p, p.grad.data, state, group)
                 p._version += 1             # an in-place change: a graph that saved p now errs
 
     def _update(self, p, g, state, group):
