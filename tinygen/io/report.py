@@ -325,7 +325,7 @@ def metric_plots(metrics: Sequence[dict], cursor: bool = False) -> List[str]:
 # pictures as data: URIs
 # --------------------------------------------------------------------------
 
-def data_uri(path: str, quantize_above: int = 100_000) -> str:
+def data_uri(path: str, quantize_above: int = 20_000) -> str:
     """An image file as a ``data:`` URI; a PNG above ``quantize_above`` bytes is re-encoded
     with a 256-colour palette when that is smaller (sample grids lose nothing visible)."""
     with open(path, "rb") as f:
@@ -983,7 +983,9 @@ function setPlaying(yes) {
 slider.addEventListener("input", () => { setPlaying(false); show(+slider.value); });
 play.addEventListener("click", () => setPlaying(!timer));
 document.querySelectorAll("input.layer").forEach(box => box.addEventListener("change", () => draw(current)));
-show(N - 1);
+// #frame=K in the address opens frame K (0-based), e.g. to share the moment a mode drops.
+const asked = /^#frame=(\d+)$/.exec(location.hash);
+show(asked ? Math.min(N - 1, +asked[1]) : N - 1);
 
 whenSelftest((checks, fail) => {
   const pixels = () => { const d = ctx.getImageData(0, 0, cv.width, cv.height).data;
