@@ -46,7 +46,7 @@ import numpy as np
 from PIL import Image
 
 from tinygen.io.files import atomic_write_bytes
-from tinygen.io.plot import PALETTE, _tick_label, _ticks_within
+from tinygen.io.plot import PALETTE, _tick_label, _ticks_within, nice_ticks
 
 # Nothing but inline code and data: URIs, so a page can never reach the network.
 CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
@@ -211,7 +211,8 @@ def svg_plot(series: Dict[str, Tuple[Sequence[float], Sequence[float]]], title: 
         lo, hi = lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
-    x_ticks, y_ticks = _ticks_within(x0, x1), _ticks_within(lo, hi)
+    x_ticks = _integer_ticks(x0, x1) if _all_integers(fx) else _ticks_within(x0, x1)
+    y_ticks = _integer_ticks(lo, hi) if _all_integers(fy) else _ticks_within(lo, hi)
     y_labels = [_tick_label(v, y_ticks) for v in y_ticks]
 
     left = 12 + max(_text_width(s) for s in y_labels) + (16 if ylabel else 0)
@@ -291,6 +292,22 @@ def svg_plot(series: Dict[str, Tuple[Sequence[float], Sequence[float]]], title: 
                    f'y2="{_num(bottom)}" visibility="hidden"/>')
     out.append('</svg>')
     return "\n".join(out)
+
+
+def _all_integers(values: np.ndarray) -> bool:
+    return values.size > 0 and bool(np.all(values == np.round(values)))
+
+
+def _integer_ticks(lo: float, hi: float) -> np.ndarray:
+    """Round ticks inside [lo, hi] a whole number apart, for steps and counts (modes):
+    no "2.5 modes", no "step 3.5"."""
+    for n in (5, 6, 7, 4, 8, 9, 3):
+        ticks = _ticks_within(lo, hi) if n == 5 else nice_ticks(lo, hi, n)
+        ticks = ticks[(ticks >= lo - 1e-9 * (hi - lo)) & (ticks <= hi + 1e-9 * (hi - lo))]
+        step = ticks[1] - ticks[0] if len(ticks) > 1 else 0.5
+        if len(ticks) >= 3 and step >= 1 and step == round(step):
+            return ticks
+    return np.arange(math.ceil(lo), math.floor(hi) + 1, dtype=np.float64)   # a short range
 
 
 def _runs(ok: np.ndarray) -> List[List[int]]:
