@@ -123,6 +123,22 @@ def test_gradchecks_of_the_sgan_losses(seed):
         gradgradcheck(fn, inputs, seed=seed)
 
 
+def test_weight_norm_linear_rows_have_length_g_and_gradchecks():
+    from tinygen.models.cond_nets import WeightNormLinear
+    tg.manual_seed(0)
+    layer = WeightNormLinear(3, 2, scale=1.5).double()
+    x = tg.tensor(np.random.default_rng(0).normal(size=(4, 3))).requires_grad_()
+    v = layer.v.numpy()
+    w = 1.5 * v / np.linalg.norm(v, axis=1, keepdims=True)
+    np.testing.assert_allclose(layer(x).numpy(), x.numpy() @ w.T, rtol=1e-12)
+    fn = lambda x, v, g, b: layer(x)                                  # noqa: E731
+    inputs = (x, layer.v, layer.g, layer.bias)
+    gradcheck(fn, inputs)
+    gradgradcheck(fn, inputs)
+    fixed = WeightNormLinear(3, 2, train_scale=False)
+    assert [n for n, _ in fixed.named_parameters()] == ["v", "bias"]
+
+
 # ---------------------------------------------------------------- labelled data
 
 def test_labelled_subset_is_balanced_seeded_and_keeps_minus_one():
@@ -189,7 +205,10 @@ def test_labels_per_class_draws_the_labelled_set(tmp_path):
 
 def test_resume_continues_bit_identically(tmp_path):
     path, _ = _npz(tmp_path / "train.npz")
-    base = dict(dataset=f"npz:{path}", labels_per_class=0, checkpoint_every=3, **TINY)
+    # (--lr-decay anneals over config.steps, so a 3-step run is not the first half of a
+    #  6-step one: compared without it, as test_42_gan does)
+    base = dict(dataset=f"npz:{path}", labels_per_class=0, checkpoint_every=3, lr_decay=False,
+                **TINY)
     full = sgan.train(sgan.Config(steps=6, out=str(tmp_path / "full"), **base))
     sgan.train(sgan.Config(steps=3, out=str(tmp_path / "half"), **base))
     resumed = sgan.train(sgan.Config(steps=6, resume=str(tmp_path / "half"), **base))
@@ -224,8 +243,8 @@ def test_runs_on_the_stand_in_cuda_device(tmp_path):
 
 def test_defaults_and_paper_preset():
     c = sgan.Config()
-    assert (c.labels_per_class, c.batch_size, c.feature_matching, c.baseline) == (10, 100, True,
-                                                                                 True)
+    assert (c.labels_per_class, c.batch_size, c.feature_matching, c.baseline,
+            c.weight_norm) == (10, 100, True, True, True)
     assert c.d_widths == (1000, 500, 250, 250, 250) and c.g_widths == (500, 500)
     from tinygen import cli
     assert cli.build_config(sgan, ["--preset", "paper"]).lr == 3e-3

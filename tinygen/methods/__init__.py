@@ -15,6 +15,7 @@ METHODS = {
     "cgan": "tinygen.methods.cgan",
     "sgan": "tinygen.methods.sgan",
     "bigan": "tinygen.methods.bigan",
+    "acgan": "tinygen.methods.acgan",
     "autoencoder": "tinygen.methods.autoencoder",
     "vae": "tinygen.methods.vae",
     "style": "tinygen.methods.style_transfer",

@@ -70,6 +70,8 @@ class Config(R.SamplingConfig):
     g_widths: Tuple[int, ...] = (500, 500)   # G's hidden layers, batch norm + softplus (paper)
     input_noise: float = 0.3           # std of the Gaussian noise on D's input (paper)
     hidden_noise: float = 0.5          # std of the noise after each of D's hidden layers (paper)
+    weight_norm: bool = True           # weight-normalised layers in D and G's output (paper;
+                                       # off: plain Linear layers, He init)
     feature_matching: bool = True      # G matches D's mean last-layer features (Sec. 3.1, the
                                        # paper's setting for its numbers); off: -log D(G(z))
     unsupervised_weight: float = 1.0   # weight of L_unsupervised in D's loss (paper: 1)
@@ -109,9 +111,10 @@ def build_models(config: Config, data):
     """(G: z -> x, D: x -> (K logits, features)) for the data's shape and K."""
     shape = tuple(data.shape)
     size = int(np.prod(shape))
-    G = BNMLPGenerator(config.latent_dim, shape, config.g_widths)
+    G = BNMLPGenerator(config.latent_dim, shape, config.g_widths,
+                       weight_norm_output=config.weight_norm)
     D = SGANDiscriminator(size, data.num_classes, config.d_widths, config.input_noise,
-                          config.hidden_noise)
+                          config.hidden_noise, config.weight_norm)
     return G.to(config.device), D.to(config.device)
 
 

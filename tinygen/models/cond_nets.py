@@ -28,9 +28,9 @@ from tinygen.models.dcgan import DCGANDiscriminator, DCGANGenerator, stages_for
 from tinygen.models.mlp import MLP, MLPGenerator, _activation
 
 __all__ = ["ConditionalGenerator", "ConcatDiscriminator", "ProjectionDiscriminator",
-           "TrunkDiscriminator", "SGANDiscriminator", "BNMLPGenerator", "GaussianNoise",
-           "JointDiscriminator", "MLPEncoder", "build_conditional_pair", "build_trunk",
-           "one_hot"]
+           "TrunkDiscriminator", "SGANDiscriminator", "WeightNormLinear", "BNMLPGenerator",
+           "GaussianNoise", "JointDiscriminator", "MLPEncoder", "build_conditional_pair",
+           "build_trunk", "generator_net", "one_hot"]
 
 
 def one_hot(y, num_classes: int, like) -> tinygen.Tensor:
@@ -137,7 +137,7 @@ def build_trunk(options, data_shape, name: str, in_extra: int = 0, d_norm: str =
     return nn.Sequential(*layers), options.hidden
 
 
-def _generator(options, data_shape, name: str, nz_in: int):
+def generator_net(options, data_shape, name: str, nz_in: int):
     """G' for ``nz_in`` inputs: DCGAN's generator, or an MLP ending in tanh + reshape."""
     if name == "dcgan":
         return DCGANGenerator(nz_in, data_shape[0], data_shape[-1], options.ngf)
@@ -161,7 +161,7 @@ def build_conditional_pair(options, data_shape, num_classes: int, nz: int,
     name = options.arch if options.arch != "auto" else ("mlp" if is_points else "dcgan")
     if name == "dcgan" and is_points:
         raise ValueError(f"arch 'dcgan' needs image data, got points of shape {data_shape}")
-    G = ConditionalGenerator(_generator(options, data_shape, name, nz + num_classes),
+    G = ConditionalGenerator(generator_net(options, data_shape, name, nz + num_classes),
                              num_classes)
     if projection:
         trunk, d = build_trunk(options, data_shape, name, d_norm=d_norm)
@@ -194,32 +194,66 @@ class GaussianNoise(nn.Module):
         return f"std={self.std}"
 
 
+class WeightNormLinear(nn.Module):
+    """y = x (g * v / ||v||)^T + b: a Linear layer with weight normalisation (Salimans &
+    Kingma 2016, arXiv:1602.07868, eq. 2), each output unit's weight row v_j rescaled to the
+    learnt length g_j; composed of Tensor ops, so every derivative comes from the engine.
+
+    With unit rows, a unit's pre-activation has about the scale of the input's entries,
+    whatever the width (the role of the paper's data-dependent init). ``train_scale`` False
+    keeps g fixed at ``scale`` (the SGAN generator's output layer: its rows stay of length 1,
+    so tanh cannot saturate pixel by pixel).
+    Shapes: x (N, in) -> (N, out); v (out, in), g (out,), b (out,).
+    """
+
+    def __init__(self, in_features: int, out_features: int, scale: float = 1.0,
+                 train_scale: bool = True):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.v = nn.Parameter(tinygen.randn(out_features, in_features).data * 0.05)
+        g = tinygen.full((out_features,), float(scale)).data
+        if train_scale:
+            self.g = nn.Parameter(g)
+        else:
+            self.register_buffer("g", tinygen.tensor(g))
+        self.bias = nn.Parameter(tinygen.zeros(out_features).data)
+
+    def forward(self, x):
+        norm = (self.v * self.v).sum(1, keepdim=True).sqrt()              # (out, 1)
+        weight = self.v * (self.g.reshape(-1, 1) / norm)                   # (out, in)
+        return F.linear(x, weight, self.bias)                              # (N, out)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
 class SGANDiscriminator(nn.Module):
     """The classifier-discriminator of Salimans et al. 2016 (arXiv:1606.03498), Sec. 5, MNIST:
 
         x -> noise(0.3) -> [Linear -> ReLU -> noise(0.5)] x len(widths) -> Linear -> K logits
 
-    (widths 1000, 500, 250, 250, 250 in the paper). Departure: plain Linear layers instead
-    of the paper's weight normalisation with data-dependent init (Salimans & Kingma 2016),
-    which starts every layer with unit-variance pre-activations -- the scale the noise stds
-    are relative to. He initialisation (N(0, 2 / fan_in), zero biases) keeps that scale
-    through ReLU layers; PyTorch's default init shrinks it ~6x per layer, and the 0.5 noise
-    would drown the signal of the deeper layers.
+    (widths 1000, 500, 250, 250, 250 in the paper), every layer weight-normalised
+    (:class:`WeightNormLinear`; the paper's data-dependent init is not done: unit rows give
+    pre-activations of about the input's scale anyway -- the scale the noise stds are
+    relative to). ``weight_norm`` False: plain Linear layers with He initialisation
+    (N(0, 2 / fan_in)), which keeps that scale through ReLU layers; PyTorch's default init
+    shrinks it ~6x per layer and the 0.5 noise would drown the deeper layers.
     ``forward(x) -> (class logits (N, K), features (N, widths[-1]))``: the features are the
     last hidden layer, the one the generator's feature matching uses.
     """
 
     def __init__(self, in_features: int, num_classes: int = 10,
                  widths: Sequence[int] = (1000, 500, 250, 250, 250),
-                 input_noise: float = 0.3, hidden_noise: float = 0.5):
+                 input_noise: float = 0.3, hidden_noise: float = 0.5, weight_norm: bool = True):
         super().__init__()
+        linear = WeightNormLinear if weight_norm else nn.Linear
         layers, width = [nn.Flatten(), GaussianNoise(input_noise)], in_features
         for w in widths:
-            layers += [nn.Linear(width, w), nn.ReLU(), GaussianNoise(hidden_noise)]
+            layers += [linear(width, w), nn.ReLU(), GaussianNoise(hidden_noise)]
             width = w
         self.body = nn.Sequential(*layers[:-1])          # features: before the last noise
         self.noise = GaussianNoise(hidden_noise)
-        self.classes = nn.Linear(width, num_classes)
+        self.classes = linear(width, num_classes)
         self.num_classes = num_classes
         for m in self.modules():
             if isinstance(m, nn.Linear):
@@ -234,6 +268,8 @@ class SGANDiscriminator(nn.Module):
 class BNMLPGenerator(nn.Module):
     """z -> [Linear -> BatchNorm -> softplus] x len(widths) -> Linear -> tanh -> data shape.
 
+    ``weight_norm_output``: the output layer weight-normalised with rows of fixed length 1,
+    as in the authors' SGAN code (``nn.l2normalize``), so single pixels cannot saturate.
     (``activation`` 'relu' / 'leaky_relu': BiGAN's MNIST generator, the same MLP with ReLU.)
 
     Salimans et al. 2016's MNIST generator (widths 500, 500; z ~ U(0, 1)^100; sigmoid output
@@ -241,14 +277,16 @@ class BNMLPGenerator(nn.Module):
     """
 
     def __init__(self, nz: int, data_shape, widths: Sequence[int] = (500, 500),
-                 activation: str = "softplus"):
+                 activation: str = "softplus", weight_norm_output: bool = False):
         super().__init__()
         layers, width = [], nz
         for w in widths:
             act = nn.Softplus() if activation == "softplus" else _activation(activation)
             layers += [nn.Linear(width, w), nn.BatchNorm1d(w), act]
             width = w
-        layers += [nn.Linear(width, _flat_size(data_shape)), nn.Tanh()]
+        out = _flat_size(data_shape)
+        layers += [WeightNormLinear(width, out, 1.0, train_scale=False) if weight_norm_output
+                   else nn.Linear(width, out), nn.Tanh()]
         if len(data_shape) > 1:
             layers.append(nn.Unflatten(1, tuple(data_shape)))
         self.main = nn.Sequential(*layers)
