@@ -191,9 +191,9 @@ class DomainClassifier:
     def _forward(self, batch, head):
         import tinygen
         with tinygen.no_grad():
-            x = tinygen.tensor(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+            x = tinygen.tensor(np.ascontiguousarray(batch, dtype=np.float32), device=self.device)
             out = self.model.features(x) if head == "features" else self.model(x)
-            return out.numpy().astype(np.float64)
+            return out.cpu().numpy().astype(np.float64)
 
     def feature_fn(self, batch):
         """float32 (B, C, H, W) in [0, 1] -> (B, D) penultimate features phi(x)."""
@@ -303,8 +303,8 @@ def train_domain_classifier(config: DomainConfig = None, device: str = "cpu",
             order, cursor = rng.permutation(len(x_train)), 0
         index = order[cursor:cursor + config.batch_size]
         cursor += config.batch_size
-        xb = tinygen.tensor(x_train[index]).to(device)               # (B, C, H, W)
-        yb = tinygen.tensor(y_train[index]).to(device)               # (B,)
+        xb = tinygen.tensor(x_train[index], device=device)            # (B, C, H, W)
+        yb = tinygen.tensor(y_train[index], device=device)            # (B,)
         loss = F.cross_entropy(model(xb), yb)
         optimizer.zero_grad()
         loss.backward()

@@ -166,7 +166,7 @@ def fid_from_features(features_a, features_b, eps=1e-6):
 def _to_host(array):
     """A NumPy array from a NumPy/CuPy array or a tinygen Tensor (duck-typed, no engine import)."""
     if hasattr(array, "numpy"):
-        array = array.numpy()
+        array = array.cpu().numpy() if hasattr(array, "cpu") else array.numpy()   # a GPU tensor
     if hasattr(array, "get"):                  # CuPy array -> host
         array = array.get()
     return np.asarray(array)

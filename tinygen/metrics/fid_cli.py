@@ -98,11 +98,11 @@ def inception_feature_fn(model, dims=2048, device="cpu"):
 
     def feature_fn(batch):
         with tinygen.no_grad():
-            x = tinygen.tensor(np.ascontiguousarray(batch, np.float32)).to(device)
+            x = tinygen.tensor(np.ascontiguousarray(batch, np.float32), device=device)
             (out,) = model(x, output_blocks=(block,))                # (B, dims, h, w)
             if out.shape[2:] != (1, 1):
                 out = F.adaptive_avg_pool2d(out, (1, 1))             # (B, dims, 1, 1)
-            return out.numpy().reshape(out.shape[0], -1)             # (B, dims)
+            return out.cpu().numpy().reshape(out.shape[0], -1)            # (B, dims)
     return feature_fn
 
 

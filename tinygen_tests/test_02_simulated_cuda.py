@@ -1,0 +1,187 @@
+"""The stand-in CUDA device (TINYGEN_SIMULATE_CUDA=1): strict where CuPy is strict, and
+bit-identical to the CPU, so device bugs show up without a GPU.
+
+Every test switches the stand-in on for itself (``sim`` fixture), so this file runs in the
+plain CPU pass of the suite too, and on a machine with a real GPU it still tests the stand-in.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tinygen as tg
+from tinygen import backend, cli, nn, optim
+from tinygen import methods as tg_methods
+from tinygen.backend import DeviceError
+
+PYTORCH_MESSAGE = ("can't convert cuda:0 device type tensor to numpy. "
+                   "Use Tensor.cpu() to copy the tensor to host memory first.")
+
+
+@pytest.fixture
+def sim(monkeypatch):
+    """The stand-in instead of CuPy, for this test only (its module, for raw-array checks)."""
+    monkeypatch.setenv("TINYGEN_SIMULATE_CUDA", "1")
+    monkeypatch.setattr(backend, "_CUPY", None)
+    monkeypatch.setattr(backend, "_CUPYX", None)
+    monkeypatch.setattr(backend, "_CUPY_ERROR", None)
+    return backend.array_module_for("cuda")
+
+
+def test_cuda_is_available_and_named(sim):
+    assert backend.cuda_is_available() and backend.simulating_cuda()
+    x = tg.ones(2, 3, device="cuda")
+    assert x.device == "cuda:0" and tg.ones(1, device="cuda:1").device == "cuda:1"
+    assert backend.get_array_module(x) is sim and backend.get_array_module(x.data) is sim
+    assert not isinstance(x.data, np.ndarray) and "device='cuda:0'" in repr(x)
+
+
+def test_host_arrays_in_device_kernels_raise_as_in_cupy(sim):
+    a = tg.ones(3, device="cuda").data
+    for op in (lambda: a + np.ones(3), lambda: np.ones(3) * a, lambda: sim.maximum(a, np.ones(3)),
+               lambda: sim.concatenate([a, np.ones(3)]), lambda: sim.where(a > 0, a, np.ones(3))):
+        with pytest.raises(TypeError, match="Unsupported type <class 'numpy.ndarray'>"):
+            op()
+    # Python and NumPy scalars are fine, and results stay on the device (0-d included).
+    b = a * 2.0 + np.float32(1) - 3
+    assert isinstance(b, sim.ndarray) and isinstance(b.sum(), sim.ndarray)
+    with pytest.raises(ValueError, match="non-scalar numpy.ndarray cannot be used for fill"):
+        a[...] = np.zeros(3)
+    a[np.array([0, 2])] = 5.0                                # host index arrays are fine (CuPy too)
+    np.testing.assert_array_equal(a.get(), [5.0, 1.0, 5.0])
+
+
+def test_implicit_conversions_behave_as_cupy(sim):
+    a = tg.arange(4, dtype=tg.float32, device="cuda").data
+    with pytest.raises(TypeError, match="Implicit conversion to a NumPy array is not allowed"):
+        np.asarray(a)
+    with pytest.raises(TypeError):
+        float(a)                                             # size 4
+    assert float(a[1]) == 1.0 and int(a.sum()) == 6 and bool(a[3])
+    np.testing.assert_array_equal(sim.asnumpy(a), [0, 1, 2, 3])
+    np.testing.assert_array_equal(backend.to_host(a), a.get())
+    with pytest.raises(AttributeError, match="draws random numbers on the host"):
+        sim.random
+
+
+def test_numpy_of_a_device_tensor_raises_pytorchs_error(sim):
+    x = tg.randn(2, 2, device="cuda")
+    with pytest.raises(TypeError) as info:
+        x.numpy()
+    assert str(info.value) == PYTORCH_MESSAGE
+    with pytest.raises(TypeError, match="Use Tensor.cpu"):
+        np.asarray(x)
+    assert x.cpu().numpy().shape == (2, 2) and x.tolist() == x.cpu().tolist()
+
+
+def test_mixing_cpu_and_cuda_tensors_names_both(sim):
+    with pytest.raises(DeviceError, match="cpu and cuda:0"):
+        tg.ones(2) + tg.ones(2, device="cuda")
+    with pytest.raises(DeviceError, match="cuda:0"):
+        tg.matmul(tg.ones(2, 2, device="cuda"), tg.ones(2, 2))
+
+
+def test_cuda0_and_cuda1_are_kept_apart(sim):
+    a, b = tg.ones(2, device="cuda:0"), tg.ones(2, device="cuda:1")
+    with pytest.raises(DeviceError, match="cuda:0 and cuda:1"):
+        a + b
+    with pytest.raises(ValueError, match="Peer access is unavailable"):
+        a.data + b.data                                      # raw arrays: CuPy's own error
+    moved = b.to("cuda:0")
+    assert moved.device == "cuda:0" and (a + moved).device == "cuda:0"
+
+
+def test_training_on_cuda1_stays_on_cuda1(sim):
+    tg.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 1)).to("cuda:1")
+    opt = optim.Adam(net.parameters(), lr=1e-2)
+    x = tg.randn(8, 3, device="cuda:1")
+    for _ in range(2):
+        loss = (net(x) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert {p.device for p in net.parameters()} == {"cuda:1"}
+    assert {b.device for b in net.buffers()} == {"cuda:1"}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.bool_])
+def test_to_cuda_and_back_is_exact(sim, dtype):
+    host = (np.random.default_rng(0).standard_normal((3, 5)) * 100).astype(dtype)[:, ::2]  # a view
+    x = tg.tensor(host)
+    for dev in ("cuda", "cuda:1"):
+        y = x.to(dev)
+        assert y.device.startswith("cuda") and y.dtype == host.dtype
+        back = y.to("cpu").numpy()
+        assert back.dtype == host.dtype and np.array_equal(back, host)
+    assert np.array_equal(x.to("cuda:0").to("cuda:1").cpu().numpy(), host)
+
+
+def test_scatter_add_accumulates_on_the_device(sim):
+    t = tg.zeros(4, dtype=tg.float64, device="cuda").data
+    backend.scatter_add(t, np.array([1, 1, 3]), sim.asarray(np.array([1.0, 2.0, 3.0])))
+    np.testing.assert_array_equal(t.get(), [0.0, 3.0, 0.0, 3.0])
+    with pytest.raises(TypeError):
+        backend.scatter_add(t, np.array([0]), np.array([1.0]))   # host values: refused
+
+
+def _conv_bn_adam_step(device):
+    """One DCGAN-like training step; returns every parameter, buffer and the loss on the host."""
+    tg.manual_seed(3)
+    net = nn.Sequential(nn.Conv2d(3, 8, 4, 2, 1), nn.BatchNorm2d(8), nn.LeakyReLU(0.2),
+                        nn.ConvTranspose2d(8, 3, 4, 2, 1), nn.Tanh()).to(device)
+    opt = optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    x = tg.tensor(np.random.default_rng(1).standard_normal((4, 3, 8, 8)).astype(np.float32),
+                  device=device)
+    for _ in range(2):
+        loss = ((net(x) - x) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    out = [p.cpu().numpy() for p in net.parameters()] + [b.cpu().numpy() for b in net.buffers()]
+    return out + [np.asarray(loss.item())]
+
+
+def test_conv_bn_adam_step_is_bit_identical_on_cpu_and_simulated_cuda(sim):
+    for c, g in zip(_conv_bn_adam_step("cpu"), _conv_bn_adam_step("cuda")):
+        assert c.dtype == g.dtype and np.array_equal(c, g)
+
+
+# ----------------------------------------------------------------------------
+# every method and demo end to end on the stand-in, as a user runs them
+# ----------------------------------------------------------------------------
+
+def _cli(args, tmp_path, device="cuda"):
+    # TINYGEN_DATA stays the suite's private cache: the domain classifier the GAN metrics
+    # use is trained once, not once per run.
+    env = dict(os.environ, TINYGEN_SIMULATE_CUDA="1", TINYGEN_DEBUG="1", OPENBLAS_NUM_THREADS="1")
+    env.pop("TINYGEN_DEVICE", None)                          # --device alone decides
+    cmd = [sys.executable, "-m", "tinygen", *args, "--device", device]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+
+
+METHODS = list(tg_methods.METHODS)          # what `tinygen run --help` lists
+DEMO_STEPS = {"visualize": ["--steps", "3", "--am-steps", "2"]}   # others: --steps 3
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_runs_on_the_stand_in(method, tmp_path):
+    out = tmp_path / "run"
+    res = _cli(["run", method, "--steps", "2", "--log-every", "1", "--sample-every", "1",
+                "--quiet", "--out", str(out)], tmp_path, device="cuda:1" if method == "dcgan" else "cuda")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (out / "config.json").exists()
+
+
+@pytest.mark.parametrize("demo", list(cli.DEMOS))       # what `tinygen demo --help` lists
+def test_every_demo_runs_on_the_stand_in(demo, tmp_path):
+    extra = DEMO_STEPS.get(demo, ["--steps", "3"])
+    res = _cli(["demo", demo, *extra, "--out", str(tmp_path / "demo")], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+def test_style_command_runs_on_the_stand_in(tmp_path):
+    res = _cli(["style", "--size", "32", "--steps", "2", "--out", str(tmp_path / "style")], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
