@@ -236,7 +236,7 @@ def test_comparison_overlays_the_curves_and_puts_final_grids_side_by_side(runs, 
     points = series_points(text)
     for key in ("loss_d", "loss_g", "modes", "hq"):
         assert points[f"0:{key}"] == points[f"1:{key}"] == n
-    assert "loss=nonsaturating" in text and "loss=minimax" in text     # labels by difference
+    assert "gan (nonsaturating)" in text and "gan (minimax)" in text   # method (objective)
     differ = re.search(r"Options that differ</h2>\s*<table>(.*?)</table>", text, re.S)[1]
     assert "--loss" in differ and "--optimizer" not in differ
     final = re.search(r"Final samples</h2>(.*)", text, re.S)[1]

@@ -389,7 +389,7 @@ svg.plot .cursor { stroke: #d62728; stroke-width: 1.5; stroke-dasharray: 4 3; }
 .frames img, .gallery img { image-rendering: pixelated; border: 1px solid #ccc; max-width: 100%; }
 .slider { display: flex; align-items: center; gap: 10px; margin: 4px 0; }
 .slider input[type=range] { width: 420px; } .gallery { display: flex; flex-wrap: wrap; gap: 14px; }
-figure { margin: 0; } figcaption { color: #555; font-size: 12px; }
+.gallery.side img { width: 340px; image-rendering: auto; } figure { margin: 0; } figcaption { color: #555; font-size: 12px; }
 .swatch { display: inline-block; width: 12px; height: 10px; margin-right: 5px;
           border: 1px solid #999; }
 #selftest { background: #eef; padding: 6px; }
@@ -473,7 +473,9 @@ def page(title: str, body: str, script: str = "", data=None) -> str:
 
 
 def _fmt(v) -> str:
-    if isinstance(v, bool) or v is None:
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
         return json.dumps(v)
     if isinstance(v, float):
         return f"{v:.4g}"
@@ -725,13 +727,17 @@ def write_run_report(folder: str, defaults: Optional[dict] = None,
 # --------------------------------------------------------------------------
 
 def run_labels(runs: Sequence[dict]) -> List[str]:
-    """A short label per run: the options that differ between the runs (``loss=minimax``),
-    else the folder name."""
-    keys = differing_options(runs)
-    labels = []
-    for run in runs:
-        shown = [f"{k}={_fmt(run['config'].get(k))}" for k in keys[:3]]
-        labels.append(", ".join(shown) or run["name"])
+    """A short label per run: its method and objective (``gan (minimax)``, ``wgan-gp``), then
+    up to two other options that differ between the runs (``lr_g=0.001``); the folder name
+    where that still does not tell them apart."""
+    configs = [r["config"] for r in runs]
+    labels = [str(c.get("method", "?")) + (f" ({c['loss']})" if "loss" in c else "")
+              for c in configs]
+    if len(set(labels)) < len(labels):
+        keys = [k for k in differing_options(runs) if k not in ("method", "loss")
+                and all(k in c for c in configs)][:2]
+        labels = [", ".join([label] + [f"{k}={_fmt(c[k])}" for k in keys])
+                  for label, c in zip(labels, configs)]
     if len(set(labels)) < len(labels):
         labels = [r["name"] for r in runs]
     return labels
@@ -766,8 +772,9 @@ def comparison_html(folders: Sequence[str]) -> str:
     if keys:
         head = "".join(f"<th>{html.escape(label)}</th>" for label in labels)
         lines = "".join(f'<tr><td><code>{html.escape(option_flag(k))}</code></td>'
-                        + "".join(f"<td><code>{html.escape(_fmt(r['config'].get(k)))}</code></td>"
-                                  for r in runs) + "</tr>" for k in keys)
+                        + "".join(f"<td><code>{html.escape(_fmt(r['config'][k]))}</code></td>"
+                                  if k in r["config"] else '<td title="not an option of this '
+                                  'method">&mdash;</td>' for r in runs) + "</tr>" for k in keys)
         body += ["<h2>Options that differ</h2>", f"<table><tr><th>option</th>{head}</tr>{lines}</table>"]
     all_keys: List[str] = []
     for run in runs:
@@ -788,7 +795,7 @@ def comparison_html(folders: Sequence[str]) -> str:
             figures.append(f'<figure><img alt="{html.escape(label)}" src="{data_uri(p)}">'
                            f"<figcaption>{html.escape(label)}: step {step}</figcaption></figure>")
     if figures:
-        body += ["<h2>Final samples</h2>", '<div class="gallery">' + "".join(figures) + "</div>"]
+        body += ["<h2>Final samples</h2>", '<div class="gallery side">' + "".join(figures) + "</div>"]
     script = ('whenSelftest((checks, fail) => { checks.push("curves: " + checkCurves(fail) + '
               '", matching the log: " + checkLogged(pageData().logged, fail)); '
               'checks.push("images: " + document.images.length); });')
