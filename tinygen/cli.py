@@ -44,6 +44,8 @@ COMMANDS = {
     "weights": "tinygen.io.weights:weights_main",
     "report": "tinygen.cli:report_main",
     "runs": "tinygen.io.report:runs_main",
+    "sr": "tinygen.methods.srresnet:sr_main",
+    "sr-eval": "tinygen.methods.srresnet:sr_eval_main",
 }
 
 # One line per command for ``tinygen --help`` (run, demo and gradcheck live in this file).
@@ -57,6 +59,8 @@ COMMAND_HELP = {
     "fid": "Frechet Inception Distance between two image sets (pytorch-fid's numerics)",
     "weights": "list, locate or download pretrained weight files",
     "gradcheck": "finite-difference check of a layer's or function's gradients",
+    "sr": "upscale an image file with a trained srresnet / edsr run (tiled when large)",
+    "sr-eval": "Y-channel PSNR / SSIM of SR beside bicubic and Lanczos on given HR images",
 }
 
 # Demos: name -> "module:function(argv) -> exit code", and one line each for --help.

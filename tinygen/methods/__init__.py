@@ -19,5 +19,7 @@ METHODS = {
     "autoencoder": "tinygen.methods.autoencoder",
     "vae": "tinygen.methods.vae",
     "style": "tinygen.methods.style_transfer",
+    "srresnet": "tinygen.methods.srresnet",
+    "edsr": "tinygen.methods.edsr",
 }
 

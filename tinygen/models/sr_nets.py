@@ -1,0 +1,165 @@
+"""Super-resolution networks: SRResNet (Ledig et al. 2017) and EDSR (Lim et al. 2017).
+
+Both map an LR image x (N, 3, h, w) in [0, 1] to an SR image (N, 3, s h, s w):
+
+    SRResNet (arXiv:1609.04802, Fig. 4, generator G):
+        f0 = PReLU(conv9x9(x))                                           64 channels
+        f  = f0 + BN(conv3x3( B residual blocks(f0) ))                   global skip
+             block: b + BN(conv3x3(PReLU(BN(conv3x3(b)))))
+        up = [conv3x3 (64 -> 256), PixelShuffle(2), PReLU] x log2(s)
+        y  = conv9x9(up(f))                                              3 channels
+    EDSR (arXiv:1707.02921, Fig. 3, Sec. 3.2): SRResNet without batch norm and without the
+        activations outside the blocks, 3x3 head and tail, ReLU, and residual scaling:
+        block: b + 0.1 conv3x3(ReLU(conv3x3(b)))      (0.1 from the paper, for 256 channels)
+        up = [conv3x3 (C -> 4C), PixelShuffle(2)] x log2(s) (x3: one PixelShuffle(3))
+
+Options that are departures, for the small CPU preset (flagged in the methods' Configs):
+    upsampler='subpixel'   one conv3x3 (C -> 3 s^2) + PixelShuffle(s) at the end, ESPCN's
+                           (Shi et al. 2016, arXiv:1609.05158): everything runs at LR size.
+    residual=True          y = bicubic(x) + net(x) (VDSR, Kim et al. 2016, arXiv:1511.04587):
+                           the net learns only the high frequencies bicubic misses; its last
+                           conv starts at zero, so training starts at bicubic quality.
+
+Shapes: x (N, 3, h, w), features (N, C, h, w), y (N, 3, s h, s w).
+"""
+from __future__ import annotations
+
+import math
+
+from tinygen import nn
+from tinygen.nn import init
+from tinygen.ops.bicubic import resize
+
+__all__ = ["SRResNet", "EDSR", "build_sr_net"]
+
+
+def _upsampler(channels: int, scale: int, act) -> list:
+    """The papers' stages: [conv3x3 C -> C r^2, PixelShuffle(r), act?] for r = 2 (or 3)."""
+    if scale == 3:
+        factors = [3]
+    elif scale >= 1 and scale & (scale - 1) == 0:
+        factors = [2] * int(math.log2(scale))
+    else:
+        raise ValueError(f"scale must be 1, 2, 3, 4 or 8, got {scale}")
+    layers = []
+    for r in factors:
+        layers += [nn.Conv2d(channels, channels * r * r, 3, padding=1), nn.PixelShuffle(r)]
+        if act is not None:
+            layers.append(act())
+    return layers
+
+
+class _SRNet(nn.Module):
+    """head -> body (+ skip) -> upsampler -> tail, optionally as a residual over bicubic."""
+
+    def __init__(self, scale: int, residual: bool):
+        super().__init__()
+        self.scale = int(scale)
+        self.residual = bool(residual)
+
+    def _zero_last(self, conv):
+        # residual over bicubic: the correction starts at exactly 0, the output at bicubic
+        init.zeros_(conv.weight)
+        init.zeros_(conv.bias)
+
+    def features(self, x):
+        raise NotImplementedError
+
+    def forward(self, x):
+        y = self.features(x - 0.5)                                       # (N, 3, s h, s w)
+        if self.residual:
+            return y + resize(x, scale=self.scale, method="matlab")      # bicubic x s + correction
+        return y + 0.5
+
+
+class SRResNet(_SRNet):
+    """SRResNet (Ledig et al. 2017, Fig. 4): BN + PReLU residual blocks, global skip,
+    PixelShuffle x2 stages, 9x9 head and tail. Paper: channels=64, blocks=16."""
+
+    def __init__(self, scale: int = 4, channels: int = 64, blocks: int = 16,
+                 upsampler: str = "pixelshuffle", residual: bool = False):
+        super().__init__(scale, residual)
+        C = channels
+        self.head = nn.Sequential(nn.Conv2d(3, C, 9, padding=4), nn.PReLU())
+        self.body = nn.Sequential(*[_SRResBlock(C) for _ in range(blocks)])
+        self.body_end = nn.Sequential(nn.Conv2d(C, C, 3, padding=1), nn.BatchNorm2d(C))
+        if upsampler == "pixelshuffle":
+            self.up = nn.Sequential(*_upsampler(C, scale, nn.PReLU))
+            self.tail = nn.Conv2d(C, 3, 9, padding=4)
+        elif upsampler == "subpixel":
+            self.up = nn.Identity()
+            self.tail = nn.Sequential(nn.Conv2d(C, 3 * scale * scale, 3, padding=1),
+                                      nn.PixelShuffle(scale))
+        else:
+            raise ValueError(f"upsampler must be 'pixelshuffle' or 'subpixel', got {upsampler!r}")
+        if residual:
+            self._zero_last(self.tail if upsampler == "pixelshuffle" else self.tail[0])
+
+    def features(self, x):
+        f0 = self.head(x)                                                # (N, C, h, w)
+        f = f0 + self.body_end(self.body(f0))                            # global skip
+        return self.tail(self.up(f))                                     # (N, 3, s h, s w)
+
+
+class _SRResBlock(nn.Module):
+    """b + BN(conv(PReLU(BN(conv(b)))))  (SRGAN Fig. 4)."""
+
+    def __init__(self, C: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(C, C, 3, padding=1), nn.BatchNorm2d(C), nn.PReLU(),
+                                 nn.Conv2d(C, C, 3, padding=1), nn.BatchNorm2d(C))
+
+    def forward(self, b):
+        return b + self.net(b)
+
+
+class _EDSRBlock(nn.Module):
+    """b + res_scale conv(ReLU(conv(b)))  (EDSR Fig. 2c, residual scaling Sec. 3.2)."""
+
+    def __init__(self, C: int, res_scale: float):
+        super().__init__()
+        self.res_scale = float(res_scale)
+        self.net = nn.Sequential(nn.Conv2d(C, C, 3, padding=1), nn.ReLU(),
+                                 nn.Conv2d(C, C, 3, padding=1))
+
+    def forward(self, b):
+        return b + self.net(b) * self.res_scale
+
+
+class EDSR(_SRNet):
+    """EDSR (Lim et al. 2017): no batch norm, residual scaling, 3x3 convs throughout.
+    Paper: channels=256, blocks=32, res_scale=0.1 (the baseline: 64, 16, 1.0)."""
+
+    def __init__(self, scale: int = 4, channels: int = 256, blocks: int = 32,
+                 res_scale: float = 0.1, upsampler: str = "pixelshuffle", residual: bool = False):
+        super().__init__(scale, residual)
+        C = channels
+        self.head = nn.Conv2d(3, C, 3, padding=1)
+        self.body = nn.Sequential(*[_EDSRBlock(C, res_scale) for _ in range(blocks)],
+                                  nn.Conv2d(C, C, 3, padding=1))
+        if upsampler == "pixelshuffle":
+            self.up = nn.Sequential(*_upsampler(C, scale, None))
+            self.tail = nn.Conv2d(C, 3, 3, padding=1)
+        elif upsampler == "subpixel":
+            self.up = nn.Identity()
+            self.tail = nn.Sequential(nn.Conv2d(C, 3 * scale * scale, 3, padding=1),
+                                      nn.PixelShuffle(scale))
+        else:
+            raise ValueError(f"upsampler must be 'pixelshuffle' or 'subpixel', got {upsampler!r}")
+        if residual:
+            self._zero_last(self.tail if upsampler == "pixelshuffle" else self.tail[0])
+
+    def features(self, x):
+        f0 = self.head(x)                                                # (N, C, h, w)
+        f = f0 + self.body(f0)                                           # global skip
+        return self.tail(self.up(f))                                     # (N, 3, s h, s w)
+
+
+def build_sr_net(arch: str, scale: int, channels: int, blocks: int, upsampler: str,
+                 residual: bool, res_scale: float = 0.1) -> nn.Module:
+    """'srresnet' or 'edsr' with the given sizes (the methods' Configs choose them)."""
+    if arch == "srresnet":
+        return SRResNet(scale, channels, blocks, upsampler, residual)
+    if arch == "edsr":
+        return EDSR(scale, channels, blocks, res_scale, upsampler, residual)
+    raise ValueError(f"arch must be 'srresnet' or 'edsr', got {arch!r}")
