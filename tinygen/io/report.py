@@ -697,8 +697,9 @@ def run_report_html(folder: str, defaults: Optional[dict] = None,
         body += ["<h2>Pictures</h2>", _gallery_html(run["pictures"])]
     if config:
         body += ["<h2>Config</h2>", _config_table(config, defaults, presets)]
-    body.append('<p class="sub">Written by tinygen (<code>tinygen report '
-                f'{html.escape(shlex.quote(folder))}</code> rewrites it).</p>')
+    if config or metrics:             # what `tinygen report` accepts (check_run)
+        body.append('<p class="sub">Written by tinygen (<code>tinygen report '
+                    f'{html.escape(shlex.quote(folder))}</code> rewrites it).</p>')
     logged = {k: logged_count(metrics, k) for k in numeric_keys(metrics)}
     return page(f"tinygen report: {heading}", "\n".join(body), REPORT_JS,
                 {"frames": frames, "logged": logged})
