@@ -40,7 +40,7 @@ from __future__ import annotations
 import os
 from typing import Iterable, List, Optional
 
-from tinygen import nn
+from tinygen import backend, nn
 from tinygen import functional as F
 from tinygen.autograd import Tensor
 from tinygen.ops import cat, flatten
@@ -109,7 +109,7 @@ def from_torchscript_names(state_dict) -> dict:
     Its batch norms have no scale: ``bn.weight`` becomes ones, which is what a scale-free
     batch norm computes. Unknown keys are an error naming them.
     """
-    import numpy as np
+    np = backend.numpy
     out, unknown = {}, []
     for key, value in state_dict.items():
         layer, _, tensor = key.rpartition(".")
@@ -296,10 +296,9 @@ def _pil_bicubic_299(x: Tensor, top: float) -> Tensor:
     """clean-fid's resize: each channel of each image as a 32-bit float PIL image, bicubic to
     299x299, clipped to [0, top]. Host arithmetic (PIL), without a graph. (N, 3, H, W) ->
     (N, 3, 299, 299) on x's device."""
-    import numpy as np
     from PIL import Image
-    from tinygen import backend
     from tinygen.creation import tensor
+    np = backend.numpy
     host = backend.to_host(x.data).astype(np.float32)
     out = np.empty(host.shape[:2] + (299, 299), np.float32)
     for i, image in enumerate(host):
