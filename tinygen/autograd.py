@@ -856,12 +856,12 @@ def as_tensor(value, like: Optional[Tensor] = None) -> Tensor:
         if isinstance(value, float) and not is_floating_dtype(dtype):
             dtype = backend.default_float_dtype()
         xp = backend.get_array_module(like.data)
-        return Tensor(xp.asarray(value, dtype=dtype))
+        with backend.device_scope(like.data):     # on like's GPU, not CuPy's current one
+            return Tensor(xp.asarray(value, dtype=dtype))
     xp = backend.get_array_module(value)
     if isinstance(value, (bool, int, float)):
         dtype = backend.default_float_dtype() if isinstance(value, float) else None
-        with backend.device_scope(like.data):     # on like's GPU, not CuPy's current one
-            return Tensor(xp.asarray(value, dtype=dtype))
+        return Tensor(xp.asarray(value, dtype=dtype))
     return Tensor(xp.asarray(value))
 
 

@@ -311,9 +311,9 @@ def demo_main(argv=None) -> int:
         manifold.png         the 2-D latent manifold (Kingma & Welling 2014, Fig. 4)
         attribute_filled.png, attribute_large.png
                              outlined (small) test shapes + alpha v_filled (v_large), alpha per column
+        report.html          the pictures on one page
     """
     import argparse
-        report.html          the pictures on one page
     import os
     import sys
     from tinygen.data import load_dataset
@@ -366,7 +366,7 @@ def demo_main(argv=None) -> int:
         queries = codes_t[test.labels[attr] == 0][:6]               # outlined / small test shapes
         grid, _ = attribute_grid(model3, cfg3, codes, has, queries, alphas)
         save(grid, f"attribute_{'large' if attr == 'size' else attr}.png", len(alphas))
-    return 0
     from tinygen.io.report import write_run_report
     print(write_run_report(out, title="tinygen demo vae: latent-space pictures",
                            command=f"tinygen demo vae --steps {args.steps} --seed {args.seed}"))
+    return 0

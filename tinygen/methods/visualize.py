@@ -402,6 +402,11 @@ def demo_main(argv=None) -> int:
         written.append(path)
     if args.vgg:
         written += _vgg_demo(out, args)
+    from tinygen.io.report import write_run_report
+    command = (f"tinygen demo visualize --steps {args.steps} --units {args.units} "
+               f"--am-steps {args.am_steps}" + (" --vgg" if args.vgg else ""))
+    written.append(write_run_report(out, title="tinygen demo visualize: what the units see",
+                                    command=command))
     for path in written:
         print(path)
     return 0
@@ -409,11 +414,6 @@ def demo_main(argv=None) -> int:
 
 def _centre(layers, upto):
     """The centre unit (u, v) of layer ``upto`` for a 28x28 input."""
-    from tinygen.io.report import write_run_report
-    command = (f"tinygen demo visualize --steps {args.steps} --units {args.units} "
-               f"--am-steps {args.am_steps}" + (" --vgg" if args.vgg else ""))
-    written.append(write_run_report(out, title="tinygen demo visualize: what the units see",
-                                    command=command))
     with no_grad():
         h = tinygen.zeros(1, 1, 28, 28, device=module_device(nn.Sequential(*layers)))
         for m in list(layers)[:upto + 1]:

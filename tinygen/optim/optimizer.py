@@ -96,7 +96,6 @@ class Optimizer:
             raise ValueError("optimizer state_dict does not match this optimizer's parameter groups "
                              f"({[len(g['params']) for g in groups]} vs "
                              f"{[len(g['params']) for g in self.param_groups]} parameters)")
-        params = self._all_params()
         for saved, own in zip(groups, self.param_groups):
             missing = sorted(set(own) - set(saved))
             if missing:          # e.g. SGD's state (momentum) offered to Adam (betas, eps)
@@ -105,6 +104,7 @@ class Optimizer:
                     f"{', '.join(missing)} (its options: "
                     f"{', '.join(sorted(k for k in saved if k != 'params'))}); "
                     "load it into the optimizer that saved it")
+        params = self._all_params()
         for saved, own in zip(groups, self.param_groups):
             for k, v in saved.items():
                 if k != "params":
