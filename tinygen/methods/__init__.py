@@ -16,6 +16,7 @@ METHODS = {
     "sgan": "tinygen.methods.sgan",
     "bigan": "tinygen.methods.bigan",
     "acgan": "tinygen.methods.acgan",
+    "infogan": "tinygen.methods.infogan",
     "autoencoder": "tinygen.methods.autoencoder",
     "vae": "tinygen.methods.vae",
     "style": "tinygen.methods.style_transfer",
