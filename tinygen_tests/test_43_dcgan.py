@@ -60,7 +60,7 @@ def test_short_dcgan_run_on_digits(tmp_path):
     assert all(np.isfinite(r["loss_d"]) and np.isfinite(r["loss_g"]) for r in records)
     x = np.load(os.path.join(out, "samples.npz"))["x"]
     assert x.shape == (512, 28, 28) and x.dtype == np.uint8
-    assert os.path.exists(os.path.join(out, "samples_000004.png"))
+    assert os.path.exists(os.path.join(out, "frames", "samples_000004.png"))
     with pytest.raises(ValueError, match="image data"):
         dcgan.build_models(config, TrainingSet(np.zeros((4, 2), np.float32)))
 

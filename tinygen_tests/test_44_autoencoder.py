@@ -205,7 +205,7 @@ def test_train_writes_the_run_folder_and_resumes(tmp_path, monkeypatch):
                    code_dim=16, hidden=16)
     A.train(cfg)
     for name in ("config.json", "metrics.jsonl", "samples.npz", "codes.npz", "checkpoint.npz",
-                 "reconstructions_000020.png"):
+                 "frames/reconstructions_000020.png"):
         assert os.path.exists(os.path.join(out, name)), name
     lines = [json.loads(s) for s in open(os.path.join(out, "metrics.jsonl"))]
     assert [r["step"] for r in lines] == [10, 20] and "test_mse" in lines[-1]

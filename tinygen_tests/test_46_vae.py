@@ -141,7 +141,8 @@ def test_train_writes_elbo_iwae_samples_checkpoint_and_resumes(tmp_path):
     final = lines[-1]
     assert final["test_elbo"] < 0 and final["test_iwae_k5"] >= final["test_elbo"] - 1.0
     assert {"loss", "elbo", "kl"} <= set(lines[0])
-    for name in ("samples.npz", "codes.npz", "checkpoint.npz", "samples_000020.png", "config.json"):
+    for name in ("samples.npz", "codes.npz", "checkpoint.npz", "frames/samples_000020.png",
+                 "config.json"):
         assert os.path.exists(os.path.join(out, name)), name
     assert np.load(os.path.join(out, "codes.npz"))["mu"].shape == (40, 2)
     # resume 20 -> 30 equals a straight 30-step run

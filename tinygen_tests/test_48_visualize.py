@@ -217,7 +217,7 @@ def test_vgg_part_of_the_demo(tmp_path, monkeypatch, capsys):
     weights stand in for the 548 MB file). Without: a notice and nothing written."""
     import types
     from tinygen.methods import style_transfer as S
-    args = types.SimpleNamespace(units=1, am_steps=3)
+    args = types.SimpleNamespace(units=1, am_steps=3, device="cpu")
     monkeypatch.setattr(S, "find_vgg_weights", lambda path: (None, " (test)"))
     assert Vz._vgg_demo(str(tmp_path), args) == []
     assert "tinygen weights download vgg19-dcbb9e9d.pth" in capsys.readouterr().out

@@ -45,6 +45,8 @@ def _is_array(v) -> bool:
 def _host_array(v) -> np.ndarray:
     if hasattr(v, "numpy") and hasattr(v, "cpu") and not isinstance(v, np.ndarray):
         v = v.cpu().numpy()                 # a GPU tensor refuses .numpy() alone (PyTorch's rule)
+    elif hasattr(v, "numpy") and not isinstance(v, np.ndarray):
+        v = v.numpy()                       # anything else with an explicit host copy
     a = backend.to_host(v)                  # a GPU array: cupy.asnumpy, the explicit copy
     if a.dtype == object:
         raise CheckpointError("object arrays cannot be stored in a checkpoint (they would need pickle)")

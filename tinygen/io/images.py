@@ -35,6 +35,8 @@ def to_numpy(x) -> np.ndarray:
     CuPy array: the explicit copy to the host (``x.cpu().numpy()``, ``cupy.asnumpy``)."""
     if hasattr(x, "numpy") and hasattr(x, "cpu") and not isinstance(x, np.ndarray):
         x = x.cpu().numpy()                 # a GPU tensor refuses .numpy() alone (PyTorch's rule)
+    elif hasattr(x, "numpy") and not isinstance(x, np.ndarray):
+        x = x.numpy()                       # anything else with an explicit host copy
     return backend.to_host(x)               # a GPU array: cupy.asnumpy, the explicit copy
 
 
