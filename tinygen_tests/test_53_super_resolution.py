@@ -15,10 +15,11 @@ from tinygen import cli
 from tinygen.data.superres import crop_to_multiple, degrade
 from tinygen.gradcheck import check_module
 from tinygen.io.checkpoint import load_checkpoint
-from tinygen.methods import edsr, srresnet
+from tinygen import nn
+from tinygen.methods import edsr, srresnet, wdsr
 from tinygen.methods.run import read_metrics
 from tinygen.metrics.image_quality import psnr_y
-from tinygen.models.sr_nets import EDSR, SRResNet, _EDSRBlock, _SRResBlock
+from tinygen.models.sr_nets import EDSR, WDSR, SRResNet, _EDSRBlock, _SRResBlock, _WDSRBlock
 from tinygen.ops.bicubic import imresize
 
 PHOTOS = "/work/shared/data/images"
@@ -43,6 +44,7 @@ def _images_npz(path, n=3, size=(32, 40), seed=0):
     SRResNet(scale=4, channels=8, blocks=2), SRResNet(scale=2, channels=8, blocks=1,
                                                       upsampler="subpixel", residual=True),
     EDSR(scale=4, channels=8, blocks=2), EDSR(scale=3, channels=4, blocks=1),
+    WDSR(scale=4, channels=4, blocks=2), WDSR(scale=2, channels=4, blocks=1, residual=True),
 ])
 def test_shapes(net):
     y = net(tg.tensor(np.random.default_rng(0).random((2, 3, 5, 7)).astype(np.float32)))
@@ -50,12 +52,13 @@ def test_shapes(net):
     assert y.shape == (2, 3, 5 * s, 7 * s)
 
 
-@pytest.mark.parametrize("cls", [SRResNet, EDSR])
+@pytest.mark.parametrize("cls", [SRResNet, EDSR, WDSR])
 def test_residual_over_bicubic_starts_at_bicubic(cls):
     """VDSR's trick: y = bicubic(x) + net(x) with the last conv at zero -> step 0 = bicubic."""
     x = np.random.default_rng(1).random((1, 3, 6, 5)).astype(np.float32)
-    for up in ("pixelshuffle", "subpixel"):
-        net = cls(scale=4, channels=4, blocks=1, upsampler=up, residual=True)
+    for up in (("pixelshuffle", "subpixel") if cls is not WDSR else (None,)):
+        kw = {} if up is None else {"upsampler": up}
+        net = cls(scale=4, channels=4, blocks=1, residual=True, **kw)
         y = net(tg.tensor(x)).data[0].transpose(1, 2, 0)
         np.testing.assert_allclose(y, imresize(x[0].transpose(1, 2, 0), 4), atol=1e-5)
 
@@ -66,7 +69,7 @@ def test_blocks_and_tiny_nets_gradcheck_first_and_second_order():
     whole tiny networks including the PixelShuffle upsampler and the bicubic skip."""
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 3, 3, 3))
-    for m in (_SRResBlock(3), _EDSRBlock(3, 0.1)):
+    for m in (_SRResBlock(3), _EDSRBlock(3, 0.1), _WDSRBlock(3, 2, 0.8, 1.0)):
         assert all(r.passed for r in check_module(m, x)), repr(m)
     x = rng.random((1, 3, 3, 2))
     for m in (EDSR(scale=2, channels=2, blocks=1, residual=True),
@@ -74,6 +77,36 @@ def test_blocks_and_tiny_nets_gradcheck_first_and_second_order():
         for p in m.parameters():                 # move off the zero init: non-trivial gradients
             p.data[...] = rng.standard_normal(p.shape) * 0.3
         assert all(r.passed for r in check_module(m, x)), type(m).__name__
+
+
+@pytest.mark.parametrize("dim", [0, 1, None])
+def test_weight_norm_gradchecks_and_matches_torch(dim):
+    """nn.utils.weight_norm (Salimans & Kingma 2016; PyTorch's semantics): weight_g / weight_v
+    parameters, w = g v / ||v||; first and second order in x, g, v and the bias (float64,
+    random upstream gradients); values, state-dict keys and gradients equal to PyTorch's."""
+    rng = np.random.default_rng(7)
+    m = nn.utils.weight_norm(nn.Conv2d(2, 3, 3, padding=1).double(), dim=dim)
+    for p in m.parameters():
+        p.data[...] = rng.standard_normal(p.shape)
+    x = rng.standard_normal((2, 2, 4, 3))
+    assert all(r.passed for r in check_module(m, x))
+    torch = pytest.importorskip("torch")
+    tm = torch.nn.Conv2d(2, 3, 3, padding=1).double()
+    tm = torch.nn.utils.weight_norm(tm, dim=dim)
+    with torch.no_grad():
+        for k, v in m.state_dict().items():
+            getattr(tm, k).copy_(torch.tensor(np.asarray(v.data if hasattr(v, "data") else v)))
+    assert sorted(m.state_dict()) == sorted(tm.state_dict())
+    xt = torch.tensor(x)
+    y, yt = m(tg.tensor(x)), tm(xt)
+    np.testing.assert_allclose(y.data, yt.detach().numpy(), atol=1e-12)
+    cot = rng.standard_normal(y.shape)
+    grads = tg.grad([y], [m.weight_g, m.weight_v], [tg.tensor(cot)])
+    tgrads = torch.autograd.grad(yt, [tm.weight_g, tm.weight_v], torch.tensor(cot))
+    for a, b in zip(grads, tgrads):
+        np.testing.assert_allclose(a.data, b.numpy(), atol=1e-10)
+    nn.utils.remove_weight_norm(m)
+    np.testing.assert_allclose(m(tg.tensor(x)).data, y.data, atol=1e-12)
 
 
 def test_tiled_upscale_equals_the_whole_image():
@@ -109,7 +142,7 @@ def test_run_writes_metrics_predictions_and_eval(tmp_path):
     assert os.path.exists(os.path.join(out, "frames", "sr_000004.png"))
 
 
-@pytest.mark.parametrize("module", [srresnet, edsr])
+@pytest.mark.parametrize("module", [srresnet, edsr, wdsr])
 def test_resume_continues_bit_identically(tmp_path, module):
     """2N steps in one go == N steps then --resume for N more: every weight (and BN buffer)
     equal, exactly; the patch sampler's RNG is checkpointed with them."""

@@ -22,5 +22,6 @@ METHODS = {
     "style": "tinygen.methods.style_transfer",
     "srresnet": "tinygen.methods.srresnet",
     "edsr": "tinygen.methods.edsr",
+    "wdsr": "tinygen.methods.wdsr",
 }
 

@@ -51,7 +51,7 @@ def build_models(config):
 
 def train(config: Config) -> str:
     """Train EDSR with the L1 loss; returns the run folder."""
-    return srresnet.train_sr(config, "edsr", build_models(config), LOSS)
+    return srresnet.train_sr(config, "edsr", build_models, LOSS)
 
 
 __all__ = ["Config", "PRESETS", "build_models", "train"]

@@ -248,8 +248,9 @@ def _frame(model, hr, scale: int, size: int = 64):
 # the run
 # ---------------------------------------------------------------------------------------
 
-def train_sr(config, method: str, model, loss: str) -> str:
-    """The SR training protocol (module docstring) for ``model``; shared with EDSR.
+def train_sr(config, method: str, build, loss: str) -> str:
+    """The SR training protocol (module docstring) for the network ``build(config)`` makes
+    (after the run has seeded the generator); shared with EDSR and WDSR.
 
     Writes metrics.jsonl (loss, lr; at the end test_psnr_y and its bicubic / Lanczos
     baselines), frames, predictions.npz (``x``: the SR test images as uint8 (N, H, W, 3),
@@ -264,7 +265,7 @@ def train_sr(config, method: str, model, loss: str) -> str:
     else:
         test_images, test_names = train_images[-1:], ["(training image)"]
     pairs = SRPairs(train_images, config.scale)
-    model = model.to(config.device)
+    model = build(config).to(config.device)
     opt = optim.Adam(model.parameters(), lr=config.lr)
     rows = None
     for step in run.steps(run.resume(model=model, optimizer=opt)):
@@ -309,7 +310,7 @@ def _save_predictions(path: str, outputs, names) -> None:
 
 def train(config: Config) -> str:
     """Train SRResNet with the MSE loss; returns the run folder."""
-    return train_sr(config, "srresnet", build_models(config), LOSS)
+    return train_sr(config, "srresnet", build_models, LOSS)
 
 
 # ---------------------------------------------------------------------------------------
@@ -323,7 +324,7 @@ def load_sr_model(checkpoint: str):
     from tinygen.methods import METHODS
     saved = R.read_config(checkpoint)
     method = saved.get("method")
-    if method not in ("srresnet", "edsr"):
+    if method not in ("srresnet", "edsr", "wdsr"):
         raise ValueError(f"--checkpoint {checkpoint}: a {method} run, not a super-resolution "
                          "run (srresnet or edsr)")
     module = importlib.import_module(METHODS[method])

@@ -13,6 +13,12 @@ Both map an LR image x (N, 3, h, w) in [0, 1] to an SR image (N, 3, s h, s w):
         block: b + 0.1 conv3x3(ReLU(conv3x3(b)))      (0.1 from the paper, for 256 channels)
         up = [conv3x3 (C -> 4C), PixelShuffle(2)] x log2(s) (x3: one PixelShuffle(3))
 
+    WDSR-B (Yu et al. 2018, arXiv:1808.08718, Fig. 2 and Sec. 3): wide activation and
+        weight normalisation, no batch norm, everything at LR size:
+        block: b + res_scale conv3x3(conv1x1(ReLU(conv1x1(b))))   C -> e C -> 0.8 C -> C
+        y = PixelShuffle(s)(conv3x3(body(conv3x3(x))))  +  PixelShuffle(s)(conv5x5(x))
+        every conv weight-normalised (nn.utils.weight_norm); the 5x5 branch is the global skip
+
 Options that are departures, for the small CPU preset (flagged in the methods' Configs):
     upsampler='subpixel'   one conv3x3 (C -> 3 s^2) + PixelShuffle(s) at the end, ESPCN's
                            (Shi et al. 2016, arXiv:1609.05158): everything runs at LR size.
@@ -30,7 +36,7 @@ from tinygen import nn
 from tinygen.nn import init
 from tinygen.ops.bicubic import resize
 
-__all__ = ["SRResNet", "EDSR", "build_sr_net"]
+__all__ = ["SRResNet", "EDSR", "WDSR", "build_sr_net"]
 
 
 def _upsampler(channels: int, scale: int, act) -> list:
@@ -155,11 +161,56 @@ class EDSR(_SRNet):
         return self.tail(self.up(f))                                     # (N, 3, s h, s w)
 
 
+def _wn_conv(cin: int, cout: int, k: int):
+    return nn.utils.weight_norm(nn.Conv2d(cin, cout, k, padding=k // 2))
+
+
+class _WDSRBlock(nn.Module):
+    """WDSR-B (Yu et al. 2018, Fig. 2): b + res_scale conv3x3(conv1x1(ReLU(conv1x1(b)))),
+    widened to ``expand`` C before the ReLU, then the low-rank ``linear`` C x 1x1 conv."""
+
+    def __init__(self, C: int, expand: int, linear: float, res_scale: float):
+        super().__init__()
+        self.res_scale = float(res_scale)
+        wide, low = C * expand, max(1, int(C * linear))
+        self.net = nn.Sequential(_wn_conv(C, wide, 1), nn.ReLU(), _wn_conv(wide, low, 1),
+                                 _wn_conv(low, C, 3))
+
+    def forward(self, b):
+        return b + self.net(b) * self.res_scale
+
+
+class WDSR(_SRNet):
+    """WDSR-B (Yu et al. 2018): wide-activation blocks, weight normalisation, sub-pixel tail
+    and a 5x5 global skip branch. Paper (x4, Table 3): 16 blocks of 32 channels, expansion 6,
+    low-rank 0.8, residual scaling 1."""
+
+    def __init__(self, scale: int = 4, channels: int = 32, blocks: int = 16, expand: int = 6,
+                 linear: float = 0.8, res_scale: float = 1.0, residual: bool = False):
+        super().__init__(scale, residual)
+        C, r2 = channels, 3 * scale * scale
+        self.head = _wn_conv(3, C, 3)
+        self.body = nn.Sequential(*[_WDSRBlock(C, expand, linear, res_scale)
+                                    for _ in range(blocks)])
+        self.tail = nn.Sequential(_wn_conv(C, r2, 3), nn.PixelShuffle(scale))
+        self.skip = nn.Sequential(_wn_conv(3, r2, 5), nn.PixelShuffle(scale))
+        if residual:                       # both branches start at 0: y = bicubic(x) at step 0
+            for conv in (self.tail[0], self.skip[0]):
+                init.zeros_(conv.weight_g)
+                init.zeros_(conv.bias)
+
+    def features(self, x):
+        return self.tail(self.body(self.head(x))) + self.skip(x)         # (N, 3, s h, s w)
+
+
 def build_sr_net(arch: str, scale: int, channels: int, blocks: int, upsampler: str,
-                 residual: bool, res_scale: float = 0.1) -> nn.Module:
-    """'srresnet' or 'edsr' with the given sizes (the methods' Configs choose them)."""
+                 residual: bool, res_scale: float = 0.1, expand: int = 6,
+                 linear: float = 0.8) -> nn.Module:
+    """'srresnet', 'edsr' or 'wdsr' with the given sizes (the methods' Configs choose them)."""
+    if arch == "wdsr":
+        return WDSR(scale, channels, blocks, expand, linear, res_scale, residual)
     if arch == "srresnet":
         return SRResNet(scale, channels, blocks, upsampler, residual)
     if arch == "edsr":
         return EDSR(scale, channels, blocks, res_scale, upsampler, residual)
-    raise ValueError(f"arch must be 'srresnet' or 'edsr', got {arch!r}")
+    raise ValueError(f"arch must be 'srresnet', 'edsr' or 'wdsr', got {arch!r}")

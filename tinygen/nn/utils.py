@@ -15,7 +15,8 @@ from tinygen import backend
 from tinygen.autograd import Tensor, no_grad
 from tinygen.nn.module import Module, Parameter
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "spectral_norm", "remove_spectral_norm"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "spectral_norm", "remove_spectral_norm",
+           "weight_norm", "remove_weight_norm"]
 
 
 def _grads(parameters):
@@ -132,6 +133,70 @@ def remove_spectral_norm(module: Module, name: str = "weight") -> Module:
     with no_grad():
         weight = fn.compute_weight(module)
     for key in (name + "_orig", name + "_u", name + "_v"):
+        delattr(module, key)
+    module._forward_pre_hooks.clear()
+    object.__delattr__(module, name)
+    setattr(module, name, Parameter(weight.data))
+    return module
+
+
+# ----------------------------------------------------------------------------
+# weight normalisation
+# ----------------------------------------------------------------------------
+
+class WeightNorm:
+    """The forward pre-hook behind :func:`weight_norm` (Salimans & Kingma 2016,
+    arXiv:1602.07868, eq. 2), PyTorch's ``torch.nn.utils.weight_norm`` semantics:
+
+        weight = g * v / ||v||,   the norm over every dimension but ``dim``
+
+    with parameters ``<name>_g`` (the norms, shape 1 except along ``dim``) and ``<name>_v``
+    (the direction, the weight's shape); composed of Tensor ops, so every derivative of the
+    weight in g and v comes from the engine. ``dim=None``: one norm over the whole tensor.
+    """
+
+    def __init__(self, name, dim):
+        self.name, self.dim = name, dim
+
+    def norm(self, v: Tensor) -> Tensor:
+        if self.dim is None:
+            return (v * v).sum().sqrt()
+        axes = tuple(d for d in range(v.ndim) if d != self.dim)
+        return (v * v).sum(axes, keepdim=True).sqrt()
+
+    def compute_weight(self, module: Module) -> Tensor:
+        g, v = getattr(module, self.name + "_g"), getattr(module, self.name + "_v")
+        return v * (g / self.norm(v))
+
+    def __call__(self, module, inputs):
+        object.__setattr__(module, self.name, self.compute_weight(module))
+
+
+def weight_norm(module: Module, name: str = "weight", dim=0) -> Module:
+    """Reparametrise ``module.<name>`` as g v / ||v|| (see :class:`WeightNorm`); returns module.
+    At the start g = ||weight|| and v = weight, so the layer computes what it did."""
+    weight = getattr(module, name)
+    fn = WeightNorm(name, None if dim is None else dim % weight.ndim)
+    with no_grad():
+        g = fn.norm(weight)
+    delattr(module, name)
+    xp = backend.get_array_module(weight.data)
+    module.register_parameter(name + "_g", Parameter(xp.asarray(g.data, dtype=weight.dtype)))
+    module.register_parameter(name + "_v", Parameter(weight.data))
+    object.__setattr__(module, name, weight.detach())        # a plain attribute, as PyTorch's
+    module._weight_norm = fn
+    module.register_forward_pre_hook(fn)
+    return module
+
+
+def remove_weight_norm(module: Module, name: str = "weight") -> Module:
+    """Undo :func:`weight_norm`: ``<name>`` becomes a Parameter holding g v / ||v|| again."""
+    fn = module.__dict__.get("_weight_norm")
+    if fn is None:
+        raise ValueError(f"weight_norm of '{name}' not found in {type(module).__name__}")
+    with no_grad():
+        weight = fn.compute_weight(module)
+    for key in (name + "_g", name + "_v"):
         delattr(module, key)
     module._forward_pre_hooks.clear()
     object.__delattr__(module, name)
