@@ -283,13 +283,14 @@ def test_mnist_100_labels_short_form(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="not reached: see docs/sgan.md for the measured accuracy at the "
-                          "default budget (the feature-matching GAN needs far more steps)",
-                   strict=False)
-def test_mnist_100_labels_reaches_97_percent(tmp_path):
-    # The issue's bar: the default budget with 100 labels, >= 97 % on the 2,000 held-out images.
+def test_mnist_100_labels_default_run(tmp_path):
+    # The default budget with 100 labels (docs/sgan.md: 84.9 % vs the baseline's 79.6 %).
+    # Issue 18's bar is 97 %: an xfail while it is not reached.
     train, test = _mnist_npz(tmp_path)
     out = sgan.train(sgan.Config(dataset=train, test_dataset=test, quiet=True,
                                  out=str(tmp_path / "run")))
     last = read_metrics(out)[-1]
-    assert last["test_accuracy"] >= 0.97, last
+    assert last["test_accuracy"] >= 0.83, last
+    assert last["test_accuracy"] > last["baseline_test_accuracy"] + 0.03, last
+    if last["test_accuracy"] < 0.97:
+        pytest.xfail(f"issue 18's 97 % bar not reached: {last['test_accuracy']:.3f}")

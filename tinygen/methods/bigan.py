@@ -71,12 +71,12 @@ class Config(R.SamplingConfig):
 
 PRESETS = {
     "paper": {},
-    "cpu": dict(hidden=512, batch_size=64, lr=5e-4, steps=4000),
+    "cpu": dict(hidden=512, batch_size=64, lr=5e-4, steps=2000),
 }
 PRESET_DOCS = {
     "paper": "Sec. 4 (MNIST): 1024-unit MLPs, Adam 2e-4, beta1 0.5, batch 128, weight decay "
              "2.5e-5",
-    "cpu": "two CPU cores: 512-unit MLPs, batch 64, Adam 5e-4, 4,000 steps (departs from the "
+    "cpu": "two CPU cores: 512-unit MLPs, batch 64, Adam 5e-4, 2,000 steps (departs from the "
            "paper)",
 }
 
