@@ -25,8 +25,8 @@ something at that budget:
       zero-initialised, so step 0 is already bicubic and every step can only add detail;
       with a larger lr (1e-3, halved at 50% and 75% of the steps).
 
-EDSR (``tinygen.methods.edsr``) builds on this file: it calls :func:`train_sr` with its own
-network and the L1 loss. The commands ``tinygen sr`` and ``tinygen sr-eval`` live here too:
+EDSR and WDSR (``tinygen.methods.edsr``, ``.wdsr``) build on this file: they call
+:func:`train_sr` with their own networks and the L1 loss. The commands ``tinygen sr`` and ``tinygen sr-eval`` live here too:
 :func:`sr_main` and :func:`sr_eval_main`.
 
 Notation / Shapes:
@@ -318,7 +318,7 @@ def train(config: Config) -> str:
 # ---------------------------------------------------------------------------------------
 
 def load_sr_model(checkpoint: str):
-    """The network of an srresnet / edsr run (folder or checkpoint file) -> (model, config)."""
+    """The network of an srresnet / edsr / wdsr run (folder or checkpoint file) -> (model, config)."""
     import importlib
     from tinygen.io.checkpoint import restore_checkpoint
     from tinygen.methods import METHODS
@@ -345,7 +345,7 @@ def sr_main(argv=None) -> int:
     """``tinygen sr INPUT --scale S --checkpoint RUN_OR_FILE --out FILE.png``."""
     p = argparse.ArgumentParser(prog="tinygen sr", formatter_class=R.DefaultsHelp,
                                 description="Upscale an image file of any size with a trained "
-                                            "srresnet / edsr run (tiled, with progress).")
+                                            "srresnet / edsr / wdsr run (tiled, with progress).")
     p.add_argument("input", help="the low-resolution image file")
     p.add_argument("--scale", type=int, required=True, help="upscaling factor (the run's)")
     p.add_argument("--checkpoint", required=True, help="a run folder or its checkpoint.npz")
@@ -382,7 +382,7 @@ def sr_eval_main(argv=None) -> int:
                                 description=sr_eval_main.__doc__.split("``: ")[1])
     p.add_argument("hr", nargs="+", help="high-resolution image files (or one folder)")
     p.add_argument("--scale", type=int, required=True, help="upscaling factor")
-    p.add_argument("--checkpoint", default=None, help="an srresnet / edsr run (else only the "
+    p.add_argument("--checkpoint", default=None, help="an srresnet / edsr / wdsr run (else only the "
                                                        "classical baselines)")
     p.add_argument("--json", default=None, help="also write the table as JSON to this file")
     a = p.parse_args(argv)
