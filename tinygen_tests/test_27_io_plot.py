@@ -99,3 +99,16 @@ def test_save_gif_frames_first_atomic_and_last_frame_held(tmp_path):
         save_gif([grid, grid[:4]], str(tmp_path / "b.gif"))
     with pytest.raises(ValueError, match="at least one"):
         save_gif([], str(tmp_path / "c.gif"))
+
+
+def test_titled_puts_the_title_above_an_unchanged_picture():
+    from tinygen.io.plot import titled
+    picture = np.random.default_rng(0).integers(0, 256, (20, 300, 3), dtype=np.uint8)
+    out = np.asarray(titled(picture, "a title", "how to read it"))
+    band = out.shape[0] - 20
+    assert out.shape[1] == 300 and 16 <= band <= 50
+    np.testing.assert_array_equal(out[band:], picture)              # the picture, intact
+    assert (out[:band] < 128).any() and (out[:band] == 255).mean() > 0.5   # dark text on white
+    narrow = np.asarray(titled(np.zeros((8, 8, 3), np.uint8), "a title wider than the picture"))
+    assert narrow.shape[1] > 8                                      # the band fits the text
+    assert (narrow[-8:, (narrow.shape[1] - 8) // 2:][:, :8] == 0).all()  # centred below it

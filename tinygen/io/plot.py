@@ -392,6 +392,25 @@ def side_by_side(images: Sequence[Union[np.ndarray, Image.Image]], gap: int = 0,
     return row
 
 
+def titled(image, title: str, caption: str = "", size: int = 12) -> Image.Image:
+    """A picture with its title (and a second, smaller line saying how to read it) in a white
+    band above: strips and grids the project writes say what they show. The band is as wide
+    as the longer of the picture and the text; the picture is centred under it."""
+    picture = _as_image(image)
+    lines = [(title, font(size)), *([(caption, font(max(8, size - 2)))] if caption else [])]
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    boxes = [probe.textbbox((0, 0), text, font=f) for text, f in lines]
+    text_w = max(b[2] - b[0] for b in boxes) + 8
+    band = sum(b[3] - b[1] + 4 for b in boxes) + 6
+    out = Image.new("RGB", (max(picture.width, text_w), picture.height + band), WHITE)
+    draw, y = ImageDraw.Draw(out), 3
+    for (text, f), b in zip(lines, boxes):
+        draw.text((4, y - b[1]), text, fill=BLACK, font=f)
+        y += b[3] - b[1] + 4
+    out.paste(picture, ((out.width - picture.width) // 2, band))
+    return out
+
+
 # --------------------------------------------------------------------------
 # animations
 # --------------------------------------------------------------------------
@@ -406,6 +425,21 @@ def _as_image(frame) -> Image.Image:
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (1, 3)):
         raise ValueError(f"a frame must be (H, W) or (H, W, 3); got shape {a.shape}")
     return Image.fromarray(a[..., 0] if a.ndim == 3 and a.shape[-1] == 1 else a).convert("RGB")
+
+
+def common_size(frames: Sequence[Union[np.ndarray, Image.Image]]) -> List[Image.Image]:
+    """Frames padded with white on the right and bottom to the largest width and height (a
+    longer title, "step 1000" after "step 50", may widen one), as a GIF needs."""
+    images = [_as_image(f) for f in frames]
+    w, h = max(im.width for im in images), max(im.height for im in images)
+    out = []
+    for im in images:
+        if im.size != (w, h):
+            canvas = Image.new("RGB", (w, h), WHITE)
+            canvas.paste(im, (0, 0))
+            im = canvas
+        out.append(im)
+    return out
 
 
 def save_gif(frames: Sequence[Union[np.ndarray, Image.Image]], path: str,

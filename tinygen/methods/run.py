@@ -279,15 +279,26 @@ class Run:
 
     # ----- pictures --------------------------------------------------------------------
     def save_grid(self, images, name: str, nrow: int = 8, value_range=(-1.0, 1.0),
-                  keep_frame: bool = True) -> str:
-        """Save a PNG grid of images (N, C, H, W) in ``value_range``; remember it for the GIF."""
-        from tinygen.io import save_image_grid
+                  keep_frame: bool = True, title: Optional[str] = None) -> str:
+        """Save a PNG grid of images (N, C, H, W) in ``value_range`` as ``frames/NAME``, titled
+        (``title``, or "METHOD on DATASET: samples, step S" read from a ``what_STEP.png``
+        name); remember it for the GIF."""
+        from tinygen.io import make_grid, save_image
+        from tinygen.io.plot import titled
+        grid = make_grid(to_host(images), nrow=nrow, normalize=True, value_range=value_range)
+        picture = np.asarray(titled(grid, title or self._grid_title(name)))
         path = self.path(os.path.join(FRAMES, name))
-        grid = save_image_grid(to_host(images), path, nrow=nrow, normalize=True,
-                               value_range=value_range)
-        if keep_frame and grid is not None:
-            self.frames.append(grid)
+        save_image(picture, path)
+        if keep_frame:
+            self.frames.append(picture)
         return path
+
+    def _grid_title(self, name: str) -> str:
+        what, _, step = os.path.splitext(name)[0].rpartition("_")
+        where = f" on {self.config.dataset}" if isinstance(self.config, RunConfig) else ""
+        if what and step.isdigit():
+            return f"{self.method}{where}: {what.replace('_', ' ')}, step {int(step)}"
+        return f"{self.method}{where}: {os.path.splitext(name)[0].replace('_', ' ')}"
 
     def save_frame(self, image, name: Optional[str] = None) -> None:
         """Remember a rendered frame (H, W, 3 uint8 array or PIL image); optionally save it
@@ -303,8 +314,9 @@ class Run:
         if len(self.frames) < 2:
             return None
         from tinygen.io import save_gif
+        from tinygen.io.plot import common_size
         path = self.path(name)
-        save_gif(self.frames, path, duration_ms=duration_ms)
+        save_gif(common_size(self.frames), path, duration_ms=duration_ms)
         return path
 
     # ----- samples and checkpoints -------------------------------------------------------

@@ -187,10 +187,12 @@ def to_uint8(img):
     return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def save_png(path: str, img) -> None:
-    """(H, W, 3) float in [0, 1] -> PNG, written atomically (``tinygen.io.save_image``)."""
+def save_png(path: str, img, title: str = "", caption: str = "") -> None:
+    """(H, W, 3) float in [0, 1] -> PNG, written atomically (``tinygen.io.save_image``), with
+    ``title`` (and ``caption``) above the picture when given (:func:`tinygen.io.plot.titled`)."""
     from tinygen.io import save_image
-    save_image(to_uint8(img), path)
+    from tinygen.io.plot import common_size, titled
+    save_image(titled(to_uint8(img), title, caption) if title else to_uint8(img), path)
 
 
 def image_to_tensor(img, device="cpu", dtype=np.float32) -> Tensor:
@@ -534,6 +536,7 @@ def train(config: Config) -> str:
     sizes = _level_sizes(content.shape[:2], config.multires)
     steps_per_level = _level_steps(config.steps, config.multires)
     run.steps()                                              # steps 1 .. config.steps, counted
+    frame_steps = []                                         # the step of each GIF frame
     start, done = time.time(), 0                             # by the optimiser's callbacks
     x_img = None
     for level, (hw, n_steps) in enumerate(zip(sizes, steps_per_level)):
@@ -561,6 +564,7 @@ def train(config: Config) -> str:
                 img = np.asarray(x_arr, dtype=np.float32)[0].transpose(1, 2, 0)
                 save_png(run.path(os.path.join(R.FRAMES, f"step_{s:04d}.png")), img)
                 run.save_frame(img)            # kept in float: resized for the GIF below
+                frame_steps.append(s)
             run.checkpoint(s)                  # Ctrl-C / SIGTERM: stop here, cleanly
 
         if config.optimizer == "lbfgs":
@@ -576,9 +580,15 @@ def train(config: Config) -> str:
     save_png(run.path("result.png"), result)
     style_show = resize_rgb(original_style, result.shape[:2])
     save_png(run.path("comparison.png"),
-             np.concatenate([original_content, style_show, result], axis=1))
+             np.concatenate([original_content, style_show, result], axis=1),
+             f"style transfer ({kind} features, {config.steps} {config.optimizer} steps)",
+             "content p  |  style a  |  result x")
     size = result.shape[:2]           # coarse-to-fine: frames of earlier levels are smaller
-    save_gif([f if f.shape[:2] == size else resize_rgb(f, size) for f in run.frames + [result]],
+    from tinygen.io.plot import common_size, titled
+    frames = [titled(to_uint8(f if f.shape[:2] == size else resize_rgb(f, size)),
+                     f"style transfer, step {s} of {config.steps}")
+              for f, s in zip(run.frames, frame_steps)]
+    save_gif(common_size(frames + [titled(to_uint8(result), "style transfer: the result")]),
              run.path("progress.gif"), duration_ms=120, hold_last_ms=1500)
     run.close()
     run.write_report()

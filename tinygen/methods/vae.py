@@ -317,7 +317,8 @@ def demo_main(argv=None) -> int:
     import os
     import sys
     from tinygen.data import load_dataset
-    from tinygen.io import save_image_grid
+    from tinygen.io import make_grid, save_image
+    from tinygen.io.plot import titled
     from tinygen.methods.ae_apps import manifold_grid
     parser = argparse.ArgumentParser(prog="tinygen demo vae",
                                      formatter_class=R.DefaultsHelp,
@@ -335,8 +336,9 @@ def demo_main(argv=None) -> int:
           file=sys.stderr, flush=True)
     rng = np.random.default_rng(args.seed)
 
-    def save(images, name, nrow):                # print each path as soon as it is written
-        save_image_grid(images, os.path.join(out, name), nrow=nrow, value_range=(0.0, 1.0), normalize=True)
+    def save(images, name, nrow, title, caption):   # print each path as soon as it is written
+        grid = make_grid(images, nrow=nrow, value_range=(0.0, 1.0), normalize=True)
+        save_image(titled(grid, title, caption), os.path.join(out, name))
         print(os.path.join(out, name), flush=True)
 
     # 1. digits, latent 20: linear vs spherical interpolation
@@ -346,12 +348,15 @@ def demo_main(argv=None) -> int:
     model = fit_model(cfg, x, "vae 1/3 (digits, latent 20)")
     prior = [(rng.standard_normal(20), rng.standard_normal(20)) for _ in range(2)]
     mu = encode_mean(model, xt[:4])
-    save(interpolation_grid(model, cfg, prior + [(mu[0], mu[1]), (mu[2], mu[3])]), "interpolation.png", 10)
+    save(interpolation_grid(model, cfg, prior + [(mu[0], mu[1]), (mu[2], mu[3])]), "interpolation.png", 10,
+         "VAE (latent 20): interpolation between two codes",
+         "pairs of rows: linear, then spherical; first two pairs prior samples, last two test codes")
 
     # 2. digits, latent 2: the manifold
     cfg2 = Config(steps=args.steps, seed=args.seed, latent_dim=2, device=args.device)
     save(decode(fit_model(cfg2, x, "vae 2/3 (digits, latent 2)"), manifold_grid(15), cfg2),
-         "manifold.png", 15)
+         "manifold.png", 15, "VAE (latent 2): the learned manifold",
+         "decoder means on a 15x15 grid of prior quantiles, z1 across, z2 down")
 
     # 3. colour shapes, latent 16: attribute vectors "filled" and "large"
     shapes = load_dataset("shapes", "train", n=6000, seed=args.seed)
@@ -365,7 +370,10 @@ def demo_main(argv=None) -> int:
         has = shapes.labels[attr] == 1                              # filled / large
         queries = codes_t[test.labels[attr] == 0][:6]               # outlined / small test shapes
         grid, _ = attribute_grid(model3, cfg3, codes, has, queries, alphas)
-        save(grid, f"attribute_{'large' if attr == 'size' else attr}.png", len(alphas))
+        word = "large" if attr == "size" else attr
+        save(grid, f"attribute_{word}.png", len(alphas), f"VAE (latent 16): adding the '{word}' vector",
+             "rows: test shapes without it; columns: z + alpha v, alpha = "
+             + ", ".join(f"{a:g}" for a in alphas))
     from tinygen.io.report import write_run_report
     print(write_run_report(out, title="tinygen demo vae: latent-space pictures",
                            command=f"tinygen demo vae --steps {args.steps} --seed {args.seed}"))

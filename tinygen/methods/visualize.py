@@ -348,9 +348,9 @@ def train_digit_classifier(steps: int = 300, batch_size: int = 64, n: int = 5000
 # the demo: tinygen demo visualize
 # --------------------------------------------------------------------------
 
-def _save_png(path, img):
+def _save_png(path, img, title="", caption=""):
     from tinygen.methods.style_transfer import save_png
-    save_png(path, img)
+    save_png(path, img, title, caption)
 
 
 def demo_main(argv=None) -> int:
@@ -395,10 +395,13 @@ def demo_main(argv=None) -> int:
             crop = crop_box(x_star[0], field.box(*_centre(layers, upto)))
             ams.append(patch_grid(crop[None], nrow=1, pad=0, scale=tops[-1].shape[0] // crop.shape[1]))
         path = os.path.join(out, f"{name}_top9.png")
-        _save_png(path, _row(tops))
+        _save_png(path, _row(tops), f"{name}: the 9 test patches that excite each unit most",
+                  "one block per unit, left to right; each patch is the unit's receptive field")
         written.append(path)
         path = os.path.join(out, f"{name}_maximisation.png")
-        _save_png(path, _row([_fit(a, tops[0].shape[0]) for a in ams]))
+        _save_png(path, _row([_fit(a, tops[0].shape[0]) for a in ams]),
+                  f"{name}: activation maximisation, one image per unit",
+                  "gradient ascent on the input from noise, cropped to the unit's receptive field")
         written.append(path)
     if args.vgg:
         written += _vgg_demo(out, args)
@@ -464,6 +467,7 @@ def _vgg_demo(out, args) -> list:
                                     x0=0.5 + np.random.default_rng(c).normal(0, 0.05, (3, 64, 64)))
             ims.append(np.clip(x[0].transpose(1, 2, 0), 0, 1))
         path = os.path.join(out, f"vgg19_{name}_maximisation.png")
-        _save_png(path, _row(ims))
+        _save_png(path, _row(ims), f"VGG19 {name}: activation maximisation, one image per unit",
+                  "64x64 inputs, L2 + total-variation regularised gradient ascent")
         written.append(path)
     return written
