@@ -389,7 +389,10 @@ def demo_main(argv=None) -> int:
             x_star = maximize_activation(layers, upto, c, (1, 28, 28), cfg, callback=record)
             if frames:   # the ascent of one unit, as an animation (printed first)
                 path = os.path.join(out, "conv2_unit0_ascent.gif")
-                save_gif([patch_grid(f[None], nrow=1, pad=0, scale=4) for f in frames], path,
+                from tinygen.io.plot import common_size, titled
+                save_gif(common_size([titled(patch_grid(f[None], nrow=1, pad=0, scale=4),
+                                             f"conv2 unit 0: ascent step {5 * k}")
+                                      for k, f in enumerate(frames)]), path,
                          duration_ms=120, hold_last_ms=1500)
                 written.insert(0, path)
             crop = crop_box(x_star[0], field.box(*_centre(layers, upto)))
