@@ -368,8 +368,13 @@ def parse_config_args(parser: argparse.ArgumentParser, argv):
     return values, explicit
 
 
+def _tuple(value):
+    """argparse gives lists for several values; Config fields hold tuples."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 def _tuples(kwargs: dict) -> dict:
-    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()}
+    return {k: _tuple(v) for k, v in kwargs.items()}
 
 
 def method_parser(module, prog: str = None) -> argparse.ArgumentParser:
@@ -447,7 +452,7 @@ def check_resume_options(kwargs: dict, explicit: set, saved: dict, preset) -> No
         raise ValueError("--preset cannot be given with --resume: the run's config.json "
                          "already holds the options its preset set")
     changed = [k for k in sorted(explicit - RESUME_MAY_CHANGE)
-               if k in saved and _tuples({k: kwargs[k]})[k] != _tuples({k: saved[k]})[k]]
+               if k in saved and _tuple(kwargs[k]) != _tuple(saved[k])]
     if changed:
         k = changed[0]
         raise ValueError(f"--resume {kwargs['resume']}: {option_flag(k)} {kwargs[k]} differs "
@@ -540,14 +545,15 @@ def run_main(argv) -> int:
     config = build_config(module, rest, prog=f"tinygen run {key}",
                           report=lambda line: print(f"tinygen run {key}: {line}",
                                                     file=sys.stderr))
-    made = [p for p in (config.out or "runs",) if not os.path.exists(p)]
+    target = config.out or "runs"            # Run makes runs/<method>-<time> when out is None
+    made = not os.path.exists(target)
     try:
         out = module.train(config)
     except BaseException:
         if made and not getattr(config, "resume", None):
             from tinygen.methods.run import remove_stub_folder
             # a run that failed before its first result leaves nothing behind
-            if remove_stub_folder(config.out) and made[0] == "runs" and not os.listdir("runs"):
+            if remove_stub_folder(config.out) and target == "runs" and not os.listdir("runs"):
                 os.rmdir("runs")
         raise
     print(f"run folder: {out}")

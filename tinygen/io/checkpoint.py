@@ -28,6 +28,7 @@ import numpy as np
 
 from tinygen import backend
 from tinygen.io.files import save_npz
+from tinygen.io.images import to_numpy
 
 META_KEY = "__tinygen_checkpoint__.json"
 FORMAT_VERSION = 1
@@ -43,11 +44,7 @@ def _is_array(v) -> bool:
 
 
 def _host_array(v) -> np.ndarray:
-    if hasattr(v, "numpy") and hasattr(v, "cpu") and not isinstance(v, np.ndarray):
-        v = v.cpu().numpy()                 # a GPU tensor refuses .numpy() alone (PyTorch's rule)
-    elif hasattr(v, "numpy") and not isinstance(v, np.ndarray):
-        v = v.numpy()                       # anything else with an explicit host copy
-    a = backend.to_host(v)                  # a GPU array: cupy.asnumpy, the explicit copy
+    a = to_numpy(v)                         # the one explicit host copy of io
     if a.dtype == object:
         raise CheckpointError("object arrays cannot be stored in a checkpoint (they would need pickle)")
     return a
