@@ -36,7 +36,7 @@ the saved tensors (inputs, or outputs, which carry their own graph).
 from __future__ import annotations
 
 from collections import namedtuple
-from typing import Optional, Sequence
+from typing import Optional
 
 from tinygen import backend
 
@@ -165,6 +165,129 @@ topk_result = namedtuple("topk", ["values", "indices"])
 
 
 # --------------------------------------------------------------------------
+# tensor.data: the array, speaking PyTorch's .data idioms too
+# --------------------------------------------------------------------------
+
+_ndarray = backend.numpy.ndarray
+
+
+def _plain(x):
+    """x with every DataArray in it (nested in tuples/lists) viewed as a plain ndarray."""
+    if type(x) is DataArray:
+        return x.view(_ndarray)
+    if isinstance(x, (tuple, list)):
+        return type(x)(_plain(v) for v in x)
+    return x
+
+
+class _Count(int):
+    """NumPy's ``a.size`` (the element count) that also answers PyTorch's ``x.size(dim)``."""
+
+    def __new__(cls, shape):
+        count = 1
+        for n in shape:
+            count *= n
+        self = int.__new__(cls, count)
+        self.shape = shape
+        return self
+
+    def __call__(self, dim: Optional[int] = None):
+        return self.shape if dim is None else self.shape[dim]
+
+
+class DataArray(_ndarray):
+    """What ``tensor.data`` gives for a host tensor: its NumPy array, which also speaks PyTorch.
+
+    tinygen's ``x.data`` is the array itself, because that is what a learner should see inside
+    a tensor (PyTorch's is a tensor sharing the memory). So that PyTorch scripts' idioms on
+    ``.data`` keep working -- ``p.data.clamp_(-c, c)`` (WGAN's clipping), ``m.weight.data.normal_
+    (0, 0.02)``, ``real.data.size(0)``, ``out.data.max(1)[1]``, ``x.data.cpu().numpy()`` -- the
+    array comes as a view of this subclass, sharing the memory:
+
+    * NumPy operations behave exactly as on a plain array and return plain arrays;
+    * a name NumPy lacks is looked up on a tensor sharing the memory (so ``fill_``, ``add_``,
+      ``copy_`` write into it, without a version bump: PyTorch's ``.data`` does not bump either);
+    * names both have with different meanings follow PyTorch when called PyTorch's way:
+      ``size`` is the element count and ``size(dim)`` the extent; ``view(*shape)`` reshapes
+      (``view(dtype)`` stays NumPy's); ``max``/``min``/``sum``/``mean``/... with a ``dim`` or
+      ``keepdim`` answer as Tensor methods (``max(1)`` is ``(values, indices)``, not NumPy's
+      values); ``std``/``var`` (unbiased), ``sort``, ``repeat``, ``flatten(start)``,
+      ``transpose(d0, d1)`` are PyTorch's.
+
+    The engine never sees it: ops work on the plain array (``Tensor._data``). Only host
+    arrays get it; a GPU array is handed out as it is.
+    """
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if "out" in kwargs:
+            kwargs["out"] = _plain(kwargs["out"])
+        return getattr(ufunc, method)(*_plain(inputs), **kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return func(*_plain(args), **{k: _plain(v) for k, v in kwargs.items()})
+
+    def _tensor(self) -> "Tensor":
+        return Tensor(self.view(_ndarray))
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(f"'numpy.ndarray' object has no attribute '{name}'")
+        return getattr(self._tensor(), name)
+
+    def __repr__(self):
+        return repr(self.view(_ndarray))
+
+    @property
+    def size(self):
+        return _Count(self.shape)
+
+    def view(self, *args, **kwargs):
+        if args and (all(isinstance(a, int) for a in args) or isinstance(args[0], tuple)):
+            return self._tensor().view(*args)
+        return _ndarray.view(self, *args, **kwargs)
+
+    def flatten(self, *args, **kwargs):
+        if args and isinstance(args[0], int) or "start_dim" in kwargs:
+            return self._tensor().flatten(*args, **kwargs)
+        return _ndarray.flatten(self.view(_ndarray), *args, **kwargs)
+
+    def transpose(self, *axes):
+        if len(axes) == 2 and self.ndim != 2:
+            return self._tensor().transpose(*axes)
+        return _ndarray.transpose(self, *axes)
+
+
+def _numpy_or_torch(name):
+    """NumPy's method, or the Tensor's when called with PyTorch's ``dim``/``keepdim``
+    (``max``/``min`` with any argument: NumPy's ``max(1)`` would be the values alone)."""
+    numpy_method = getattr(_ndarray, name)
+
+    def method(self, *args, **kwargs):
+        if "dim" in kwargs or "keepdim" in kwargs or (name in ("max", "min") and args):
+            return getattr(self._tensor(), name)(*args, **kwargs)
+        return numpy_method(self.view(_ndarray), *args, **kwargs)
+    method.__name__ = name
+    return method
+
+
+def _torch_method(name):
+    """The Tensor's method: NumPy's of that name means something else (``std`` is biased,
+    ``sort`` sorts in place, ``repeat`` repeats elements)."""
+    def method(self, *args, **kwargs):
+        return getattr(self._tensor(), name)(*args, **kwargs)
+    method.__name__ = name
+    return method
+
+
+for _name in ("max", "min", "sum", "mean", "prod", "all", "any", "argmax", "argmin", "cumsum",
+              "squeeze"):
+    setattr(DataArray, _name, _numpy_or_torch(_name))
+for _name in ("std", "var", "sort", "repeat"):
+    setattr(DataArray, _name, _torch_method(_name))
+del _name
+
+
+# --------------------------------------------------------------------------
 # Tensor
 # --------------------------------------------------------------------------
 
@@ -192,28 +315,41 @@ class Tensor:
             # uninitialised) or Tensor([1, 2]) (float32 data). Arrays are wrapped as they are.
             data = _legacy_tensor_data(data, requires_grad, more_sizes)
             requires_grad = False
-        self.data = data
+        self._data = data.view(_ndarray) if type(data) is DataArray else data
         self.requires_grad = bool(requires_grad)
         self.grad: Optional[Tensor] = None
         self.grad_fn: Optional[Function] = None
         self._output_index = 0
 
+    # ----- the array ------------------------------------------------------
+    @property
+    def data(self):
+        """The backend array; on the host a :class:`DataArray` view (PyTorch's idioms work on it).
+
+        tinygen's own code reads ``_data``, the plain array, so the engine never pays for the view."""
+        d = self._data
+        return d.view(DataArray) if type(d) is _ndarray else d
+
+    @data.setter
+    def data(self, value):
+        self._data = value.view(_ndarray) if type(value) is DataArray else value
+
     # ----- metadata -------------------------------------------------------
     @property
     def shape(self) -> tuple:
-        return tuple(self.data.shape)
+        return tuple(self._data.shape)
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def device(self) -> device:
-        return _device(backend.device_of(self.data))
+        return _device(backend.device_of(self._data))
 
     @property
     def is_cuda(self) -> bool:
@@ -227,7 +363,7 @@ class Tensor:
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self._data.size)
 
     def dim(self) -> int:
         return self.ndim
@@ -238,7 +374,7 @@ class Tensor:
         return self.shape[0]
 
     def __repr__(self) -> str:
-        body = repr(backend.to_host(self.data)).replace("array(", "tensor(", 1)
+        body = repr(backend.to_host(self._data)).replace("array(", "tensor(", 1)
         extras = []
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
@@ -261,15 +397,15 @@ class Tensor:
         if self.device != "cpu":
             raise TypeError(f"can't convert {self.device} device type tensor to numpy. "
                             "Use Tensor.cpu() to copy the tensor to host memory first.")
-        return backend.to_host(self.data)
+        return backend.to_host(self._data)
 
     def item(self):
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.data.reshape(()).item()
+        return self._data.reshape(()).item()
 
     def tolist(self):
-        return backend.to_host(self.data).tolist()
+        return backend.to_host(self._data).tolist()
 
     def __float__(self):
         return float(self.item())
@@ -286,7 +422,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """A new leaf sharing this tensor's data, cut from the graph."""
-        return Tensor(self.data, requires_grad=False)
+        return Tensor(self._data, requires_grad=False)
 
     def type(self, dtype=None):
         """``x.type()``: the legacy type name ('torch.FloatTensor'); ``x.type(T)``: ``x`` as T.
@@ -305,7 +441,7 @@ class Tensor:
         return self.to(other.device, other.dtype)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
-        if requires_grad and not is_floating_dtype(self.data.dtype):
+        if requires_grad and not is_floating_dtype(self._data.dtype):
             raise TypeError(f"only floating-point tensors can require gradients, got {self.dtype}")
         self.requires_grad = requires_grad
         return self
@@ -394,23 +530,23 @@ class Tensor:
         """``self[index] = values`` in place (values: array, number or Tensor; broadcast)."""
         self._check_inplace(name)
         if isinstance(values, Tensor):
-            values = values.data
-        xp = backend.get_array_module(self.data)
-        if isinstance(self.data, xp.ndarray):
-            self.data[index] = values
+            values = values._data
+        xp = backend.get_array_module(self._data)
+        if isinstance(self._data, xp.ndarray):
+            self._data[index] = values
         else:                                   # a NumPy scalar (0-d result) is immutable
-            new = xp.array(self.data)
+            new = xp.array(self._data)
             new[index] = values
-            self.data = new
+            self._data = new
         self._version += 1
         return self
 
     def __setitem__(self, index, value):
         """``x[idx] = v`` (in place, as ``_write``); index tensors are read as arrays."""
         if isinstance(index, Tensor):
-            index = index.data
+            index = index._data
         elif isinstance(index, tuple):
-            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+            index = tuple(i._data if isinstance(i, Tensor) else i for i in index)
         self._write("__setitem__", value, index)
 
     def fill_(self, value) -> "Tensor":
@@ -422,7 +558,7 @@ class Tensor:
     def copy_(self, src, non_blocking: bool = False) -> "Tensor":
         """Copy ``src`` (a Tensor or array, broadcast to this shape) into this tensor, cast to
         its dtype; a source on another device is moved (PyTorch's copy_ does that too)."""
-        data = src.data if isinstance(src, Tensor) else src
+        data = src._data if isinstance(src, Tensor) else src
         return self._write("copy_", backend.to_device(data, self.device))
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, generator=None) -> "Tensor":
@@ -441,7 +577,7 @@ class Tensor:
         self._check_inplace(name)
         with no_grad():
             result = fn(self, *args)
-        return self._write(name, result.data)
+        return self._write(name, result._data)
 
     def add_(self, other, alpha=1) -> "Tensor":
         return self._apply_("add_", lambda x, y: x + (y if alpha == 1 else y * alpha), other)
@@ -532,8 +668,8 @@ class Tensor:
 
     # ----- comparisons: boolean results, never differentiable --------------
     def _compare(self, other, name):
-        other_data = other.data if isinstance(other, Tensor) else other
-        return Tensor(getattr(self.data, name)(other_data))
+        other_data = other._data if isinstance(other, Tensor) else other
+        return Tensor(getattr(self._data, name)(other_data))
 
     def __eq__(self, other):
         return self._compare(other, "__eq__")
@@ -609,7 +745,7 @@ class Tensor:
         if dim is None or isinstance(dim, (tuple, list)):
             return ops.max(self, dim, keepdim)
         return max_result(ops.max(self, dim, keepdim),
-                          Tensor(_argreduce(self.data, "argmax", dim, keepdim)))
+                          Tensor(_argreduce(self._data, "argmax", dim, keepdim)))
 
     def min(self, dim=None, keepdim=False):
         """As :meth:`max`: ``x.min()``, ``(values, indices) = x.min(dim)``, ``x.min(other)``."""
@@ -618,7 +754,7 @@ class Tensor:
         if dim is None or isinstance(dim, (tuple, list)):
             return ops.min(self, dim, keepdim)
         return min_result(ops.min(self, dim, keepdim),
-                          Tensor(_argreduce(self.data, "argmin", dim, keepdim)))
+                          Tensor(_argreduce(self._data, "argmin", dim, keepdim)))
 
     def amax(self, dim=None, keepdim=False):
         """The largest values over ``dim`` (an int or a tuple), values only."""
@@ -633,8 +769,8 @@ class Tensor:
         Built on advanced indexing: ``index`` picks along dimension ``dim`` and a broadcast
         ``arange`` along every other one, so the gradient is getitem's scatter-add.
         """
-        idx = index.data if isinstance(index, Tensor) else index
-        xp = backend.get_array_module(self.data)
+        idx = index._data if isinstance(index, Tensor) else index
+        xp = backend.get_array_module(self._data)
         dim = dim % self.ndim
         grids = [xp.arange(n).reshape((-1,) + (1,) * (idx.ndim - 1 - d))
                  for d, n in enumerate(idx.shape)]
@@ -643,8 +779,8 @@ class Tensor:
 
     def sort(self, dim: int = -1, descending: bool = False):
         """``(values, indices)`` sorted along ``dim`` (stable); values are differentiable."""
-        order = backend.get_array_module(self.data).argsort(
-            -self.data if descending else self.data, axis=dim, kind="stable")
+        order = backend.get_array_module(self._data).argsort(
+            -self._data if descending else self._data, axis=dim, kind="stable")
         return sort_result(self.gather(dim, order), Tensor(order))
 
     def argsort(self, dim: int = -1, descending: bool = False) -> "Tensor":
@@ -654,16 +790,16 @@ class Tensor:
         """The ``k`` largest (or smallest) entries along ``dim``: ``(values, indices)``."""
         values, indices = self.sort(dim, descending=largest)
         first_k = _along(dim, self.ndim, slice(0, k))
-        return topk_result(ops.getitem(values, first_k), Tensor(indices.data[first_k]))
+        return topk_result(ops.getitem(values, first_k), Tensor(indices._data[first_k]))
 
     def logsumexp(self, dim=None, keepdim=False):
         return ops.logsumexp(self, dim, keepdim)
 
     def argmax(self, dim=None, keepdim=False):
-        return Tensor(_argreduce(self.data, "argmax", dim, keepdim))
+        return Tensor(_argreduce(self._data, "argmax", dim, keepdim))
 
     def argmin(self, dim=None, keepdim=False):
-        return Tensor(_argreduce(self.data, "argmin", dim, keepdim))
+        return Tensor(_argreduce(self._data, "argmin", dim, keepdim))
 
     def norm(self, p=2, dim=None, keepdim=False):
         if p != 2:
@@ -711,9 +847,9 @@ class Tensor:
 
     def masked_fill(self, mask, value) -> "Tensor":
         """``value`` where ``mask`` is true, x elsewhere (mask broadcasts against x)."""
-        cond = mask.data if isinstance(mask, Tensor) else mask
+        cond = mask._data if isinstance(mask, Tensor) else mask
         fill = ops.broadcast_to(as_tensor(value, self), self.shape)
-        return ops.where(backend.get_array_module(self.data).broadcast_to(cond, self.shape),
+        return ops.where(backend.get_array_module(self._data).broadcast_to(cond, self.shape),
                          fill, self)
 
     # comparisons in method form (PyTorch's eq, ne, lt, ...): boolean tensors
@@ -835,12 +971,12 @@ def reset_grad(t: Tensor, set_to_none: bool = True) -> None:
         return
     if g.grad_fn is not None or g.requires_grad:
         g = t.grad = g.detach()                   # same array, no graph
-    xp = backend.get_array_module(g.data)
-    with backend.device_scope(g.data):
-        if isinstance(g.data, xp.ndarray):
-            g.data[...] = 0
+    xp = backend.get_array_module(g._data)
+    with backend.device_scope(g._data):
+        if isinstance(g._data, xp.ndarray):
+            g._data[...] = 0
         else:                                     # a NumPy scalar (0-d results) is immutable
-            g.data = xp.zeros_like(g.data)
+            g._data = xp.zeros_like(g._data)
 
 
 def as_tensor(value, like: Optional[Tensor] = None) -> Tensor:
@@ -855,8 +991,8 @@ def as_tensor(value, like: Optional[Tensor] = None) -> Tensor:
         dtype = like.dtype
         if isinstance(value, float) and not is_floating_dtype(dtype):
             dtype = backend.default_float_dtype()
-        xp = backend.get_array_module(like.data)
-        with backend.device_scope(like.data):     # on like's GPU, not CuPy's current one
+        xp = backend.get_array_module(like._data)
+        with backend.device_scope(like._data):     # on like's GPU, not CuPy's current one
             return Tensor(xp.asarray(value, dtype=dtype))
     xp = backend.get_array_module(value)
     if isinstance(value, (bool, int, float)):
@@ -904,7 +1040,7 @@ class Function:
         tensors = tuple(as_tensor(x, like) for x in inputs)
         _check_same_device(tensors, type(self).__name__)
         record = _GRAD_ENABLED and any(t.requires_grad for t in tensors)
-        arrays = _forward_arguments(tensors) if record else [t.data for t in tensors]
+        arrays = _forward_arguments(tensors) if record else [t._data for t in tensors]
         with backend.device_scope(arrays[0] if arrays else None):   # CuPy: kernels on x's GPU
             outputs = self.forward(*arrays)
         single = not isinstance(outputs, tuple)
@@ -980,7 +1116,7 @@ def _forward_arguments(tensors):
     ``x * x.detach()`` passes two tensors that share one array; a view of it
     for the second lets ``save_for_backward`` tell which tensor was meant.
     """
-    arrays = [t.data for t in tensors]
+    arrays = [t._data for t in tensors]
     if len(arrays) > 1 and len({id(a) for a in arrays}) < len(arrays):
         owner = {}
         for j, t in enumerate(tensors):
@@ -1091,7 +1227,7 @@ def _seed_gradients(outputs, grad_outputs) -> dict:
 
 def _seed_gradient(y: Tensor, g):
     if g is None:
-        if y.data.size != 1:
+        if y._data.size != 1:
             raise RuntimeError(
                 f"grad can be implicitly created only for single-element outputs, got shape "
                 f"{y.shape}: pass the upstream gradient explicitly (gradient=/grad_outputs=)")
@@ -1169,7 +1305,7 @@ def _output_gradients(f, grads, requested):
 def _call_backward(f, gys) -> tuple:
     # A backward may compute on raw arrays (masks, constants) outside any op: run it with
     # its gradients' GPU current, as Function.__call__ runs forward (CuPy's current device).
-    with backend.device_scope(next(g for g in gys if g is not None).data):
+    with backend.device_scope(next(g for g in gys if g is not None)._data):
         gxs = f.backward(*gys)
     if not isinstance(gxs, tuple):
         gxs = (gxs,)
@@ -1216,7 +1352,7 @@ def _accumulate_into_leaves(outputs, order, grads, create_graph) -> None:
         else:
             # Always a fresh array: gy can reach several leaves unchanged (y = a + b)
             # or be the caller's own gradient, and .grad is updated in place later.
-            leaf.grad = ops.clone(g) if create_graph else Tensor(ops.clone(g).data)
+            leaf.grad = ops.clone(g) if create_graph else Tensor(ops.clone(g)._data)
 
 
 def _free(order) -> None:
@@ -1271,7 +1407,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: Optional[bool] = None
             raise RuntimeError(f"inputs[{i}] (shape {x.shape}) was not used to compute the "
                                "outputs; pass allow_unused=True to get None for it")
         if g is not None and not create_graph:
-            g = Tensor(g.data)
+            g = Tensor(g._data)
         result.append(g)
     return tuple(result)
 

@@ -132,9 +132,9 @@ def _is_cupy_array(a) -> bool:
 def get_array_module(*xs):
     """The array module of the given arrays or tensors: cupy if any lives on a GPU."""
     for x in xs:
-        # A cupy array is checked before its ``.data``: that attribute is a MemoryPointer
-        # there (a Tensor's ``.data`` is its array).
-        if _is_cupy_array(x) or _is_cupy_array(getattr(x, "data", None)):
+        # A cupy array is checked before a Tensor's array (``_data``; a cupy array's own
+        # ``.data`` is a MemoryPointer).
+        if _is_cupy_array(x) or _is_cupy_array(getattr(x, "_data", None)):
             return _CUPY
     return numpy
 
@@ -189,7 +189,7 @@ def device_scope(where):
     if isinstance(where, str):
         device = normalize_device(where)
         return _NO_SCOPE if device == "cpu" else array_module_for(device).cuda.Device(_index(device))
-    array = getattr(where, "data", where) if not _is_cupy_array(where) else where
+    array = getattr(where, "_data", where) if not _is_cupy_array(where) else where
     if _is_cupy_array(array):
         return _CUPY.cuda.Device(array.device.id)
     return _NO_SCOPE

@@ -32,7 +32,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     ints int64 and bools bool (PyTorch's rules), unless ``dtype`` is given.
     """
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     xp_src = backend.get_array_module(data)
     if dtype is None and not hasattr(data, "dtype"):
         probe = np.asarray(data)
@@ -199,7 +199,7 @@ class LegacyTensorType(type):
 
     def __call__(cls, *args) -> Tensor:
         if len(args) == 1 and not isinstance(args[0], int):
-            data = args[0].data if isinstance(args[0], Tensor) else args[0]
+            data = args[0]._data if isinstance(args[0], Tensor) else args[0]
             return tensor(data, dtype=cls.dtype, device=cls.legacy_device)
         if not all(isinstance(s, int) for s in args):
             raise TypeError(f"{cls.__name__}(*sizes) takes integer sizes or one array, got {args}")

@@ -78,7 +78,7 @@ def linear(x, weight, bias=None):
 def elu(x, alpha: float = 1.0):
     """ELU(x) = x for x > 0, alpha (e^x - 1) otherwise (Clevert et al. 2015)."""
     negative = alpha * (ops.minimum(x, 0.0).exp() - 1.0)
-    return ops.where(x.data > 0, x, negative)
+    return ops.where(x._data > 0, x, negative)
 
 
 def gelu(x, approximate: str = "none"):
@@ -107,7 +107,7 @@ def prelu(x, weight):
     """
     a = weight if weight.numel() == 1 or x.ndim < 2 else \
         weight.reshape((1, -1) + (1,) * (x.ndim - 2))
-    return ops.where(x.data > 0, x, a * x)
+    return ops.where(x._data > 0, x, a * x)
 
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -153,7 +153,7 @@ def log_softmax(x, dim: int = -1):
 @_on_input_device
 def one_hot(labels, num_classes: int, dtype=None) -> Tensor:
     """(N,) integer labels -> (N, num_classes) one-hot rows (a constant, no gradient)."""
-    data = labels.data if isinstance(labels, Tensor) else labels
+    data = labels._data if isinstance(labels, Tensor) else labels
     xp = backend.get_array_module(data)
     eye = xp.eye(num_classes, dtype=dtype or backend.default_float_dtype())
     return Tensor(eye[xp.asarray(data)])
@@ -171,8 +171,8 @@ def nll_loss(log_probs, target, weight=None, reduction: str = "mean", ignore_ind
     weighted by weight[t_n] and "mean" divides by the sum of those weights
     (PyTorch's convention).
     """
-    t = target.data if isinstance(target, Tensor) else target
-    xp = backend.get_array_module(log_probs.data)
+    t = target._data if isinstance(target, Tensor) else target
+    xp = backend.get_array_module(log_probs._data)
     t = xp.asarray(t)
     if log_probs.ndim < 2:
         raise ValueError(f"nll_loss: input must be (N, C, ...), got shape {log_probs.shape}")
@@ -192,11 +192,11 @@ def nll_loss(log_probs, target, weight=None, reduction: str = "mean", ignore_ind
     safe_t = xp.where(valid, t, 0)
     picked = -lp[xp.arange(t.shape[0]), safe_t]            # (M,)
     w = xp.ones(t.shape, dtype=log_probs.dtype) if weight is None else \
-        (weight.data if isinstance(weight, Tensor) else xp.asarray(weight))[safe_t]
+        (weight._data if isinstance(weight, Tensor) else xp.asarray(weight))[safe_t]
     w = Tensor((w * valid).astype(log_probs.dtype))
     losses = picked * w
     if reduction == "mean":
-        return losses.sum() / float(w.data.sum())
+        return losses.sum() / float(w._data.sum())
     if reduction == "none":
         return losses.reshape(tuple(log_probs.shape[:1] + log_probs.shape[2:]))
     return _reduce(losses, reduction)
@@ -218,7 +218,7 @@ def cross_entropy(logits, target, weight=None, reduction: str = "mean",
     C = logits.shape[1]
     w_c = None       # class weights shaped (1, C, 1, ...) to broadcast against log_p
     if weight is not None:
-        w_c = as_tensor(weight.data if isinstance(weight, Tensor) else weight, log_p)
+        w_c = as_tensor(weight._data if isinstance(weight, Tensor) else weight, log_p)
         w_c = ops.cast(w_c, log_p.dtype).reshape((1, C) + (1,) * (log_p.ndim - 2))
     if isinstance(target, Tensor) and target.shape == logits.shape and \
             is_floating_dtype(target.dtype):
@@ -228,15 +228,15 @@ def cross_entropy(logits, target, weight=None, reduction: str = "mean",
     nll = nll_loss(log_p, target, weight, reduction, ignore_index)
     if label_smoothing == 0.0:
         return nll
-    t = backend.get_array_module(log_p.data).asarray(target.data if isinstance(target, Tensor) else target)
+    t = backend.get_array_module(log_p._data).asarray(target._data if isinstance(target, Tensor) else target)
     valid = Tensor((t != ignore_index).astype(log_p.dtype))         # (N, *d)
     smooth = -(log_p if w_c is None else log_p * w_c).sum(1) * valid  # (N, *d)
     if reduction == "mean":
         if w_c is None:
-            denominator = float(valid.data.sum())
+            denominator = float(valid._data.sum())
         else:
-            w = weight.data if isinstance(weight, Tensor) else weight
-            denominator = float((w[t * (t != ignore_index)] * valid.data).sum())
+            w = weight._data if isinstance(weight, Tensor) else weight
+            denominator = float((w[t * (t != ignore_index)] * valid._data).sum())
         smooth = smooth.sum() / denominator
     else:
         smooth = _reduce(smooth, reduction)
@@ -251,7 +251,7 @@ def binary_cross_entropy(p, target, weight=None, reduction: str = "mean"):
     """
     target = as_tensor(target, p)
     _check_same_shape("binary_cross_entropy", p, target)
-    if bool(((p.data < 0) | (p.data > 1)).any()):
+    if bool(((p._data < 0) | (p._data > 1)).any()):
         raise ValueError("binary_cross_entropy: input must be probabilities in [0, 1]; "
                          "for logits use binary_cross_entropy_with_logits")
     floor = math.exp(-100)

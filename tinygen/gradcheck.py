@@ -174,7 +174,7 @@ def gradgradcheck(fn: Callable, inputs, grad_outputs=None, grad_grad_outputs=Non
 
 def _as_float64_leaf(v, like):
     """An upstream gradient as a float64 leaf on ``like``'s device (gradgradcheck varies it)."""
-    data = backend.to_host(v.data if isinstance(v, Tensor) else v).astype(np.float64)
+    data = backend.to_host(v._data if isinstance(v, Tensor) else v).astype(np.float64)
     return Tensor(backend.to_device(data, like.device), requires_grad=True)
 
 
@@ -197,13 +197,13 @@ def _check(fn, inputs, grad_outputs, eps, atol, rtol, max_full, n_directions, se
                             "(and on the module) first")
     if not diff_idx:
         raise ValueError("gradcheck: no input has requires_grad=True")
-    originals = [backend.to_host(x.data).copy() for x in inputs]
+    originals = [backend.to_host(x._data).copy() for x in inputs]
 
     outputs = _outputs_of(fn, inputs)
     if grad_outputs is None:
         vs = [_random_like(o, rng) for o in outputs]
     else:
-        vs = [v.data if isinstance(v, Tensor) else v for v in _as_tuple(grad_outputs)]
+        vs = [v._data if isinstance(v, Tensor) else v for v in _as_tuple(grad_outputs)]
     if len(vs) != len(outputs):
         raise ValueError(f"gradcheck: {len(vs)} grad_outputs for {len(outputs)} outputs")
     vs = [backend.to_device(np.asarray(backend.to_host(v), dtype=np.float64), o.device)
@@ -223,7 +223,7 @@ def _check(fn, inputs, grad_outputs, eps, atol, rtol, max_full, n_directions, se
         # function of the weights), which needs the graph of its inner forward.
         with enable_grad():
             outs = _outputs_of(fn, inputs)
-        return sum(float((backend.to_host(o.data).astype(np.float64) *
+        return sum(float((backend.to_host(o._data).astype(np.float64) *
                           backend.to_host(v)).sum()) for o, v in zip(outs, vs))
 
     for slot, i in enumerate(diff_idx):
@@ -234,7 +234,7 @@ def _check(fn, inputs, grad_outputs, eps, atol, rtol, max_full, n_directions, se
             _compare_directions(f, x, g, eps, atol, rtol, n_directions, rng, names[i], report)
 
     for i, (x, orig) in enumerate(zip(inputs, originals)):
-        if not np.array_equal(backend.to_host(x.data), orig):
+        if not np.array_equal(backend.to_host(x._data), orig):
             report.problems.append(f"{names[i]} was modified by the function")
 
 
@@ -268,7 +268,7 @@ def _analytic(fn, inputs, diff_idx, vs, names, report):
             report.problems.append(f"gradient of {names[i]} has dtype {g.dtype}, input {x.dtype}")
         if g.device != x.device:
             report.problems.append(f"gradient of {names[i]} is on {g.device}, input on {x.device}")
-        result.append(backend.to_host(g.data).astype(np.float64))
+        result.append(backend.to_host(g._data).astype(np.float64))
     for i, x in enumerate(inputs):
         if not x.requires_grad and x.grad is not None:
             report.problems.append(f"{names[i]} has requires_grad=False but received a gradient")
@@ -286,7 +286,7 @@ def _record(report, name, index, a, n, atol, rtol):
 
 def _compare_entries(f, x, g, eps, atol, rtol, name, report):
     """Central difference for every element of x (perturbed in place, restored exactly)."""
-    data = x.data
+    data = x._data
     for index in np.ndindex(*x.shape):
         old = data[index].copy() if hasattr(data[index], "copy") else data[index]
         data[index] = old + eps
@@ -299,16 +299,16 @@ def _compare_entries(f, x, g, eps, atol, rtol, name, report):
 
 def _compare_directions(f, x, g, eps, atol, rtol, n_directions, rng, name, report):
     """Central difference along random unit directions d: <g, d> vs (f(x+eps d) - f(x-eps d))/2eps."""
-    old = x.data.copy()
+    old = x._data.copy()
     for k in range(n_directions):
         d = rng.standard_normal(x.shape)
         d /= np.linalg.norm(d)
         d_dev = backend.to_device(d, x.device)
-        x.data[...] = old + eps * d_dev
+        x._data[...] = old + eps * d_dev
         f_plus = f()
-        x.data[...] = old - eps * d_dev
+        x._data[...] = old - eps * d_dev
         f_minus = f()
-        x.data[...] = old
+        x._data[...] = old
         _record(report, name, ("direction", k), float((g * d).sum()),
                 (f_plus - f_minus) / (2 * eps), atol, rtol)
 
@@ -320,7 +320,7 @@ def check_module(module, x, second_order: bool = True, **kwargs) -> List[Gradche
     input; the module in place). Returns the first- (and second-) order reports.
     """
     module.double()
-    x = Tensor(backend.to_device(np.asarray(backend.to_host(x.data if isinstance(x, Tensor) else x),
+    x = Tensor(backend.to_device(np.asarray(backend.to_host(x._data if isinstance(x, Tensor) else x),
                                             dtype=np.float64), _device_of_module(module)),
                requires_grad=True)
     named = list(module.named_parameters())

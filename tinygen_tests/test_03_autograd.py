@@ -5,14 +5,14 @@ freeing the graph, gradients of gradients, then the WGAN-GP penalty as the
 real-world test of create_graph.
 """
 import gc
-import time
+import sys
 import weakref
 
 import numpy as np
 import pytest
 
 import tinygen as tg
-from tinygen import functional as F, nn
+from tinygen import nn
 from tinygen.autograd import Function, Tensor
 from tinygen.gradcheck import gradcheck, gradgradcheck
 from tinygen_tests.conftest import check_grads, t64
@@ -75,16 +75,18 @@ def test_diamond_graph_sums_both_paths():
     assert gradgradcheck(lambda t: (t * t) * (t * t) + t * t, x).passed
 
 
-def test_long_chain_backward_is_iterative_and_fast():
+def test_long_chain_backward_is_iterative():
     x = t64([1.5])
     y = x
     for _ in range(100_000):
         y = -y
-    start = time.perf_counter()
-    y.backward()
-    elapsed = time.perf_counter() - start
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(200)             # a recursive walk would need 100,000 frames
+    try:
+        y.backward()
+    finally:
+        sys.setrecursionlimit(limit)
     assert x.grad.item() == 1.0            # an even number of negations
-    assert elapsed < 20.0, f"backward over 100k ops took {elapsed:.1f}s"
 
 
 def test_long_chain_can_be_dropped_without_recursion_error():
@@ -246,7 +248,7 @@ def test_saved_tensors_are_the_input_and_output_tensors_of_the_graph():
     sx, s0, s1 = y0.grad_fn.saved_tensors
     assert sx is x                                     # an input: the tensor itself
     for s, y, i in ((s0, y0, 0), (s1, y1, 1)):         # an output: the same graph node
-        assert s.data is y.data and s.grad_fn is y.grad_fn and s._output_index == i
+        assert s._data is y._data and s.grad_fn is y.grad_fn and s._output_index == i
         assert s.requires_grad
 
 
@@ -334,7 +336,7 @@ def test_graph_and_its_arrays_are_freed_by_reference_counting(run_backward):
     try:
         h = x.exp()                       # saves its output (800 KB)
         y = (h * h).sum()                 # Mul saves h twice
-        refs = [weakref.ref(h), weakref.ref(h.data), weakref.ref(h.grad_fn),
+        refs = [weakref.ref(h), weakref.ref(h._data), weakref.ref(h.grad_fn),
                 weakref.ref(y.grad_fn)]
         del h
         if run_backward == "backward":
@@ -484,6 +486,6 @@ def test_function_output_accessor_and_repr():
     x = t64([1.0])
     y = x.exp()
     out = y.grad_fn.output(0)             # the saved output, as a tensor of the same graph node
-    assert out.data is y.data and out.grad_fn is y.grad_fn and out._output_index == 0
+    assert out._data is y._data and out.grad_fn is y.grad_fn and out._output_index == 0
     assert "grad_fn=<Exp>" in repr(y)
     assert isinstance(y, Tensor)

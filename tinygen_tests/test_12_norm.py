@@ -153,9 +153,9 @@ def test_batch_norm_running_stats_by_hand():
                                np.sqrt(biased[None, :, None, None] + 1e-5), atol=1e-12)
     # and the running buffers are plain arrays updated in place, with no graph
     rm_t = Tensor(np.zeros(3))
-    before = rm_t.data
+    before = rm_t._data
     F.batch_norm(t64(x), rm_t, Tensor(np.ones(3)), training=True)
-    assert rm_t.data is before and rm_t.grad_fn is None
+    assert rm_t._data is before and rm_t.grad_fn is None
     np.testing.assert_allclose(rm_t.data, 0.1 * mean, rtol=1e-13)
 
 

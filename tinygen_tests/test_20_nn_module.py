@@ -134,9 +134,9 @@ def test_zero_grad_set_to_none_false_zeroes_in_place():
     x = tg.randn(2, 3)
     net[0](x).sum().backward()
     w = net[0].weight
-    grad, array = w.grad, w.grad.data
+    grad, array = w.grad, w.grad._data
     net.zero_grad(set_to_none=False)
-    assert w.grad is grad and w.grad.data is array             # the same tensor and array...
+    assert w.grad is grad and w.grad._data is array             # the same tensor and array...
     np.testing.assert_array_equal(array, 0.0)                   # ...filled with zeros
     assert all(p.grad is None for p in net.parameters() if p is not w and p is not net[0].bias)
     net[0](x).sum().backward()                                  # accumulates onto the zeros

@@ -82,7 +82,7 @@ def test_from_numpy_shares_memory_and_as_tensor_avoids_copies():
     t = tg.from_numpy(a)
     t.add_(1)
     assert a[0] == 1.0 and t.dtype == np.float64
-    assert tg.as_tensor(a).data is a and tg.as_tensor(t) is t
+    assert tg.as_tensor(a)._data is a and tg.as_tensor(t) is t
     assert tg.as_tensor([1, 2], dtype=tg.float32).dtype == np.float32
     assert tg.empty(2, 3).shape == (2, 3)
     x = tg.randn(3)
@@ -169,7 +169,7 @@ def test_version_counter_catches_a_change_the_graph_still_needs():
 
 def test_parameter_data_keeps_pytorch_idioms():
     lin = nn.Linear(4, 3)
-    assert type(lin.weight.data).__name__ == "ParameterArray"
+    assert type(lin.weight.data).__name__ == "DataArray"
     lin.weight.data.normal_(0.0, 0.02)                       # old-style init
     assert abs(float(lin.weight.data.std()) - 0.02) < 0.02
     nn.init.normal_(lin.weight.data, 0.0, 0.02)              # init on .data
@@ -185,6 +185,32 @@ def test_parameter_data_keeps_pytorch_idioms():
     assert lin.weight.data.cpu().numpy().shape == (4, 3)[::-1]
     assert type(lin.weight.data + 1) is np.ndarray           # NumPy results stay plain arrays
     assert type(np.concatenate([lin.weight.data, lin.weight.data])) is np.ndarray
+
+
+def test_data_of_any_tensor_speaks_pytorch_where_numpy_would_answer_otherwise():
+    x = tg.tensor(np.arange(24, dtype=np.float64).reshape(2, 3, 4))
+    d = x.data
+    assert d.size == 24 and d.size + 1 == 25 and d.size(0) == 2 and d.size() == (2, 3, 4)
+    assert np.shares_memory(d, x._data) and type(d * 2) is np.ndarray
+    assert d.view(6, 4).shape == (6, 4) and d.view(np.int64).dtype == np.int64   # view(dtype): NumPy's
+    values, indices = d.max(1)                      # PyTorch's (values, indices), not NumPy's values
+    np.testing.assert_array_equal(indices.numpy(), np.full((2, 4), 2))
+    np.testing.assert_array_equal(values.numpy(), x._data.max(1))
+    assert float(d.max()) == 23.0 and d.sum(dim=0, keepdim=True).shape == (1, 3, 4)
+    assert d.sum(0).shape == (3, 4)                                     # the same in both
+    np.testing.assert_allclose(float(d.std()), np.std(x._data, ddof=1))  # PyTorch's unbiased std
+    assert d.repeat(1, 2, 1).shape == (2, 6, 4) and d.transpose(0, 2).shape == (4, 3, 2)
+    assert d.flatten(1).shape == (2, 12) and d.flatten().shape == (24,)
+    assert d.sort(2).indices.shape == (2, 3, 4)
+    # the classic accuracy line of old PyTorch examples
+    out, target = tg.tensor([[0.1, 0.9], [0.8, 0.2]]), tg.tensor([1, 1])
+    pred = out.data.max(1, keepdim=True)[1]
+    assert int(pred.eq(target.data.view_as(pred)).cpu().sum()) == 1
+    # in place through .data writes into the tensor
+    x.data.mul_(0).add_(1.0)
+    assert float(x.sum()) == 24.0
+    y = tg.Tensor(x.data)                                 # a tensor made from .data stores the plain array
+    assert type(y._data) is np.ndarray and np.shares_memory(y._data, x._data)
 
 
 # --------------------------------------------------------------------------

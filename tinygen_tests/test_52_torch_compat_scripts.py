@@ -3,8 +3,7 @@
 Each script in tinygen_tests/torch_scripts/ is written as its original is (pytorch/examples'
 DCGAN, VAE and MNIST classifier; PyTorch-GAN's GAN, DCGAN, WGAN, WGAN-GP and cGAN) and run
 through tinygen_tests/torch_alias.py for a few iterations: every loss must be finite and the
-files the script writes must exist. The WGAN-GP script carries one marked edit (``.detach()``
-for ``.data``, see the script).
+files the script writes must exist. None is edited: each reads as its original does.
 
 With PyTorch installed the oracle checks the numbers: the same script run under real torch
 builds the same networks; tinygen's checkpoint (written by tinygen.save) loads into them with

@@ -50,7 +50,7 @@ def _fill(tensor, host_values):
         tensor[...] = backend.to_device(np.asarray(host_values, dtype=tensor.dtype),
                                         backend.device_of(tensor))
         return tensor
-    tensor.data = backend.to_device(np.asarray(host_values, dtype=tensor.dtype), tensor.device)
+    tensor._data = backend.to_device(np.asarray(host_values, dtype=tensor.dtype), tensor.device)
     return tensor
 
 

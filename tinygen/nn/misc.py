@@ -61,7 +61,7 @@ class Embedding(Module):
     def reset_parameters(self):
         init.normal_(self.weight, 0.0, 1.0)
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            self.weight._data[self.padding_idx] = 0
 
     def forward(self, indices):
         return M.embedding(indices, self.weight, self.padding_idx)

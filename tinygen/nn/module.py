@@ -19,69 +19,17 @@ from tinygen.autograd import Tensor, is_floating_dtype, reset_grad
 np = backend.numpy   # dtype objects and host conversion of loaded arrays
 
 
-def _plain(x):
-    """x with every ParameterArray in it (nested in tuples/lists) viewed as a plain ndarray."""
-    if isinstance(x, ParameterArray):
-        return x.view(np.ndarray)
-    if isinstance(x, (tuple, list)):
-        return type(x)(_plain(v) for v in x)
-    return x
-
-
-class ParameterArray(np.ndarray):
-    """The NumPy array behind ``Parameter.data``, which also speaks PyTorch's ``.data`` idioms.
-
-    tinygen's ``p.data`` is the array itself (PyTorch's is a tensor sharing its memory). So
-    that PyTorch scripts' idioms on it keep working -- ``p.data.clamp_(-c, c)`` (WGAN's weight
-    clipping), ``m.weight.data.normal_(0.0, 0.02)``, ``ema.data.mul_(0.99).add_(p.data,
-    alpha=0.01)``, ``p.data.cpu().numpy()`` -- a parameter keeps its CPU array as this subclass:
-
-    * every NumPy operation behaves exactly as on a plain array and returns plain arrays
-      (``__array_ufunc__`` / ``__array_function__`` unwrap it), so nothing else changes;
-    * a name NumPy does not have is looked up on a tensor sharing the memory, so the
-      in-place methods write into the parameter (without a version bump, as PyTorch's
-      ``.data`` does not bump either). Names NumPy has keep NumPy's meaning (``.size`` is
-      the element count, ``.view`` reinterprets the dtype).
-
-    Only CPU (NumPy) parameters get it; a GPU array is kept as it is.
-    """
-
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if "out" in kwargs:
-            kwargs["out"] = _plain(kwargs["out"])
-        return getattr(ufunc, method)(*_plain(inputs), **kwargs)
-
-    def __array_function__(self, func, types, args, kwargs):
-        return func(*_plain(args), **{k: _plain(v) for k, v in kwargs.items()})
-
-    def __getattr__(self, name):
-        if name.startswith("_"):
-            raise AttributeError(f"'numpy.ndarray' object has no attribute '{name}'")
-        return getattr(Tensor(self.view(np.ndarray)), name)
-
-    def __repr__(self):
-        return repr(self.view(np.ndarray))
-
-
 class Parameter(Tensor):
     """A tensor that a Module registers as trainable (``requires_grad=True`` by default).
 
-    ``.data`` is its array, as for every tensor; on the CPU that array is a
-    :class:`ParameterArray`, so PyTorch's ``p.data.clamp_(...)``-style idioms work too.
+    ``.data`` is its array, as for every tensor (a :class:`~tinygen.autograd.DataArray` on the
+    CPU), so PyTorch's ``p.data.clamp_(...)``-style idioms work on it too.
     """
 
     def __init__(self, data, requires_grad: bool = True):
         if isinstance(data, Tensor):
-            data = data.data
+            data = data._data
         super().__init__(data, requires_grad=requires_grad)
-
-    @property
-    def data(self):
-        return self._data
-
-    @data.setter
-    def data(self, value):
-        self._data = value.view(ParameterArray) if type(value) is np.ndarray else value
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
@@ -273,13 +221,13 @@ class Module:
             if key not in state_dict:
                 continue
             value = state_dict[key]
-            value = value.data if isinstance(value, Tensor) else value
+            value = value._data if isinstance(value, Tensor) else value
             if tuple(value.shape) != target.shape:
                 raise ValueError(f"load_state_dict: {key} has shape {tuple(value.shape)} in the "
                                  f"state dict but {target.shape} in the model")
             value = backend.to_device(backend.to_host(value).astype(target.dtype, copy=True),
                                       target.device)
-            target.data = value
+            target._data = value
         return _IncompatibleKeys(missing, unexpected)
 
     # ----- modes ---------------------------------------------------------------
@@ -328,12 +276,12 @@ class Module:
             device = backend.normalize_device(device)
             backend.array_module_for(device)
         for t in list(self.parameters()) + list(self.buffers()):
-            data = t.data
+            data = t._data
             if dtype is not None and is_floating_dtype(data.dtype):
                 data = data.astype(np.dtype(dtype))
             if device is not None:
                 data = backend.to_device(data, device)
-            t.data = data
+            t._data = data
             if t.grad is not None:
                 t.grad = None
         return self

@@ -65,15 +65,15 @@ class _NormBase(Module):
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+            self.running_mean._data[...] = 0
+            self.running_var._data[...] = 1
+            self.num_batches_tracked._data[...] = 0
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
         if self.affine:
-            self.weight.data[...] = 1
-            self.bias.data[...] = 0
+            self.weight._data[...] = 1
+            self.bias._data[...] = 0
 
     def _check_channels(self, x):
         if x.shape[1] != self.num_features:
@@ -103,8 +103,8 @@ class _BatchNorm(_NormBase):
         self._check_channels(x)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            with backend.device_scope(self.num_batches_tracked.data):
-                self.num_batches_tracked.data += 1                  # in place, int64
+            with backend.device_scope(self.num_batches_tracked._data):
+                self.num_batches_tracked._data += 1                  # in place, int64
             if self.momentum is None:                               # cumulative moving average
                 factor = 1.0 / float(self.num_batches_tracked.item())
         use_batch_stats = self.training or self.running_mean is None

@@ -32,11 +32,11 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     grads = _grads(parameters)
     if not grads:
         return Tensor(backend.numpy.asarray(0.0, dtype=backend.default_float_dtype()))
-    xp = backend.get_array_module(grads[0].data)
+    xp = backend.get_array_module(grads[0]._data)
     if norm_type == math.inf:
-        total = max(float(xp.abs(g.data).max()) for g in grads)
+        total = max(float(xp.abs(g._data).max()) for g in grads)
     else:
-        total = sum(float((xp.abs(g.data) ** norm_type).sum()) for g in grads) ** (1.0 / norm_type)
+        total = sum(float((xp.abs(g._data) ** norm_type).sum()) for g in grads) ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
                            f"gradients is {total}; set error_if_nonfinite=False to clip anyway")
@@ -88,9 +88,9 @@ class SpectralNorm:
         if module.training:
             with no_grad():
                 for _ in range(self.n_power_iterations):
-                    v.data[...] = _normalize(W.data.T @ u.data, self.eps)   # (in,)
-                    u.data[...] = _normalize(W.data @ v.data, self.eps)     # (out,)
-        sigma = (Tensor(u.data) * (W @ Tensor(v.data))).sum()      # u^T W v, a 0-d tensor
+                    v._data[...] = _normalize(W._data.T @ u._data, self.eps)   # (in,)
+                    u._data[...] = _normalize(W._data @ v._data, self.eps)     # (out,)
+        sigma = (Tensor(u._data) * (W @ Tensor(v._data))).sum()      # u^T W v, a 0-d tensor
         return w / sigma
 
     def __call__(self, module, inputs):
@@ -116,7 +116,7 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
     u = _normalize(rng.standard_normal(h).astype(weight.dtype), eps)
     v = _normalize(rng.standard_normal(w).astype(weight.dtype), eps)
     delattr(module, name)
-    module.register_parameter(name + "_orig", Parameter(weight.data, weight.requires_grad))
+    module.register_parameter(name + "_orig", Parameter(weight._data, weight.requires_grad))
     object.__setattr__(module, name, weight.detach())        # a plain attribute, as PyTorch's
     module.register_buffer(name + "_u", Tensor(backend.to_device(u, weight.device)))
     module.register_buffer(name + "_v", Tensor(backend.to_device(v, weight.device)))
@@ -136,7 +136,7 @@ def remove_spectral_norm(module: Module, name: str = "weight") -> Module:
         delattr(module, key)
     module._forward_pre_hooks.clear()
     object.__delattr__(module, name)
-    setattr(module, name, Parameter(weight.data))
+    setattr(module, name, Parameter(weight._data))
     return module
 
 
@@ -180,9 +180,9 @@ def weight_norm(module: Module, name: str = "weight", dim=0) -> Module:
     with no_grad():
         g = fn.norm(weight)
     delattr(module, name)
-    xp = backend.get_array_module(weight.data)
-    module.register_parameter(name + "_g", Parameter(xp.asarray(g.data, dtype=weight.dtype)))
-    module.register_parameter(name + "_v", Parameter(weight.data))
+    xp = backend.get_array_module(weight._data)
+    module.register_parameter(name + "_g", Parameter(xp.asarray(g._data, dtype=weight.dtype)))
+    module.register_parameter(name + "_v", Parameter(weight._data))
     object.__setattr__(module, name, weight.detach())        # a plain attribute, as PyTorch's
     module._weight_norm = fn
     module.register_forward_pre_hook(fn)
@@ -200,5 +200,5 @@ def remove_weight_norm(module: Module, name: str = "weight") -> Module:
         delattr(module, key)
     module._forward_pre_hooks.clear()
     object.__delattr__(module, name)
-    setattr(module, name, Parameter(weight.data))
+    setattr(module, name, Parameter(weight._data))
     return module

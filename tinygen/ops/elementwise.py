@@ -150,7 +150,7 @@ class Abs(Function):
         return xp_of(x).abs(x)
 
     def backward(self, gy):
-        x = self.saved_tensors[0].data
+        x = self.saved_tensors[0]._data
         return gy * _const(xp_of(x).sign(x))
 
 
@@ -162,7 +162,7 @@ class Maximum(Function):
         return xp_of(a).maximum(a, b)
 
     def backward(self, gy):
-        a, b = (t.data for t in self.saved_tensors)
+        a, b = (t._data for t in self.saved_tensors)
         share_a = _const(((a > b) + 0.5 * (a == b)).astype(gy.dtype))   # constant 1, 1/2 or 0
         return gy * share_a, gy * (1.0 - share_a)
 
@@ -175,7 +175,7 @@ class Minimum(Function):
         return xp_of(a).minimum(a, b)
 
     def backward(self, gy):
-        a, b = (t.data for t in self.saved_tensors)
+        a, b = (t._data for t in self.saved_tensors)
         share_a = _const(((a < b) + 0.5 * (a == b)).astype(gy.dtype))
         return gy * share_a, gy * (1.0 - share_a)
 
@@ -191,7 +191,7 @@ class Clip(Function):
         return xp_of(x).clip(x, self.lo, self.hi)
 
     def backward(self, gy):
-        x = self.saved_tensors[0].data
+        x = self.saved_tensors[0]._data
         inside = xp_of(x).ones(x.shape, dtype=bool)
         if self.lo is not None:
             inside &= x >= self.lo
@@ -292,7 +292,7 @@ class ReLU(Function):
 
     def backward(self, gy):
         (y,) = self.saved_tensors
-        return gy * _const((y.data > 0).astype(gy.dtype))
+        return gy * _const((y._data > 0).astype(gy.dtype))
 
 
 class LeakyReLU(Function):
@@ -322,7 +322,7 @@ class LeakyReLU(Function):
         return xp.maximum(x, y, out=y)                     # max(x, slope x), same values
 
     def backward(self, gy):
-        x = self.saved_tensors[0].data
+        x = self.saved_tensors[0]._data
         positive = x > 0                                                   # constant mask
         factor = (~positive).astype(gy.dtype)                              # 1 where x <= 0
         factor *= gy.dtype.type(self.slope)                                # slope where x <= 0
@@ -348,7 +348,7 @@ class Softplus(Function):
 
     def backward(self, gy):
         (x,) = self.saved_tensors
-        linear = _const((x.data * self.beta > self.threshold).astype(gy.dtype))
+        linear = _const((x._data * self.beta > self.threshold).astype(gy.dtype))
         return gy * (linear + (1.0 - linear) * sigmoid(x * self.beta))
 
 
@@ -467,12 +467,12 @@ clamp = clip
 
 def where(cond, a, b):
     """Select ``a`` where ``cond`` (a boolean tensor or array) is true, else ``b``."""
-    cond_data = cond.data if isinstance(cond, Tensor) else cond
+    cond_data = cond._data if isinstance(cond, Tensor) else cond
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
     if like is None:
         raise TypeError("where: at least one of a and b must be a Tensor")
     a, b = as_tensor(a, like), as_tensor(b, like)
-    xp = xp_of(like.data)
+    xp = xp_of(like._data)
     cond_data = xp.asarray(cond_data, dtype=bool)
     return Where(cond_data)(a, b)
 

@@ -95,8 +95,8 @@ def embedding(input, weight, padding_idx=None):
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), "
                          f"got shape {weight.shape}")
     V = weight.shape[0]
-    xp = backend.get_array_module(weight.data)
-    idx = input.data if isinstance(input, Tensor) else input
+    xp = backend.get_array_module(weight._data)
+    idx = input._data if isinstance(input, Tensor) else input
     idx = xp.asarray(idx)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers (e.g. int64), got dtype {idx.dtype}; "

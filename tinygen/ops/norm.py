@@ -130,7 +130,7 @@ def _may_be_nonzero(g: Tensor) -> bool:
     """
     if g.requires_grad or g.grad_fn is not None:
         return True
-    return bool(xp_of(g.data).any(g.data))
+    return bool(xp_of(g._data).any(g._data))
 
 
 def standardize(x, axes, eps=1e-5):
@@ -153,7 +153,7 @@ def standardize_composite(x, axes, eps=1e-5):
     mu = _mean(x, axes, keepdim=True)                  # (1, C, 1, 1) for batch norm
     var = _var(x, axes, keepdim=True, correction=0)    # biased variance
     x_hat = (x - mu) / (var + eps).sqrt()              # same shape as x
-    return x_hat, mu.data, var.data
+    return x_hat, mu._data, var._data
 
 
 # ============================================================================
@@ -169,7 +169,7 @@ def _channel_shape(x, name):
 
 
 def _data(t):
-    return t.data if isinstance(t, Tensor) else t
+    return t._data if isinstance(t, Tensor) else t
 
 
 def _check_vector(name, v, size, what):
@@ -248,7 +248,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         x_hat, mu, var = standardize(input, axes, eps)       # (N, C, *), (1, C, 1..) x2
         if running_mean is not None or running_var is not None:
             _check_momentum(momentum, "batch_norm")
-        with backend.device_scope(input.data):      # raw arrays: on the input's GPU (CuPy)
+        with backend.device_scope(input._data):      # raw arrays: on the input's GPU (CuPy)
             if running_mean is not None:
                 _update_running(running_mean, mu, momentum)
             if running_var is not None:
@@ -262,7 +262,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 def _normalize_with_stats(x, mean, var, weight, bias, eps, shape):
     """y = x * scale + shift with fixed statistics (the inference form of Algorithm 2)."""
-    xp = xp_of(x.data)
+    xp = xp_of(x._data)
     mean = Tensor(xp.asarray(_data(mean), dtype=x.dtype))    # constants: no gradient
     var = Tensor(xp.asarray(_data(var), dtype=x.dtype))
     scale = (var + eps) ** -0.5                               # (C,)

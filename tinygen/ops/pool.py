@@ -114,7 +114,7 @@ class MaxPool2dFunction(Function):
 
     def backward(self, gy):
         N, C, H, W = self.input_shape
-        xp = xp_of(gy.data)
+        xp = xp_of(gy._data)
         index = (xp.arange(N).reshape(N, 1, 1, 1), xp.arange(C).reshape(1, C, 1, 1),
                  self.flat_index)                                    # a constant of x
         gx = GetItemGrad(index, (N, C, H * W))(gy)                   # scatter; its backward gathers
@@ -206,7 +206,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     xs = reshape(x, (N * C, 1, H, W))                                  # channels as batch
     if extra_h or extra_w:
         xs = _pad(xs, ((0, 0), (0, 0), (0, extra_h), (0, extra_w)))
-    ones = Tensor(xp_of(x.data).ones((1, 1) + kernel, dtype=x.dtype))  # a constant kernel
+    ones = Tensor(xp_of(x._data).ones((1, 1) + kernel, dtype=x.dtype))  # a constant kernel
     sums = conv2d(xs, ones, None, stride, padding)                     # (N C, 1, OH, OW)
     if divisor_override is not None:
         divisor = np.full((OH, OW), float(divisor_override))

@@ -69,7 +69,7 @@ class _Extremum(Function):
     def backward(self, gy):
         x, y = self.saved_tensors
         kshape = _keepdims_shape(x.shape, self.axes)
-        mask = (x.data == y.data.reshape(kshape)).astype(gy.dtype)     # constant: where the max is
+        mask = (x._data == y._data.reshape(kshape)).astype(gy.dtype)     # constant: where the max is
         mask /= mask.sum(axis=self.axes, keepdims=True)
         return broadcast_to(reshape(gy, kshape), x.shape) * Tensor(mask)
 
@@ -125,8 +125,8 @@ def logsumexp(x, dim=None, keepdim=False):
     """
     axes = _normalize_axes(dim, x.ndim)
     m = max(x, axes, keepdim=True).detach()
-    xp = xp_of(m.data)
-    with backend.device_scope(m.data):                  # CuPy: on m's GPU
-        m.data = xp.where(xp.isfinite(m.data), m.data, 0)   # all -inf rows stay -inf, not nan
+    xp = xp_of(m._data)
+    with backend.device_scope(m._data):                  # CuPy: on m's GPU
+        m._data = xp.where(xp.isfinite(m._data), m._data, 0)   # all -inf rows stay -inf, not nan
     out = ((x - m).exp().sum(axes, keepdim=True)).log() + m
     return out if keepdim else squeeze(out, axes)

@@ -58,7 +58,7 @@ def _normalize_index(index, xp):
     """Replace Tensors and lists in an index by backend arrays."""
     def one(i):
         if isinstance(i, Tensor):
-            return i.data
+            return i._data
         if isinstance(i, list):
             return xp.asarray(i)
         return i
@@ -213,7 +213,7 @@ def unsqueeze(x, dim):
 
 
 def getitem(x, index):
-    xp = xp_of(x.data)
+    xp = xp_of(x._data)
     return GetItem(_normalize_index(index, xp))(x)
 
 

@@ -49,8 +49,8 @@ class Optimizer:
                     continue                # no weight decay, no momentum, no state, as PyTorch
                 state = self.state.setdefault(id(p), {})
                 self._follow_device(state, p)
-                with backend.device_scope(p.data):    # CuPy: update on p's GPU, not the current one
-                    self._update(p, p.grad.data, state, group)
+                with backend.device_scope(p._data):    # CuPy: update on p's GPU, not the current one
+                    self._update(p, p.grad._data, state, group)
                 p._version += 1             # an in-place change: a graph that saved p now errs
 
     def _update(self, p, g, state, group):
@@ -162,7 +162,7 @@ class SGD(Optimizer):
 
     def _update(self, p, g, state, group):
         if group["weight_decay"]:
-            g = g + group["weight_decay"] * p.data
+            g = g + group["weight_decay"] * p._data
         mu = group["momentum"]
         if mu:
             b = state.get("momentum_buffer")
@@ -172,7 +172,7 @@ class SGD(Optimizer):
                 b = mu * b + (1 - group["dampening"]) * g
             state["momentum_buffer"] = b
             g = g + mu * b if group["nesterov"] else b
-        p.data -= group["lr"] * g
+        p._data -= group["lr"] * g
 
 
 class RMSprop(Optimizer):
@@ -195,16 +195,16 @@ class RMSprop(Optimizer):
                                       momentum=momentum, centered=centered))
 
     def _update(self, p, g, state, group):
-        xp = _xp(p.data)
+        xp = _xp(p._data)
         if group["weight_decay"]:
-            g = g + group["weight_decay"] * p.data
+            g = g + group["weight_decay"] * p._data
         if not state:
             state["step"] = 0
-            state["square_avg"] = xp.zeros_like(p.data)
+            state["square_avg"] = xp.zeros_like(p._data)
             if group["momentum"] > 0:
-                state["momentum_buffer"] = xp.zeros_like(p.data)
+                state["momentum_buffer"] = xp.zeros_like(p._data)
             if group["centered"]:
-                state["grad_avg"] = xp.zeros_like(p.data)
+                state["grad_avg"] = xp.zeros_like(p._data)
         state["step"] += 1
         alpha = group["alpha"]
         v = state["square_avg"] = alpha * state["square_avg"] + (1 - alpha) * g * g
@@ -215,9 +215,9 @@ class RMSprop(Optimizer):
             denom = xp.sqrt(v) + group["eps"]
         if group["momentum"] > 0:
             b = state["momentum_buffer"] = group["momentum"] * state["momentum_buffer"] + g / denom
-            p.data -= group["lr"] * b
+            p._data -= group["lr"] * b
         else:
-            p.data -= group["lr"] * g / denom
+            p._data -= group["lr"] * g / denom
 
 
 class Adam(Optimizer):
@@ -242,18 +242,18 @@ class Adam(Optimizer):
 
     def _decay(self, p, g, group):
         if group["weight_decay"]:
-            g = g + group["weight_decay"] * p.data
+            g = g + group["weight_decay"] * p._data
         return g
 
     def _update(self, p, g, state, group):
-        xp = _xp(p.data)
+        xp = _xp(p._data)
         g = self._decay(p, g, group)
         if not state:
             state["step"] = 0
-            state["exp_avg"] = xp.zeros_like(p.data)
-            state["exp_avg_sq"] = xp.zeros_like(p.data)
+            state["exp_avg"] = xp.zeros_like(p._data)
+            state["exp_avg_sq"] = xp.zeros_like(p._data)
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+                state["max_exp_avg_sq"] = xp.zeros_like(p._data)
         state["step"] += 1
         t = state["step"]
         beta1, beta2 = group["betas"]
@@ -264,7 +264,7 @@ class Adam(Optimizer):
         bias_correction1 = 1 - beta1 ** t
         bias_correction2 = 1 - beta2 ** t
         denom = xp.sqrt(v) / math.sqrt(bias_correction2) + group["eps"]
-        p.data -= (group["lr"] / bias_correction1) * (m / denom)
+        p._data -= (group["lr"] / bias_correction1) * (m / denom)
 
 
 class AdamW(Adam):
@@ -277,7 +277,7 @@ class AdamW(Adam):
 
     def _decay(self, p, g, group):
         if group["weight_decay"]:
-            p.data *= 1 - group["lr"] * group["weight_decay"]
+            p._data *= 1 - group["lr"] * group["weight_decay"]
         return g
 
 
@@ -302,16 +302,16 @@ class Adadelta(Optimizer):
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
 
     def _update(self, p, g, state, group):
-        xp = _xp(p.data)
+        xp = _xp(p._data)
         if group["weight_decay"]:
-            g = g + group["weight_decay"] * p.data
+            g = g + group["weight_decay"] * p._data
         if not state:
             state["step"] = 0
-            state["square_avg"] = xp.zeros_like(p.data)
-            state["acc_delta"] = xp.zeros_like(p.data)
+            state["square_avg"] = xp.zeros_like(p._data)
+            state["acc_delta"] = xp.zeros_like(p._data)
         state["step"] += 1
         rho, eps = group["rho"], group["eps"]
         v = state["square_avg"] = rho * state["square_avg"] + (1 - rho) * g * g
         delta = xp.sqrt(state["acc_delta"] + eps) / xp.sqrt(v + eps) * g
         state["acc_delta"] = rho * state["acc_delta"] + (1 - rho) * delta * delta
-        p.data -= group["lr"] * delta
+        p._data -= group["lr"] * delta

@@ -169,9 +169,7 @@ for epoch in range(opt.n_epochs):
         # Fake images
         fake_validity = discriminator(fake_imgs)
         # Gradient penalty
-        # The one edit to the original: it passes real_imgs.data, fake_imgs.data. tinygen's .data
-        # is the NumPy array (whose .size is a number, not size(0)); .detach() is the same tensor.
-        gradient_penalty = compute_gradient_penalty(discriminator, real_imgs.detach(), fake_imgs.detach())
+        gradient_penalty = compute_gradient_penalty(discriminator, real_imgs.data, fake_imgs.data)
         # Adversarial loss
         d_loss = -torch.mean(real_validity) + torch.mean(fake_validity) + lambda_gp * gradient_penalty
 
