@@ -9,10 +9,19 @@ a seeded ``numpy.random.Generator``.
 * :func:`edges_pairs`             (edge map, image)                         pix2pix edges2x
 * :func:`inpainting_pairs`        (masked, image, mask)                     context encoders
 * :func:`denoising_pairs`         (noisy, clean)                            denoising AE
+
+Aligned pairs for the translation methods (pix2pix), as uint8 host arrays:
+
+* :func:`load_paired`   ``edges2digits`` (offline: edge map -> digit, 32 x 32), ``npz:PATH``
+  (arrays ``a`` and ``b``, aligned), ``folder:PATH`` (pix2pix's side-by-side A|B image files);
+  ``direction="BtoA"`` swaps the two
+* :func:`pad_images`    centre zero-padding (MNIST's 28 x 28 -> 32 x 32)
 """
 from __future__ import annotations
 
-from typing import Tuple
+import dataclasses
+import os
+from typing import Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -106,3 +115,187 @@ def make_pairs(task: str, images, **kwargs):
     if task not in PAIRED_TASKS:
         raise ValueError(f"unknown paired task {task!r}; valid: {sorted(PAIRED_TASKS)}")
     return PAIRED_TASKS[task](images, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# aligned pairs (a, b) for image-to-image translation
+# ---------------------------------------------------------------------------------------
+
+PAIRED_NAMES = ("edges2digits", "npz:PATH", "folder:PATH")
+EDGES2DIGITS_N = (3000, 500)       # default (train, test) sizes of the offline task
+EDGES2DIGITS_TEST_SEED = 1_000_003  # the test digits come from another seed (another "hand")
+
+
+@dataclasses.dataclass
+class PairedImages:
+    """Aligned image pairs: a[i] (the input) goes with b[i] (its target).
+
+    a: uint8 (N, H, W) or (N, H, W, C), C 1 or 3; b: the same N, H and W, its own C, or None
+    (a test set may come without targets). ``name`` is the spec it was loaded from.
+    """
+    a: np.ndarray
+    b: Optional[np.ndarray]
+    name: str = ""
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+
+def pad_images(x, size: int) -> np.ndarray:
+    """uint8 (N, H, W[, C]) zero-padded around the centre to (N, size, size[, C])."""
+    x = np.asarray(x)
+    h, w = x.shape[1:3]
+    if h > size or w > size:
+        raise ValueError(f"pad_images: images of {h}x{w} do not fit in {size}x{size}")
+    top, left = (size - h) // 2, (size - w) // 2
+    pad = [(0, 0), (top, size - h - top), (left, size - w - left)] + [(0, 0)] * (x.ndim - 3)
+    return np.pad(x, pad)
+
+
+def edges2digits(n: int, seed: int = 0, size: int = 32) -> PairedImages:
+    """The offline default task: a = edges_pairs' edge map of a synthetic digit, b = the digit
+    (tinygen.data.digits, 28 x 28 zero-padded to ``size``), both uint8 (n, size, size)."""
+    from tinygen.data.digits import synthetic_digits
+    b = pad_images(synthetic_digits(n, seed=seed).x, size)
+    a, _ = edges_pairs(b)
+    return PairedImages(a, b, "edges2digits")
+
+
+def _check_pair_arrays(a, b, where: str) -> None:
+    for key, x in (("a", a), ("b", b)):
+        if x is None:
+            continue
+        if x.dtype != np.uint8:
+            raise ValueError(f"{where}: {key} must be uint8 images (0..255), got {x.dtype}; "
+                             "convert with np.clip(x * 255, 0, 255).astype(np.uint8)")
+        if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 3)):
+            raise ValueError(f"{where}: {key} must be (N, H, W) or (N, H, W, C) with C 1 or 3, "
+                             f"got shape {x.shape}")
+        if len(x) == 0:
+            raise ValueError(f"{where}: {key} holds no images (shape {x.shape})")
+    if b is not None:
+        if len(a) != len(b):
+            raise ValueError(f"{where}: a has {len(a)} images but b has {len(b)}; paired data "
+                             "must be aligned one to one (a[i] with b[i]; unpaired data is "
+                             "for cyclegan)")
+        if a.shape[1:3] != b.shape[1:3]:
+            raise ValueError(f"{where}: a is {a.shape[1]}x{a.shape[2]} but b is "
+                             f"{b.shape[1]}x{b.shape[2]}; pairs must have one height and "
+                             "width (resize them, or pass --size S)")
+
+
+def _resize(x, size: int) -> np.ndarray:
+    if x is None or x.shape[1:3] == (size, size):
+        return x
+    out = [np.asarray(Image.fromarray(im[..., 0] if im.ndim == 3 and im.shape[-1] == 1 else im)
+                      .resize((size, size), Image.BICUBIC)) for im in x]
+    return np.stack(out).reshape((len(x), size, size) + x.shape[3:])
+
+
+def _npz_pairs(path: str, require_b: bool) -> PairedImages:
+    where = f"npz:{path}"
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{where}: no such file (write one with numpy.savez(path, "
+                                "a=inputs, b=targets))")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as e:
+        raise ValueError(f"{where}: cannot read it as an .npz file ({type(e).__name__}: {e})") \
+            from None
+    if "a" not in arrays or (require_b and "b" not in arrays):
+        need = "'a' (inputs) and 'b' (targets)" if require_b else "'a' (inputs)"
+        raise ValueError(f"{where}: paired data needs arrays {need}; it has {sorted(arrays)}. "
+                         "Save it as numpy.savez(path, a=inputs, b=targets)")
+    return PairedImages(arrays["a"], arrays.get("b"), where)
+
+
+def split_side_by_side(image: np.ndarray, where: str = "image"):
+    """pix2pix's dataset files: (H, 2W, C) -> (A, B), A the left half and B the right one."""
+    w = image.shape[1]
+    if w % 2:
+        raise ValueError(f"{where}: a side-by-side A|B image needs an even width, got "
+                         f"{image.shape[1]}x{image.shape[0]}")
+    return image[:, :w // 2], image[:, w // 2:]
+
+
+def _folder_pairs(path: str, size: Optional[int] = None) -> PairedImages:
+    """Every image file of the folder split into its A and B halves (each resized to S x S
+    when ``size`` is given, so files of different sizes are fine then)."""
+    from tinygen.data.byo import _images_in
+    from tinygen.io.images import read_image
+    where = f"folder:{path}"
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"{where}: no such folder (give the folder of A|B side-by-side "
+                                "images, e.g. facades/train)")
+    files = _images_in(path)
+    if not files:
+        raise ValueError(f"{where}: no image files in it (pix2pix's layout: one A|B "
+                         "side-by-side image per pair)")
+    halves = [split_side_by_side(read_image(f, mode="RGB"), f) for f in files]
+    if size is not None:
+        halves = [[_resize(h[None], size)[0] for h in pair] for pair in halves]
+    shapes = sorted({h[0].shape for h in halves})
+    if len(shapes) > 1:
+        raise ValueError(f"{where}: the pairs have different sizes {shapes[:3]}; pass "
+                         "--size S to resize every half to S x S")
+    return PairedImages(np.stack([h[0] for h in halves]), np.stack([h[1] for h in halves]),
+                        where)
+
+
+def load_paired(spec: str, split: str = "train", direction: str = "AtoB",
+                n: Optional[int] = None, size: Optional[int] = None, seed: int = 0,
+                require_b: bool = True) -> PairedImages:
+    """Aligned pairs by name: ``edges2digits``, ``npz:PATH`` (arrays ``a`` and ``b``) or
+    ``folder:PATH`` (side-by-side A|B images). ``direction`` 'BtoA' swaps a and b; ``n`` keeps
+    the first n pairs; ``size`` resizes both to S x S (bicubic); ``require_b=False`` lets a test
+    set come without targets. ``split`` picks edges2digits' seed (npz / folder: one split)."""
+    if direction not in ("AtoB", "BtoA"):
+        raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
+    if spec == "edges2digits":
+        count = n if n is not None else EDGES2DIGITS_N[split == "test"]
+        pairs = edges2digits(count, seed + (EDGES2DIGITS_TEST_SEED if split == "test" else 0),
+                             size or 32)
+    elif spec.startswith("npz:"):
+        pairs = _npz_pairs(spec[4:], require_b and direction == "AtoB")
+    elif spec.startswith("folder:"):
+        pairs = _folder_pairs(spec[7:], size)
+    else:
+        raise ValueError(f"unknown paired dataset {spec!r}; use one of {', '.join(PAIRED_NAMES)}")
+    a, b = pairs.a, pairs.b
+    if direction == "BtoA":
+        if b is None:
+            raise ValueError(f"{spec}: --direction BtoA translates b into a, but there is no "
+                             "array 'b'")
+        a, b = b, a
+    if require_b and b is None:
+        raise ValueError(f"{spec}: no targets; paired training data needs arrays 'a' and 'b'")
+    _check_pair_arrays(a, b, spec)
+    if n is not None:
+        a, b = a[:n], (None if b is None else b[:n])
+    if size is not None:
+        a, b = _resize(a, size), _resize(b, size)
+    return PairedImages(np.ascontiguousarray(a), None if b is None else np.ascontiguousarray(b),
+                        spec)
+
+
+def jitter_size(side: int) -> int:
+    """pix2pix's random jitter enlarges 256 to 286 before cropping back: side * 286 / 256."""
+    return int(round(side * 286 / 256))
+
+
+def random_crop_flip(arrays, size, rng: np.random.Generator, flip: bool = True):
+    """The same random (h, w) crop and horizontal flip (p = 1/2) of every image i in each of
+    ``arrays`` (float (B, C, H, W) host arrays of one B, H, W): pix2pix's jitter and mirroring
+    (Isola et al. 2017, App. 6.2), applied alike to an input and its target so they stay
+    aligned. Returns new contiguous arrays (B, C, h, w)."""
+    h, w = size
+    n, _, H, W = arrays[0].shape
+    tops, lefts = rng.integers(0, H - h + 1, n), rng.integers(0, W - w + 1, n)
+    flips = rng.random(n) < 0.5 if flip else np.zeros(n, bool)
+    out = []
+    for x in arrays:
+        crops = np.stack([x[i, :, t:t + h, l:l + w] for i, (t, l) in enumerate(zip(tops, lefts))])
+        crops[flips] = crops[flips][..., ::-1]
+        out.append(np.ascontiguousarray(crops))
+    return out

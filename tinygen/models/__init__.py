@@ -6,3 +6,6 @@ from tinygen.models.autoencoders import (  # noqa: F401
 from tinygen.models.inception_fid import InceptionV3FID  # noqa: F401
 from tinygen.models.lenet import LeNet  # noqa: F401
 from tinygen.models.vgg import VGG19, vgg19, RandomMultiScaleFeatures  # noqa: F401
+from tinygen.models.translation import (  # noqa: F401
+    UNetGenerator, PatchGANDiscriminator, ResNetGenerator, receptive_field,
+)
