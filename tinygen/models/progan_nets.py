@@ -4,6 +4,8 @@
     PixelNorm                          pixelwise feature vector normalisation (Sec. 4.2)
     MinibatchStdDev                    minibatch standard deviation (Sec. 3)
     ToRGB, FromRGB                     the 1x1 convolutions between features and images (Sec. 2)
+    upsample2x, downsample2x           nearest-neighbour doubling, 2x2 average pooling (Sec. 2)
+    ProGANGenerator, ProGANDiscriminator   the growing pair of Table 2, with the fade-in blend
 
 Equalised learning rate (Sec. 4.1). The weights are *stored* as w_hat ~ N(0, 1) and scaled at
 run time by the per-layer constant from He et al.'s initialiser,
@@ -25,6 +27,18 @@ Shapes:
     MinibatchStdDev   x (N, C, H, W) -> (N, C + num_channels, H, W)
     ToRGB             (N, C, H, W) -> (N, channels, H, W), linear (gain 1)
     FromRGB           (N, channels, H, W) -> (N, C, H, W), then LeakyReLU(0.2)
+
+The growing networks (Sec. 2, Fig. 2, Table 2), both built for the final resolution R = 2^L and
+run at a *level* l (output side 4 * 2^l) with the fade-in weight alpha of the newest block:
+
+    G: z -> PixelNorm -> [4x4 block] -> [8x8 block] -> ... -> [level l block] -> ToRGB_l -> x
+       fade-in: x = (1 - alpha) upsample2x(ToRGB_{l-1}(h_{l-1})) + alpha ToRGB_l(block_l(h_{l-1}))
+    D: x -> FromRGB_l -> [level l block] -> ... -> [8x8 block] -> [4x4 block: MinibatchStdDev,
+       conv 3x3, dense 4x4 -> C, dense C -> 1] -> score
+       fade-in: h = (1 - alpha) FromRGB_{l-1}(downsample2x(x)) + alpha block_l(FromRGB_l(x))
+
+Channels per level follow the authors' nf(stage) = min(fmap_base / 2^stage, fmap_max), stage =
+level + 1 (paper: fmap_base 8192, fmap_max 512).
 """
 from __future__ import annotations
 
@@ -33,11 +47,12 @@ import math
 from tinygen import backend, functional as F
 from tinygen.autograd import Tensor
 from tinygen.nn import init
-from tinygen.nn.module import Module, Parameter
+from tinygen.nn.module import Module, ModuleList, Parameter
 from tinygen.ops.shape import concat
 
 __all__ = ["EqualizedLinear", "EqualizedConv2d", "PixelNorm", "pixel_norm", "MinibatchStdDev",
-           "minibatch_stddev", "ToRGB", "FromRGB", "he_constant"]
+           "minibatch_stddev", "ToRGB", "FromRGB", "he_constant", "upsample2x", "downsample2x",
+           "ProGANGenerator", "ProGANDiscriminator", "feature_maps", "levels_for"]
 
 SQRT2 = math.sqrt(2.0)
 
@@ -225,3 +240,181 @@ class FromRGB(Module):
 
     def forward(self, x):
         return F.leaky_relu(self.conv(x), self.negative_slope)
+
+
+# ----------------------------------------------------------------------------
+# resampling between levels (Sec. 2: "nearest neighbor filtering", "average pooling")
+# ----------------------------------------------------------------------------
+
+def upsample2x(x):
+    """Nearest-neighbour doubling, (N, C, H, W) -> (N, C, 2H, 2W); each pixel becomes a 2x2
+    block (written with expand + reshape, so its gradient is a 2x2 sum)."""
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h, 1, w, 1).expand(n, c, h, 2, w, 2).reshape(n, c, 2 * h, 2 * w)
+
+
+def downsample2x(x):
+    """2x2 average pooling, (N, C, H, W) -> (N, C, H/2, W/2) (H, W even)."""
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h // 2, 2, w // 2, 2).mean((3, 5))
+
+
+def _lerp(a, b, alpha: float):
+    """(1 - alpha) a + alpha b: the fade-in blend of Fig. 2 (alpha = 1 skips the old path)."""
+    return b if alpha >= 1.0 else a * (1.0 - alpha) + b * alpha
+
+
+def levels_for(resolution: int) -> int:
+    """Number of levels 4, 8, ..., resolution (resolution a power of two >= 4)."""
+    if resolution < 4 or resolution & (resolution - 1):
+        raise ValueError(f"resolution must be a power of two >= 4 (4, 8, 16, 32, 64 ...), "
+                         f"got {resolution}")
+    return int(math.log2(resolution)) - 1
+
+
+def feature_maps(stage: int, fmap_base: int, fmap_max: int) -> int:
+    """nf(stage) = min(fmap_base / 2^stage, fmap_max), at least 1 (the authors' code)."""
+    return max(1, min(fmap_base // (2 ** stage), fmap_max))
+
+
+class _Stage:
+    """The level / alpha state shared by G and D: which blocks run, and the fade-in weight."""
+
+    def set_stage(self, level: int, alpha: float = 1.0):
+        if not 0 <= level < self.num_levels:
+            raise ValueError(f"{type(self).__name__}: level must be in 0..{self.num_levels - 1} "
+                             f"(4 .. {4 * 2 ** (self.num_levels - 1)} px), got {level}")
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"{type(self).__name__}: alpha must be in [0, 1], got {alpha}")
+        self.level, self.alpha = int(level), float(alpha)
+        return self
+
+    @property
+    def current_resolution(self) -> int:
+        return 4 * 2 ** self.level
+
+
+def _act(x):
+    return F.leaky_relu(x, 0.2)                     # LeakyReLU(0.2) everywhere (Sec. A.1)
+
+
+class _GFirstBlock(Module):
+    """z (N, nz) -> (N, C, 4, 4): dense (the 4x4 'conv' on a 1x1 latent), conv 3x3; each followed
+    by LeakyReLU and PixelNorm. Gain sqrt(2)/4 on the dense layer as in the authors' code."""
+
+    def __init__(self, latent_dim: int, out_channels: int):
+        super().__init__()
+        self.out_channels = out_channels
+        self.dense = EqualizedLinear(latent_dim, out_channels * 16, gain=SQRT2 / 4)
+        self.conv = EqualizedConv2d(out_channels, out_channels, 3)
+
+    def forward(self, z):
+        h = self.dense(z).reshape(z.shape[0], self.out_channels, 4, 4)    # (N, C, 4, 4)
+        h = pixel_norm(_act(h))
+        return pixel_norm(_act(self.conv(h)))
+
+
+class _GBlock(Module):
+    """(N, C_in, H, W) -> (N, C_out, 2H, 2W): upsample, two conv 3x3 + LeakyReLU + PixelNorm."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv0 = EqualizedConv2d(in_channels, out_channels, 3)
+        self.conv1 = EqualizedConv2d(out_channels, out_channels, 3)
+
+    def forward(self, h):
+        h = pixel_norm(_act(self.conv0(upsample2x(h))))
+        return pixel_norm(_act(self.conv1(h)))
+
+
+class ProGANGenerator(_Stage, Module):
+    """G of Table 2 (left), for images (channels, R, R); runs at ``level`` with ``alpha``.
+
+    Built at the final level with alpha = 1 (what sampling a finished run wants); training sets
+    the stage each step with :meth:`set_stage`. No tanh: the output is linear (as the paper).
+    """
+
+    def __init__(self, latent_dim: int = 128, channels: int = 1, resolution: int = 32,
+                 fmap_base: int = 512, fmap_max: int = 64, normalize_latents: bool = True):
+        super().__init__()
+        self.num_levels = levels_for(resolution)
+        self.latent_dim, self.channels, self.resolution = latent_dim, channels, resolution
+        self.normalize_latents = normalize_latents
+        nf = [feature_maps(level + 1, fmap_base, fmap_max) for level in range(self.num_levels)]
+        self.blocks = ModuleList([_GFirstBlock(latent_dim, nf[0])] +
+                                 [_GBlock(nf[k - 1], nf[k]) for k in range(1, self.num_levels)])
+        self.to_rgb = ModuleList([ToRGB(nf[k], channels) for k in range(self.num_levels)])
+        self.set_stage(self.num_levels - 1, 1.0)
+
+    def forward(self, z):
+        """z (N, latent_dim) -> x (N, channels, 4 * 2^level, 4 * 2^level)."""
+        h = pixel_norm(z) if self.normalize_latents else z           # (N, nz) on the unit sphere
+        h = self.blocks[0](h)                                        # (N, nf0, 4, 4)
+        h_prev = h
+        for k in range(1, self.level + 1):
+            h_prev, h = h, self.blocks[k](h)                         # (N, nf_k, 4 2^k, 4 2^k)
+        x = self.to_rgb[self.level](h)
+        if self.level > 0 and self.alpha < 1.0:                      # fade-in (Fig. 2 b)
+            x = _lerp(upsample2x(self.to_rgb[self.level - 1](h_prev)), x, self.alpha)
+        return x
+
+
+class _DLastBlock(Module):
+    """(N, C, 4, 4) -> (N, 1): minibatch stddev, conv 3x3, dense 4x4 -> C, dense C -> 1 (gain 1).
+    The paper's 'conv 4x4' on a 4x4 input with no padding is this dense layer."""
+
+    def __init__(self, in_channels: int, mbstd_group: int = 4, mbstd_channels: int = 1):
+        super().__init__()
+        self.mbstd = MinibatchStdDev(mbstd_group, mbstd_channels)
+        self.conv = EqualizedConv2d(in_channels + mbstd_channels, in_channels, 3)
+        self.dense0 = EqualizedLinear(in_channels * 16, in_channels)
+        self.dense1 = EqualizedLinear(in_channels, 1, gain=1.0)
+
+    def forward(self, h):
+        h = _act(self.conv(self.mbstd(h)))                           # (N, C, 4, 4)
+        h = _act(self.dense0(h.reshape(h.shape[0], -1)))             # (N, C)
+        return self.dense1(h)                                        # (N, 1)
+
+
+class _DBlock(Module):
+    """(N, C_in, H, W) -> (N, C_out, H/2, W/2): two conv 3x3 + LeakyReLU, average-pool."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv0 = EqualizedConv2d(in_channels, in_channels, 3)
+        self.conv1 = EqualizedConv2d(in_channels, out_channels, 3)
+
+    def forward(self, h):
+        h = _act(self.conv1(_act(self.conv0(h))))
+        return downsample2x(h)
+
+
+class ProGANDiscriminator(_Stage, Module):
+    """D of Table 2 (right), the mirror of G: image (N, channels, r, r) at the current level ->
+    score (N, 1). No batch norm (the WGAN-GP penalty is per sample); minibatch stddev instead."""
+
+    def __init__(self, channels: int = 1, resolution: int = 32, fmap_base: int = 512,
+                 fmap_max: int = 64, mbstd_group: int = 4, mbstd_channels: int = 1):
+        super().__init__()
+        self.num_levels = levels_for(resolution)
+        self.channels, self.resolution = channels, resolution
+        nf = [feature_maps(level + 1, fmap_base, fmap_max) for level in range(self.num_levels)]
+        self.from_rgb = ModuleList([FromRGB(channels, nf[k]) for k in range(self.num_levels)])
+        self.blocks = ModuleList([_DLastBlock(nf[0], mbstd_group, mbstd_channels)] +
+                                 [_DBlock(nf[k], nf[k - 1]) for k in range(1, self.num_levels)])
+        self.set_stage(self.num_levels - 1, 1.0)
+
+    def forward(self, x):
+        """x (N, channels, 4 * 2^level, 4 * 2^level) -> (N, 1)."""
+        side = self.current_resolution
+        if tuple(x.shape[1:]) != (self.channels, side, side):
+            raise ValueError(f"ProGANDiscriminator at level {self.level} takes images "
+                             f"{(self.channels, side, side)}, got {tuple(x.shape[1:])}")
+        h = self.from_rgb[self.level](x)                             # (N, nf_l, r, r)
+        if self.level > 0:
+            h = self.blocks[self.level](h)                           # (N, nf_{l-1}, r/2, r/2)
+            if self.alpha < 1.0:                                     # fade-in (Fig. 2 b)
+                h = _lerp(self.from_rgb[self.level - 1](downsample2x(x)), h, self.alpha)
+        for k in range(self.level - 1, 0, -1):
+            h = self.blocks[k](h)
+        return self.blocks[0](h)                                     # (N, 1)
