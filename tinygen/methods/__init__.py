@@ -17,6 +17,7 @@ METHODS = {
     "bigan": "tinygen.methods.bigan",
     "acgan": "tinygen.methods.acgan",
     "infogan": "tinygen.methods.infogan",
+    "progan": "tinygen.methods.progan",
     "autoencoder": "tinygen.methods.autoencoder",
     "vae": "tinygen.methods.vae",
     "style": "tinygen.methods.style_transfer",

@@ -711,6 +711,18 @@ def descend(loss, optimizer) -> float:
     return float(loss.item())
 
 
+def update_ema(averaged, model, decay: float) -> None:
+    """theta_avg <- decay theta_avg + (1 - decay) theta for every parameter, in place: the
+    exponential running average of a generator's weights (ProGAN, Karras et al. 2018, Sec. A.1:
+    decay 0.999). ``averaged`` has ``model``'s architecture; buffers are copied as they are."""
+    with tinygen.no_grad():
+        for p_avg, p in zip(averaged.parameters(), model.parameters()):
+            p_avg.data[...] = decay * p_avg.data + (1.0 - decay) * p.data
+        for b_avg, b in zip(averaged.buffers(), model.buffers()):
+            if b_avg is not None and b is not None:
+                b_avg.data[...] = b.data
+
+
 def initial_lrs(*optimizers) -> list:
     """Each optimizer's learning rates, per parameter group (for :func:`linear_decay`)."""
     return [[g["lr"] for g in opt.param_groups] for opt in optimizers]
