@@ -19,7 +19,7 @@ from tinygen.ops import (  # noqa: F401  (re-exported activations)
 
 # Layer functionals live beside their primitives and are re-exported here so
 # that ``F.conv2d``, ``F.batch_norm``... read as in PyTorch.
-from tinygen.ops.conv import conv2d, conv_transpose2d  # noqa: F401
+from tinygen.ops.conv import conv2d, conv3d, conv_transpose2d, conv_transpose3d  # noqa: F401
 from tinygen.ops.misc import dropout, dropout2d, embedding  # noqa: F401
 from tinygen.ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401
 from tinygen.ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: F401

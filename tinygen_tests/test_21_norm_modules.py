@@ -108,6 +108,7 @@ def _pair(kind, torch):
         "bn2d": (nn.BatchNorm2d(3), tnn.BatchNorm2d(3), (4, 3, 3, 2)),
         "bn2d_cma": (nn.BatchNorm2d(3, momentum=None), tnn.BatchNorm2d(3, momentum=None),
                      (2, 3, 2, 2)),
+        "bn3d": (nn.BatchNorm3d(3, momentum=0.2), tnn.BatchNorm3d(3, momentum=0.2), (2, 3, 2, 3, 2)),
         "in2d": (nn.InstanceNorm2d(3, affine=True, track_running_stats=True),
                  tnn.InstanceNorm2d(3, affine=True, track_running_stats=True), (2, 3, 3, 3)),
         "ln": (nn.LayerNorm((3, 2)), tnn.LayerNorm((3, 2)), (4, 3, 3, 2)),
@@ -115,7 +116,7 @@ def _pair(kind, torch):
     }[kind]
 
 
-@pytest.mark.parametrize("kind", ["bn1d", "bn1d_3d", "bn2d", "bn2d_cma", "in2d", "ln", "gn"])
+@pytest.mark.parametrize("kind", ["bn1d", "bn1d_3d", "bn2d", "bn2d_cma", "bn3d", "in2d", "ln", "gn"])
 def test_matches_torch_over_three_training_steps_then_eval(kind):
     torch = pytest.importorskip("torch")
     ours, theirs, shape = _pair(kind, torch)

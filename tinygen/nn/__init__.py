@@ -10,10 +10,10 @@ from tinygen.nn.layers import (  # noqa: F401
     LogSoftmax, Flatten, Unflatten,
 )
 from tinygen.nn.normalization import (  # noqa: F401
-    BatchNorm1d, BatchNorm2d, InstanceNorm2d, LayerNorm, GroupNorm,
+    BatchNorm1d, BatchNorm2d, BatchNorm3d, InstanceNorm2d, LayerNorm, GroupNorm,
 )
 from tinygen.nn.misc import Dropout, Dropout2d, Embedding  # noqa: F401
-from tinygen.nn.conv import Conv1d, Conv2d, ConvTranspose2d  # noqa: F401
+from tinygen.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose2d, ConvTranspose3d  # noqa: F401
 from tinygen.nn.pooling import (  # noqa: F401
     MaxPool1d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Upsample, UpsamplingNearest2d,
     UpsamplingBilinear2d, PixelShuffle, PixelUnshuffle, ReflectionPad2d, ReplicationPad2d,

@@ -1,4 +1,4 @@
-"""Convolution layers: Conv2d and ConvTranspose2d (PyTorch's arguments, init and state-dict keys).
+"""Convolution layers: Conv1d/2d/3d and ConvTranspose2d/3d (PyTorch's arguments, init and keys).
 
 Shapes:
     Conv2d           x (N, C_in, H, W) -> y (N, C_out, OH, OW)
@@ -7,6 +7,9 @@ Shapes:
     ConvTranspose2d  x (N, C_in, H, W) -> y (N, C_out, OH, OW)
                      weight (C_in, C_out/groups, KH, KW), bias (C_out,)
                      OH = (H - 1) s - 2 p + d (KH - 1) + output_padding + 1
+
+    Conv3d / ConvTranspose3d: the same with a depth axis D in front of H
+                     (weight (C_out, C_in/groups, KD, KH, KW) / (C_in, C_out/groups, KD, KH, KW))
 
 Init: PyTorch's default, kaiming_uniform(a = sqrt 5) = U(-1/sqrt(fan_in),
 1/sqrt(fan_in)) with fan_in = weight.shape[1] KH KW for both layers (for
@@ -18,11 +21,13 @@ from __future__ import annotations
 from tinygen import backend, functional as F
 from tinygen.nn import init
 from tinygen.nn.module import Module, Parameter
-from tinygen.ops.conv import _pair, _same_padding, conv2d, conv_transpose2d
+from tinygen.ops.conv import (
+    _pair, _same_padding, _tuple, conv2d, conv3d, conv_transpose2d, conv_transpose3d,
+)
 from tinygen.ops.im2col import conv_transpose_output_size
 from tinygen.ops.resample import pad as _pad
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose2d", "Conv3d", "ConvTranspose3d"]
 
 
 def _empty(shape, device, dtype):
@@ -54,8 +59,9 @@ class _ConvBase(Module):
         """PyTorch's repr: the channels, kernel and stride, then every setting off its default."""
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
-        for name, default in (("padding", (0, 0)), ("output_padding", (0, 0)),
-                              ("dilation", (1, 1)), ("groups", 1)):
+        nd = len(self.kernel_size)
+        for name, default in (("padding", (0,) * nd), ("output_padding", (0,) * nd),
+                              ("dilation", (1,) * nd), ("groups", 1)):
             value = getattr(self, name, default)
             if value != default:
                 s += f", {name}={value}"                 # padding='same' printed bare, as PyTorch
@@ -125,23 +131,26 @@ class ConvTranspose2d(_ConvBase):
     input size was ambiguous).
     """
 
+    _nd, _name, _function = 2, "ConvTranspose2d", staticmethod(conv_transpose2d)
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
                  device=None, dtype=None):
         super().__init__()
-        _check_channels("ConvTranspose2d", in_channels, out_channels, groups)
+        _check_channels(self._name, in_channels, out_channels, groups)
         if padding_mode != "zeros":
-            raise ValueError(f"ConvTranspose2d: only padding_mode='zeros' is supported (as in "
+            raise ValueError(f"{self._name}: only padding_mode='zeros' is supported (as in "
                              f"PyTorch), got {padding_mode!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride, self.padding = _pair(stride, "stride"), _pair(padding, "padding")
-        self.output_padding = _pair(output_padding, "output_padding")
-        self.dilation = _pair(dilation, "dilation")
+        nd = self._nd
+        self.kernel_size = _tuple(kernel_size, nd, "kernel_size")
+        self.stride, self.padding = _tuple(stride, nd, "stride"), _tuple(padding, nd, "padding")
+        self.output_padding = _tuple(output_padding, nd, "output_padding")
+        self.dilation = _tuple(dilation, nd, "dilation")
         self.groups, self.padding_mode = groups, padding_mode
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
             if op >= s and op >= d:
-                raise ValueError(f"ConvTranspose2d: output_padding {self.output_padding} must be "
+                raise ValueError(f"{self._name}: output_padding {self.output_padding} must be "
                                  f"smaller than either stride {self.stride} or dilation "
                                  f"{self.dilation}")
         self._make_parameters((in_channels, out_channels // groups) + self.kernel_size,
@@ -150,30 +159,79 @@ class ConvTranspose2d(_ConvBase):
     def _output_padding(self, x, output_size):
         if output_size is None:
             return self.output_padding
-        output_size = tuple(int(s) for s in output_size)[-2:]
-        if len(output_size) != 2:
-            raise ValueError(f"ConvTranspose2d: output_size must end with (OH, OW), "
-                             f"got {output_size}")
+        nd, axes = self._nd, "DHW"[-self._nd:]
+        output_size = tuple(int(s) for s in output_size)[-nd:]
+        if len(output_size) != nd:
+            raise ValueError(f"{self._name}: output_size must end with "
+                             f"({', '.join('O' + a for a in axes)}), got {output_size}")
         pads = []
-        for axis in range(2):
-            smallest = conv_transpose_output_size(x.shape[-2 + axis], self.kernel_size[axis],
+        for axis in range(nd):
+            smallest = conv_transpose_output_size(x.shape[-nd + axis], self.kernel_size[axis],
                                                   self.stride[axis], self.padding[axis],
                                                   self.dilation[axis], 0)
             op = output_size[axis] - smallest
             limit = max(self.stride[axis], self.dilation[axis])
             if not 0 <= op < limit:
                 raise ValueError(
-                    f"ConvTranspose2d: requested output_size {output_size} is not reachable from "
-                    f"input {tuple(x.shape[-2:])}: along {'HW'[axis]} the size must lie in "
+                    f"{self._name}: requested output_size {output_size} is not reachable from "
+                    f"input {tuple(x.shape[-nd:])}: along {axes[axis]} the size must lie in "
                     f"[{smallest}, {smallest + limit - 1}]")
             pads.append(op)
         return tuple(pads)
 
     def forward(self, x, output_size=None):
         output_padding = self._output_padding(x, output_size)
-        return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
-                                output_padding, self.groups, self.dilation)
+        return self._function(x, self.weight, self.bias, self.stride, self.padding,
+                              output_padding, self.groups, self.dilation)
 
+
+
+class ConvTranspose3d(ConvTranspose2d):
+    """3-D transposed convolution layer: x (N, C_in, D, H, W) -> y (N, C_out, OD, OH, OW).
+
+    weight (C_in, C_out/groups, KD, KH, KW), bias (C_out,); each output side
+    (D - 1) s - 2 p + d (KD - 1) + output_padding + 1. The up-sampling layer of
+    3D-GAN's generator (Wu et al. 2016). Same arguments, init and keys as PyTorch's.
+    """
+
+    _nd, _name, _function = 3, "ConvTranspose3d", staticmethod(conv_transpose3d)
+
+
+class Conv3d(_ConvBase):
+    """3-D convolution layer: x (N, C_in, D, H, W) -> y (N, C_out, OD, OH, OW).
+
+    weight (C_out, C_in/groups, KD, KH, KW), bias (C_out,); padding an int, a
+    triple, 'valid' or 'same'. PyTorch's arguments, init and state-dict keys.
+    Departure from PyTorch: padding_mode 'zeros' only (reflect/replicate/circular
+    padding of volumes is not written).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__()
+        _check_channels("Conv3d", in_channels, out_channels, groups)
+        if padding_mode != "zeros":
+            raise ValueError(f"Conv3d: only padding_mode='zeros' is supported, got "
+                             f"{padding_mode!r}; pad the volume yourself and use padding=0")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = _tuple(kernel_size, 3, "kernel_size")
+        self.stride, self.dilation = _tuple(stride, 3, "stride"), _tuple(dilation, 3, "dilation")
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ValueError(f"Conv3d: padding must be an int, a triple, 'valid' or 'same', "
+                                 f"got {padding!r}")
+            if padding == "same" and self.stride != (1, 1, 1):
+                raise ValueError(f"Conv3d: padding='same' needs stride 1, got stride={self.stride}")
+            self.padding = padding
+        else:
+            self.padding = _tuple(padding, 3, "padding")
+        self.groups, self.padding_mode = groups, padding_mode
+        self._make_parameters((out_channels, in_channels // groups) + self.kernel_size,
+                              out_channels, bias, device, dtype)
+
+    def forward(self, x):
+        return conv3d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                      self.groups)
 
 
 class Conv1d(_ConvBase):

@@ -1,4 +1,4 @@
-"""Normalisation modules: BatchNorm1d/2d, InstanceNorm2d, LayerNorm, GroupNorm.
+"""Normalisation modules: BatchNorm1d/2d/3d, InstanceNorm2d, LayerNorm, GroupNorm.
 
 Thin wrappers around :mod:`tinygen.ops.norm` that own gamma/beta
 (``weight``/``bias``) and the running statistics, with PyTorch's names,
@@ -126,6 +126,17 @@ class BatchNorm2d(_BatchNorm):
 
     expected_dims = (4,)
     expected_text = "a 4-D (N, C, H, W)"
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch norm over volumes (N, C, D, H, W): statistics over N, D, H, W per channel C.
+
+    The same fused standardisation as BatchNorm2d (ops.norm.batch_norm reduces
+    over every axis but the channel one, whatever the rank); 3D-GAN's layers.
+    """
+
+    expected_dims = (5,)
+    expected_text = "a 5-D (N, C, D, H, W)"
 
 
 class InstanceNorm2d(_NormBase):

@@ -49,6 +49,14 @@ contributions). It loops over the KH KW kernel offsets (16 iterations for a
 4x4 kernel), each one a vectorised strided add of a whole (C, N, OH, OW)
 slab — never a loop over pixels.
 
+Volumes (and any number of spatial axes)
+----------------------------------------
+Nothing above depends on there being two spatial axes: for a volume
+x (N, C, D, H, W) the windows get a third offset kd and position od, the
+columns are (C, KD, KH, KW, N, OD, OH, OW), and every geometry argument
+(kernel_size, stride, padding, dilation) has three entries. The same two
+functions serve conv2d and conv3d; the length of ``kernel_size`` says which.
+
 Memory bound
 ------------
 The column matrix holds C KH KW N OH OW numbers, up to KH KW / (sH sW) times
@@ -58,6 +66,8 @@ those chunks (a (64, 256, 32, 32) float32 input with a 4x4 stride-1 kernel
 would otherwise need a 1 GB column matrix).
 """
 from __future__ import annotations
+
+import itertools
 
 from tinygen import backend
 
@@ -79,13 +89,18 @@ def conv_transpose_output_size(size, kernel, stride, padding, dilation, output_p
     return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 
 
-def pad_zeros(x, pH, pW, extra_h=0, extra_w=0):
-    """x (N, C, H, W) -> zeros (N, C, H + 2 pH + extra_h, W + 2 pW + extra_w) with x at (pH, pW)."""
-    if pH == pW == extra_h == extra_w == 0:
+def pad_zeros(x, padding, extra=None):
+    """x (N, C, *S) -> zeros (N, C, S_i + 2 p_i + extra_i ...) with x at offset (p_1, p_2, ...).
+
+    ``padding`` and ``extra`` have one entry per spatial axis (two for images, three for volumes).
+    """
+    extra = (0,) * len(padding) if extra is None else tuple(extra)
+    if not any(padding) and not any(extra):
         return x
-    N, C, H, W = x.shape
-    out = xp_of(x).zeros((N, C, H + 2 * pH + extra_h, W + 2 * pW + extra_w), dtype=x.dtype)
-    out[:, :, pH:pH + H, pW:pW + W] = x
+    N, C = x.shape[:2]
+    size = tuple(i + 2 * p + e for i, p, e in zip(x.shape[2:], padding, extra))
+    out = xp_of(x).zeros((N, C) + size, dtype=x.dtype)
+    out[(slice(None), slice(None)) + tuple(slice(p, p + i) for p, i in zip(padding, x.shape[2:]))] = x
     return out
 
 
@@ -100,21 +115,24 @@ def batch_chunks(N, bytes_per_sample, max_bytes=None):
 def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
     """Unfold x (N, C, H, W) into columns (C, KH, KW, N, OH, OW), contiguous.
 
-    ``out_size`` = (OH, OW) may be smaller than the natural size (2): then
-    only the first OH x OW windows are taken (used by the gradients of
+    The same for any number of spatial axes: a volume x (N, C, D, H, W) gives
+    (C, KD, KH, KW, N, OD, OH, OW), and every geometry argument then has three
+    entries. ``out_size`` = (OH, OW) may be smaller than the natural size (2):
+    then only the first OH x OW windows are taken (used by the gradients of
     transposed convolutions whose output_padding left extra rows).
     """
     xp = xp_of(x)
-    N, C, H, W = x.shape
-    (KH, KW), (sH, sW), (pH, pW), (dH, dW) = kernel_size, stride, padding, dilation
+    N, C = x.shape[:2]
     if out_size is None:
-        out_size = (conv_output_size(H, KH, sH, pH, dH), conv_output_size(W, KW, sW, pW, dW))
-    OH, OW = out_size
-    xpad = xp.ascontiguousarray(pad_zeros(x, pH, pW))          # (N, C, Hp, Wp)
-    bN, bC, bH, bW = xpad.strides                                # byte strides
+        out_size = tuple(conv_output_size(i, k, s, p, d) for i, k, s, p, d in zip(
+            x.shape[2:], kernel_size, stride, padding, dilation))
+    xpad = xp.ascontiguousarray(pad_zeros(x, padding))          # (N, C, Hp, Wp)
+    bN, bC = xpad.strides[:2]                                    # byte strides
+    bS = xpad.strides[2:]                                        # (bH, bW): one per spatial axis
     windows = xp.lib.stride_tricks.as_strided(                   # a view, no copy yet
-        xpad, shape=(C, KH, KW, N, OH, OW),
-        strides=(bC, dH * bH, dW * bW, bN, sH * bH, sW * bW))
+        xpad, shape=(C,) + tuple(kernel_size) + (N,) + tuple(out_size),
+        strides=(bC,) + tuple(d * b for d, b in zip(dilation, bS))            # (1): k d
+        + (bN,) + tuple(s * b for s, b in zip(stride, bS)))                   # (1): o s
     return xp.ascontiguousarray(windows)                         # (C, KH, KW, N, OH, OW)
 
 
@@ -122,22 +140,20 @@ def col2im(cols, image_size, stride, padding, dilation):
     """The adjoint of :func:`im2col`: cols (C, KH, KW, N, OH, OW) -> image (N, C, H, W).
 
     Each column entry is added to the pixel (1) it came from; entries that
-    fall into the padding are dropped.
+    fall into the padding are dropped. Volumes: cols (C, KD, KH, KW, N, OD, OH, OW)
+    -> (N, C, D, H, W).
     """
     xp = xp_of(cols)
-    C, KH, KW, N, OH, OW = cols.shape
-    H, W = image_size
-    (sH, sW), (pH, pW), (dH, dW) = stride, padding, dilation
+    nd = len(image_size)
+    C, kernel, N, out = cols.shape[0], cols.shape[1:1 + nd], cols.shape[1 + nd], cols.shape[2 + nd:]
     # The canvas must hold both the padded image and every window position.
-    Hc = max(H + 2 * pH, (KH - 1) * dH + (OH - 1) * sH + 1)
-    Wc = max(W + 2 * pW, (KW - 1) * dW + (OW - 1) * sW + 1)
-    canvas = xp.zeros((C, N, Hc, Wc), dtype=cols.dtype)           # channel-first: matches cols
-    for kh in range(KH):
-        h0 = kh * dH
-        for kw in range(KW):
-            w0 = kw * dW
-            rows = slice(h0, h0 + sH * (OH - 1) + 1, sH)
-            cols_ = slice(w0, w0 + sW * (OW - 1) + 1, sW)
-            canvas[:, :, rows, cols_] += cols[:, kh, kw]             # (C, N, OH, OW) slab
-    image = canvas[:, :, pH:pH + H, pW:pW + W]                    # (C, N, H, W), drop the padding
-    return xp.ascontiguousarray(image.transpose(1, 0, 2, 3))      # (N, C, H, W)
+    canvas_size = tuple(max(i + 2 * p, (k - 1) * d + (o - 1) * s + 1) for i, k, o, s, p, d in zip(
+        image_size, kernel, out, stride, padding, dilation))
+    canvas = xp.zeros((C, N) + canvas_size, dtype=cols.dtype)     # channel-first: matches cols
+    for offset in itertools.product(*(range(k) for k in kernel)):        # (kh, kw): KH KW slabs
+        window = tuple(slice(k * d, k * d + s * (o - 1) + 1, s) for k, d, s, o in zip(
+            offset, dilation, stride, out))                               # rows, cols of (1)
+        canvas[(slice(None), slice(None)) + window] += cols[(slice(None),) + offset]  # (C, N, OH, OW)
+    inside = tuple(slice(p, p + i) for p, i in zip(padding, image_size))  # drop the padding
+    image = canvas[(slice(None), slice(None)) + inside]                    # (C, N, H, W)
+    return xp.ascontiguousarray(image.swapaxes(0, 1))                      # (N, C, H, W)
