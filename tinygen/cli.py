@@ -432,9 +432,8 @@ def saved_run_config(run: str, config_cls) -> dict:
     try:
         saved = R.read_config(run)
     except FileNotFoundError as exc:
-        print(f"--resume {run}: {exc}; pass the folder `tinygen run` printed (it holds "
-              "config.json and checkpoint.npz)", file=sys.stderr)
-        raise SystemExit(2)
+        raise ValueError(f"--resume {run}: {exc}; pass the folder `tinygen run` printed (it "
+                         "holds config.json and checkpoint.npz)") from exc
     options = R.config_options(saved, config_cls)
     return {k: v for k, v in options.items() if k not in ("out", "resume")}
 
