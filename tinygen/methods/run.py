@@ -481,6 +481,8 @@ def run_folder(path: str) -> str:
 def read_config(run: str) -> dict:
     """The config.json of a run folder (or of the folder of a checkpoint file) as a dict;
     FileNotFoundError naming the file when there is none."""
+    if not os.path.exists(run):
+        raise FileNotFoundError(f"{run!r} does not exist")
     path = os.path.join(run_folder(run), "config.json")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no config.json in {run_folder(run)!r}")
