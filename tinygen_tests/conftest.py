@@ -130,9 +130,17 @@ def _restore_engine_state():
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache_dir(tmp_path_factory):
-    """Tests never read or write the user's cache (~/.cache/tinygen or $TINYGEN_DATA)."""
+    """Tests never read or write the user's cache (~/.cache/tinygen or $TINYGEN_DATA).
+
+    With pytest-xdist (``-n 2``) the workers share one cache under the run's base temp folder,
+    so a classifier one worker trains and caches (written atomically) serves the other too."""
     old = os.environ.get("TINYGEN_DATA")
-    os.environ["TINYGEN_DATA"] = str(tmp_path_factory.mktemp("tinygen-cache"))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = tmp_path_factory.getbasetemp().parent / "tinygen-cache"
+        shared.mkdir(exist_ok=True)
+        os.environ["TINYGEN_DATA"] = str(shared)
+    else:
+        os.environ["TINYGEN_DATA"] = str(tmp_path_factory.mktemp("tinygen-cache"))
     yield
     if old is None:
         os.environ.pop("TINYGEN_DATA", None)
