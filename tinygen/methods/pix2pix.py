@@ -60,6 +60,7 @@ class Config(R.RunConfig):
     direction: Literal["AtoB", "BtoA"] = "AtoB"   # BtoA: translate b into a
     size: int = 0                      # resize every image to S x S (0: as they are)
     n_train: int = 0                   # first n training pairs (0: all; edges2digits: 3,000)
+    n_test: int = 0                    # first n test pairs (0: all; edges2digits: 500)
     loss: Literal["l1+cgan", "l1", "cgan", "gan", "l1+gan"] = "l1+cgan"   # Table 1's rows:
                                        # the paper's cGAN + L1, or an ablation
     lambda_l1: float = 100.0           # lambda of the L1 term (the paper: 100)
@@ -122,8 +123,8 @@ def load_data(config: Config):
                                         else None)
     test = None
     if test_spec:
-        test = load_paired(test_spec, "test", config.direction, None, size, config.seed,
-                           require_b=False)
+        test = load_paired(test_spec, "test", config.direction, config.n_test or None, size,
+                           config.seed, require_b=False)
         if test.a.shape[1:3] != train.a.shape[1:3]:
             raise ValueError(f"--test-dataset {test_spec}: images are {test.a.shape[1]}x"
                              f"{test.a.shape[2]} but the training pairs are {train.a.shape[1]}x"
@@ -260,7 +261,7 @@ def translate(G, a, config: Config, seed: int, batch: int = 64):
     with test_time(G, config.test_mode, seed):
         for i in range(0, len(a), batch):
             y = G(tinygen.tensor(np.ascontiguousarray(a[i:i + batch]), device=config.device))
-            out.append(R.to_host(y.data))
+            out.append(R.to_host(y))
     return np.concatenate(out)
 
 
