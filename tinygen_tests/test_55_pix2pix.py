@@ -172,6 +172,13 @@ def test_default_run_writes_grids_predictions_and_scores(tmp_path):
     assert {"loss_d", "loss_g", "loss_g_gan", "loss_l1", "test_psnr", "test_psnr_input",
             "test_sharpness", "test_sharpness_target"} <= set(last)
     assert os.path.exists(os.path.join(run, "report.html"))
+    # tinygen apply: the run's G on an image file of another size (padded, cropped back)
+    Image.fromarray(np.random.default_rng(4).integers(0, 256, (20, 28), dtype=np.uint8)).save(
+        tmp_path / "in.png")
+    assert cli.main(["apply", run, str(tmp_path / "in.png"), "--out",
+                     str(tmp_path / "out.png")]) == 0
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    assert out.shape == (20, 28) and out.dtype == np.uint8
 
 
 def test_predictions_keep_the_data_layout_and_order(tmp_path):
