@@ -394,6 +394,7 @@ def apply_run(config: Config, checkpoint: str, image, seed: int = 0):
     return to_uint8_images(y, (-1.0, 1.0))[0]
 
 
-__all__ = ["Config", "apply_run", "load_generator", "PRESETS", "build_models", "build_optimizers", "discriminator_step",
+__all__ = ["Config", "PRESETS", "build_models", "build_optimizers", "discriminator_step",
            "generator_step", "train_step", "translate", "scores", "train", "load_data",
-           "d_layers_for", "mean_gradient_magnitude", "psnr_per_image"]
+           "d_layers_for", "mean_gradient_magnitude", "psnr_per_image", "apply_run",
+           "load_generator"]
