@@ -74,15 +74,35 @@ def train_variant(method: str, loss: str, paths: dict, out: str, steps=None) -> 
     return pix2pix.train(config)
 
 
-def evaluate(folder: str, paths: dict, clf) -> dict:
+def translate_checkpoint(folder: str, checkpoint: str, a: np.ndarray):
+    """(G(a) uint8, its step) from any checkpoint of a pix2pix run: exactly what a run of that
+    many steps writes to predictions.npz (constant lr: the first s steps of a longer run are
+    a run of s steps), for runs stopped before the end."""
+    from tinygen.data.arrays import to_float_images
+    from tinygen.io.checkpoint import load_checkpoint
+    from tinygen.methods import pix2pix
+    from tinygen.methods import run as R
+    config = pix2pix.Config(**{**R.config_options(R.read_config(folder), pix2pix.Config),
+                               "out": None, "resume": None, "device": "cpu"})
+    G = pix2pix.load_generator(config, checkpoint)
+    seed = int(np.random.default_rng(config.seed + 2).integers(2 ** 31))   # train()'s seed
+    y = pix2pix.translate(G, to_float_images(a, (-1.0, 1.0)), config, seed)
+    return pix2pix.predictions_layout(y, a), int(load_checkpoint(checkpoint)["step"])
+
+
+def evaluate(folder: str, paths: dict, clf, checkpoint=None) -> dict:
     from tinygen.methods.pix2pix import mean_gradient_magnitude, psnr_per_image
     from tinygen.methods.run import read_metrics
     with np.load(paths["test"]) as f:
         a, b, y = f["a"], f["b"], f["y"]
-    with np.load(os.path.join(folder, "predictions.npz")) as f:
-        x = f["x"]
-    unit = [v[:, None].astype(np.float64) / 255.0 for v in (a, x, b)]
     metrics = read_metrics(folder)
+    if checkpoint:
+        x, step = translate_checkpoint(folder, checkpoint, a)
+        metrics = [m for m in metrics if m["step"] <= step]
+    else:
+        with np.load(os.path.join(folder, "predictions.npz")) as f:
+            x = f["x"]
+    unit = [v[:, None].astype(np.float64) / 255.0 for v in (a, x, b)]
     return {
         "accuracy": clf.accuracy(x, y),
         "accuracy_input_edges": clf.accuracy(a, y),
@@ -104,19 +124,24 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=None, help="override the default budget")
     p.add_argument("--variants", nargs="+", default=["l1+cgan", "l1"],
                    help="pix2pix --loss values to train and compare")
+    p.add_argument("--checkpoints", nargs="+", default=None, metavar="VARIANT=FILE",
+                   help="score these checkpoints instead of training (runs stopped early)")
     a = p.parse_args(argv)
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
     print(f"load average at start: {load}", flush=True)
     paths = mnist_edges_task(a.out, a.mnist)
-    results = {}
-    for loss in a.variants:
+    results, chosen = {}, dict(c.split("=", 1) for c in a.checkpoints or [])
+    for loss in chosen:
+        results[loss] = os.path.join(a.out, f"{a.method}-{loss}")
+    for loss in ([] if chosen else a.variants):
         t0 = time.time()
         folder = train_variant(a.method, loss, paths, a.out, a.steps)
         print(f"{loss}: trained in {time.time() - t0:.0f} s ({folder})", flush=True)
         results[loss] = folder
     clf = digit_classifier(paths["digits32"])
-    table = {loss: evaluate(folder, paths, clf) for loss, folder in results.items()}
+    table = {loss: evaluate(folder, paths, clf, chosen.get(loss))
+             for loss, folder in results.items()}
     real = clf.info.get("test_accuracy")
     with open("/proc/loadavg") as f:
         load_end = " ".join(f.read().split()[:3])

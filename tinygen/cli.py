@@ -46,6 +46,7 @@ COMMANDS = {
     "runs": "tinygen.io.report:runs_main",
     "sr": "tinygen.methods.srresnet:sr_main",
     "sr-eval": "tinygen.methods.srresnet:sr_eval_main",
+    "apply": "tinygen.methods.run:apply_main",
 }
 
 # One line per command for ``tinygen --help`` (run, demo and gradcheck live in this file).
@@ -61,6 +62,7 @@ COMMAND_HELP = {
     "gradcheck": "finite-difference check of a layer's or function's gradients",
     "sr": "upscale an image file with a trained srresnet / edsr / wdsr run (tiled)",
     "sr-eval": "Y-channel PSNR / SSIM of SR beside bicubic and Lanczos on given HR images",
+    "apply": "translate an image file with a trained image-to-image run (pix2pix)",
 }
 
 # Demos: name -> "module:function(argv) -> exit code", and one line each for --help.

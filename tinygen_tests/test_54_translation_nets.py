@@ -61,7 +61,8 @@ def test_patchgan_conditional_and_plain_shapes(size):
     d = PatchGANDiscriminator(4, ndf=4)
     side = size // 8 - 2                                               # 3 stride-2, 2 stride-1
     assert d(a, b).shape == (2, 1, side, side)
-    assert PatchGANDiscriminator(3, ndf=4, n_layers=1)(b).shape == (2, 1, size // 2 - 2, size // 2 - 2)
+    side1 = size // 2 - 2                                              # 1 stride-2, 2 stride-1
+    assert PatchGANDiscriminator(3, ndf=4, n_layers=1)(b).shape == (2, 1, side1, side1)
     with pytest.raises(ValueError, match="4 input channels in total"):
         d(b)
 

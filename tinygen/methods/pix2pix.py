@@ -60,6 +60,7 @@ class Config(R.RunConfig):
     direction: Literal["AtoB", "BtoA"] = "AtoB"   # BtoA: translate b into a
     size: int = 0                      # resize every image to S x S (0: as they are)
     n_train: int = 0                   # first n training pairs (0: all; edges2digits: 3,000)
+    n_test: int = 0                    # first n test pairs (0: all; edges2digits: 500)
     loss: Literal["l1+cgan", "l1", "cgan", "gan", "l1+gan"] = "l1+cgan"   # Table 1's rows:
                                        # the paper's cGAN + L1, or an ablation
     lambda_l1: float = 100.0           # lambda of the L1 term (the paper: 100)
@@ -122,8 +123,8 @@ def load_data(config: Config):
                                         else None)
     test = None
     if test_spec:
-        test = load_paired(test_spec, "test", config.direction, None, size, config.seed,
-                           require_b=False)
+        test = load_paired(test_spec, "test", config.direction, config.n_test or None, size,
+                           config.seed, require_b=False)
         if test.a.shape[1:3] != train.a.shape[1:3]:
             raise ValueError(f"--test-dataset {test_spec}: images are {test.a.shape[1]}x"
                              f"{test.a.shape[2]} but the training pairs are {train.a.shape[1]}x"
@@ -260,7 +261,7 @@ def translate(G, a, config: Config, seed: int, batch: int = 64):
     with test_time(G, config.test_mode, seed):
         for i in range(0, len(a), batch):
             y = G(tinygen.tensor(np.ascontiguousarray(a[i:i + batch]), device=config.device))
-            out.append(R.to_host(y.data))
+            out.append(R.to_host(y))
     return np.concatenate(out)
 
 
@@ -358,6 +359,42 @@ def train(config: Config) -> str:
     return run.dir
 
 
+# ---------------------------------------------------------------- tinygen apply
+
+def load_generator(config: Config, checkpoint: str):
+    """G of a pix2pix checkpoint, its channels and depth read from the saved weights."""
+    from tinygen.io.checkpoint import load_checkpoint, restore_state
+    state = load_checkpoint(checkpoint)
+    weights = state["G"]
+    depth = len({k.split(".")[1] for k in weights if k.startswith("down.")})
+    ca = weights["down.0.0.weight"].shape[1]                       # (ngf, Ca, 4, 4)
+    cb = weights[f"up.{depth - 1}.1.weight"].shape[1]              # (2 ngf, Cb, 4, 4)
+    G = UNetGenerator(ca, cb, ngf=config.ngf, norm=config.norm, dropout=config.dropout,
+                      depth=depth)
+    restore_state(state, checkpoint, G=G)
+    return G.to(config.device)
+
+
+def apply_run(config: Config, checkpoint: str, image, seed: int = 0):
+    """``tinygen apply``: G(image) for one uint8 image (H, W) or (H, W, C) of any size ->
+    uint8 in G's output channels ((H, W) for one). Grey / RGB inputs are converted to G's
+    input channels; the image is reflection-padded to a multiple of 2^depth and cropped back.
+    """
+    G = load_generator(config, checkpoint)
+    x = to_float_images(np.asarray(image)[None], (-1.0, 1.0))      # (1, C, H, W)
+    ca = G.in_channels
+    if x.shape[1] != ca:
+        x = x.mean(axis=1, keepdims=True) if ca == 1 else np.repeat(x[:, :1], ca, axis=1)
+    h, w = x.shape[2:]
+    step = 2 ** G.depth
+    ph, pw = -h % step, -w % step
+    mode = "reflect" if ph < h and pw < w else "edge"
+    x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=mode)
+    y = translate(G, x, config, seed)[:, :, :h, :w]
+    return to_uint8_images(y, (-1.0, 1.0))[0]
+
+
 __all__ = ["Config", "PRESETS", "build_models", "build_optimizers", "discriminator_step",
            "generator_step", "train_step", "translate", "scores", "train", "load_data",
-           "d_layers_for", "mean_gradient_magnitude", "psnr_per_image"]
+           "d_layers_for", "mean_gradient_magnitude", "psnr_per_image", "apply_run",
+           "load_generator"]

@@ -810,3 +810,37 @@ def sample_main(argv=None) -> int:
         save_npz(out, x=x)
     print(out)
     return 0
+
+
+def apply_main(argv=None) -> int:
+    """``tinygen apply RUN INPUT --out FILE``: an image-to-image run's generator on one image
+    file of any size, written as a PNG. The run's method module supplies
+    ``apply_run(config, checkpoint, image uint8, seed) -> image uint8`` (pix2pix; any
+    translation method that defines it plugs in the same way)."""
+    import importlib
+    parser = argparse.ArgumentParser(
+        prog="tinygen apply", formatter_class=DefaultsHelp,
+        description="Translate one image file with a trained image-to-image run (pix2pix...).")
+    parser.add_argument("run", help="a run folder written by `tinygen run METHOD`")
+    parser.add_argument("input", help="the image file to translate (any size)")
+    parser.add_argument("--out", required=True, help="the PNG to write")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generator's noise")
+    args = parser.parse_args(argv)
+    saved = read_config(args.run)
+    from tinygen.methods import METHODS
+    method = saved.get("method")
+    module = importlib.import_module(METHODS[method]) if method in METHODS else None
+    if module is None or not hasattr(module, "apply_run"):
+        raise ValueError(f"{args.run}: a {method} run, not an image-to-image one; "
+                         "tinygen apply works on runs of methods with apply_run (pix2pix)")
+    config = module.Config(**{**config_options(saved, module.Config), "out": None,
+                              "resume": None, "device": "cpu"})
+    from tinygen.io import save_image
+    from tinygen.io.images import read_image
+    image = read_image(args.input, mode="RGB")
+    if (image[..., :1] == image).all():
+        image = image[..., 0]                                       # a grey picture
+    out = module.apply_run(config, checkpoint_path(args.run), image, args.seed)
+    save_image(out, args.out)
+    print(f"{args.out}: {image.shape[1]}x{image.shape[0]} -> {out.shape[1]}x{out.shape[0]}")
+    return 0
