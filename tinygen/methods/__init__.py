@@ -23,5 +23,7 @@ METHODS = {
     "srresnet": "tinygen.methods.srresnet",
     "edsr": "tinygen.methods.edsr",
     "wdsr": "tinygen.methods.wdsr",
+    "cyclegan": "tinygen.methods.cyclegan",
+    "stargan": "tinygen.methods.stargan",
 }
 
