@@ -209,3 +209,35 @@ def test_bad_dataset_is_one_line(tmp_path):
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert "no array named 'a'" in lines[-1] and "Traceback" not in done.stderr
     assert [line for line in lines if "Error" in line or "no array" in line] == lines[-1:]
+
+
+# ---------------------------------------------------------------------------- the quality bar
+
+MNIST = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist")
+
+
+def _quality(method, steps, tmp_path):
+    """benchmarks/unpaired_quality.py on real MNIST digits (skips without them)."""
+    if not os.path.isdir(MNIST):
+        pytest.skip("needs ../shared/data/mnist (the t10k split)")
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+    import unpaired_quality as Q
+    paths = Q.make_tasks(str(tmp_path / "data"), MNIST)
+    clf = Q.classifiers(paths)
+    info = Q.run_method(method, paths, str(tmp_path / method), steps)
+    return Q.evaluate(method, info["folder"], paths, clf)
+
+
+@pytest.mark.slow
+def test_quality_thin_to_thick_mnist(tmp_path):
+    """Issue 19: the default budget, G_AB(a) of the 1,000 held-out thin digits: >= 90 %
+    recognised as the right digit and >= 90 % judged thick (docs/cyclegan.md)."""
+    s = _quality("cyclegan", None, tmp_path)
+    assert s["right_digit"] >= 0.90 and s["judged_thick"] >= 0.90, s
+
+
+@pytest.mark.slow
+def test_quality_short_form(tmp_path):
+    """CI's short form: 150 steps already thicken most digits and keep most of them."""
+    s = _quality("cyclegan", 150, tmp_path)
+    assert s["right_digit"] >= 0.6 and s["judged_thick"] >= 0.5, s

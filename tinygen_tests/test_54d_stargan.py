@@ -126,3 +126,35 @@ def test_missing_domain_is_a_clear_error(tmp_path):
     np.savez(tmp_path / "d.npz", x=np.zeros((3, 8, 8), np.uint8), y=np.array([0, 2, 2]))
     with pytest.raises(ValueError, match="domain 1 has no training image"):
         SG.load_data(SG.Config(dataset=f"npz:{tmp_path / 'd.npz'}"))
+
+
+# ---------------------------------------------------------------------------- the quality bar
+
+MNIST = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist")
+
+
+def _quality(steps, tmp_path):
+    """benchmarks/unpaired_quality.py on real MNIST digits (skips without them)."""
+    if not os.path.isdir(MNIST):
+        pytest.skip("needs ../shared/data/mnist (the t10k split)")
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+    import unpaired_quality as Q
+    paths = Q.make_tasks(str(tmp_path / "data"), MNIST)
+    clf = Q.classifiers(paths)
+    info = Q.run_method("stargan", paths, str(tmp_path / "stargan"), steps)
+    return Q.evaluate("stargan", info["folder"], paths, clf)
+
+
+@pytest.mark.slow
+def test_quality_colour_and_width_mnist(tmp_path):
+    """Issue 19: the default budget, every held-out digit translated to all 6 domains:
+    >= 90 % with the target colour and width, >= 90 % keeping the digit (docs/stargan.md)."""
+    s = _quality(None, tmp_path)
+    assert s["target_colour_and_width"] >= 0.90 and s["digit_kept"] >= 0.90, s
+
+
+@pytest.mark.slow
+def test_quality_short_form(tmp_path):
+    """CI's short form: 150 iterations already reach the target colour most of the time."""
+    s = _quality(150, tmp_path)
+    assert s["target_colour"] >= 0.6, s
