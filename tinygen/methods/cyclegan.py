@@ -122,10 +122,10 @@ class ImagePool:
     images and that Generator's state, so a resumed run continues exactly.
     """
 
-    def __init__(self, size: int = 50, seed: int = 0):
+    def __init__(self, size: int = 50, seed: int = 0, device="cpu"):
         if size < 0:
             raise ValueError(f"ImagePool: size must be >= 0, got {size}")
-        self.size = size
+        self.size, self.device = size, device
         self.images = []                               # backend arrays (C, H, W)
         self.rng = np.random.default_rng(seed)
 
@@ -156,13 +156,12 @@ class ImagePool:
         return {"size": self.size, "rng": self.rng.bit_generator.state,
                 "images": [img for img in self.images]}
 
-    def load_state_dict(self, state: dict, device=None) -> None:
+    def load_state_dict(self, state: dict) -> None:
         if int(state["size"]) != self.size:
             raise ValueError(f"ImagePool: the checkpoint's pool holds {state['size']} images, "
                              f"this one {self.size}")
         self.rng.bit_generator.state = state["rng"]
-        device = device or getattr(self, "device", "cpu")
-        self.images = [tinygen.tensor(np.asarray(img), device=device).data
+        self.images = [tinygen.tensor(np.asarray(img), device=self.device).data
                        for img in state["images"]]
 
 
@@ -342,10 +341,8 @@ def train(config: Config) -> str:
     size = a_all.shape[-1]
     nets = build_models(config, a_all.shape[1], b_all.shape[1], size)
     opt_g, opt_d, sched_g, sched_d = build_optimizers(config, nets)
-    pools = {"pool_a": ImagePool(config.pool_size, config.seed + 3),
-             "pool_b": ImagePool(config.pool_size, config.seed + 4)}
-    for pool in pools.values():
-        pool.device = config.device
+    pools = {"pool_a": ImagePool(config.pool_size, config.seed + 3, config.device),
+             "pool_b": ImagePool(config.pool_size, config.seed + 4, config.device)}
     state = dict(nets, opt_g=opt_g, opt_d=opt_d, sched_g=sched_g, sched_d=sched_d, **pools)
     shown = (test if test is not None else data)
     show_a = to_float_images(shown.a[:8], (-1.0, 1.0))     # the grids' fixed images
@@ -385,20 +382,6 @@ def _final_pictures(run, nets, shown, device) -> None:
                   title=f"cyclegan on {run.config.dataset}: B (top) -> G_BA(B) (bottom)")
 
 
-def load_trained(run_dir: str):
-    """(nets, config) of a finished cyclegan run folder (for ``translate``)."""
-    from tinygen.io.checkpoint import restore_checkpoint
-    saved = R.read_config(run_dir)
-    config = Config(**{**R.config_options(saved, Config), "out": None, "resume": None,
-                       "device": "cpu"})
-    data = load_unpaired(config.dataset, "train", config.seed, 1)
-    nets = build_models(config, to_float_images(data.a).shape[1],
-                        to_float_images(data.b).shape[1], data.a.shape[1])
-    restore_checkpoint(R.checkpoint_path(run_dir), **nets)
-    return nets, config
-
-
 __all__ = ["Config", "PRESETS", "ImagePool", "adversarial_loss_g", "cycle_loss",
            "build_models", "build_optimizers", "generator_step", "discriminator_step",
-           "translate", "cycle_grid", "cycle_error", "load_data", "save_predictions", "train",
-           "load_trained"]
+           "translate", "cycle_grid", "cycle_error", "load_data", "save_predictions", "train"]
