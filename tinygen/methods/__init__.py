@@ -25,5 +25,7 @@ METHODS = {
     "edsr": "tinygen.methods.edsr",
     "wdsr": "tinygen.methods.wdsr",
     "pix2pix": "tinygen.methods.pix2pix",
+    "cyclegan": "tinygen.methods.cyclegan",
+    "stargan": "tinygen.methods.stargan",
 }
 

@@ -11,6 +11,9 @@ each schedule is the closed form of PyTorch's, lr_t = f(base_lr, t):
     ExponentialLR     base_lr * gamma ** t
     LambdaLR          base_lr * lr_lambda(t)
     CosineAnnealingLR eta_min + (base_lr - eta_min) (1 + cos(pi t / T_max)) / 2
+
+:func:`constant_then_linear` is the ``lr_lambda`` of CycleGAN's schedule (constant, then a
+linear decay towards zero), for LambdaLR.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import bisect
 import math
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "LambdaLR",
-           "CosineAnnealingLR"]
+           "CosineAnnealingLR", "constant_then_linear"]
 
 
 class LRScheduler:
@@ -109,3 +112,23 @@ class CosineAnnealingLR(LRScheduler):
 
     def lr_at(self, base_lr, t):
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
+
+
+def constant_then_linear(n_constant: int, n_decay: int):
+    """The ``lr_lambda`` of CycleGAN (Zhu et al. 2017, arXiv:1703.10593, Sec. 7.1: "keep the
+    same learning rate for the first 100 epochs and linearly decay the rate to zero over the
+    next 100 epochs"), as the authors' code writes it:
+
+        f(t) = 1 - max(0, t - n_constant) / (n_decay + 1)
+
+    so f = 1 for t <= n_constant and f falls by 1 / (n_decay + 1) per call after that, to
+    1 / (n_decay + 1) at t = n_constant + n_decay (t counts ``scheduler.step()`` calls).
+    ``LambdaLR(opt, constant_then_linear(100, 100))`` stepped once per epoch is the paper's.
+    """
+    if n_constant < 0 or n_decay < 0:
+        raise ValueError(f"constant_then_linear: n_constant and n_decay must be >= 0, got "
+                         f"{n_constant} and {n_decay}")
+
+    def factor(t: int) -> float:
+        return 1.0 - max(0, t - n_constant) / float(n_decay + 1)
+    return factor
