@@ -88,6 +88,10 @@ class Config(R.SamplingConfig):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be a whole number >= 1, "
                                  f"got {value!r}")
+        if self.batch_size % min(self.mbstd_group, self.batch_size):
+            raise ValueError(f"--batch-size {self.batch_size} is not a multiple of the "
+                             f"minibatch-stddev group (--mbstd-group {self.mbstd_group}); use "
+                             f"e.g. --batch-size {self.mbstd_group * 4}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
         if self.steps == 0:
