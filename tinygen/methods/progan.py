@@ -304,8 +304,11 @@ def train(config: Config) -> str:
             _end_of_resolution(run, shown, z_fixed, stage, step)
         run.checkpoint(step, **models)
         previous = stage
+    last = schedule(config.steps, config)
+    _grid(run, shown, z_fixed, f"resolution_{last.resolution}px.png", last, config.steps,
+          keep_frame=False)                                             # before report.html
     run.finish(**models)               # the last checkpoint first: sampling never changes a resume
-    _end_of_resolution(run, shown, z_fixed, schedule(config.steps, config), config.steps)
+    _save_resolution_samples(run, shown, last)
     n = max(512, config.n_samples // 5)
     x = generate(config, shown, n, run.eval_rng)
     run.save_samples(to_uint8_images(x, (-1.0, 1.0)))
@@ -334,8 +337,12 @@ def _grid(run, G, z, name: str, stage: Stage, step: int, keep_frame: bool = True
 
 def _end_of_resolution(run, G, z, stage: Stage, step: int) -> None:
     """frames/resolution_<r>px.png and samples_<r>px.npz: how far G got at this resolution."""
+    _grid(run, G, z, f"resolution_{stage.resolution}px.png", stage, step, keep_frame=False)
+    _save_resolution_samples(run, G, stage)
+
+
+def _save_resolution_samples(run, G, stage: Stage) -> None:
     r = stage.resolution
-    _grid(run, G, z, f"resolution_{r}px.png", stage, step, keep_frame=False)
     n = max(512, run.config.n_samples // 5)
     x = generate(run.config, G, n, run.eval_rng)
     run.save_samples(to_uint8_images(x, (-1.0, 1.0)), name=f"samples_{r}px.npz")
