@@ -51,6 +51,8 @@ def test_schedule_resolution_and_alpha_step_by_step():
 def test_bad_resolution_and_points_say_what_to_do(tmp_path):
     with pytest.raises(ValueError, match="power of two"):
         progan.Config(resolution=24)
+    with pytest.raises(ValueError, match="not a multiple of the minibatch-stddev group"):
+        progan.Config(batch_size=10, steps=1)
     with pytest.raises(ValueError, match="needs image data"):
         progan.train(progan.Config(dataset="ring8", out=str(tmp_path / "r"), **TINY))
 
