@@ -21,7 +21,7 @@ fixed noise for all three), and the pictures mixing.png (coarse / middle / fine 
 truncation.png (psi sweep) and noise.png (noise per layer group, and its pixel std).
 
 Departures (each also flagged in its Config comment): no progressive growing (StyleGAN2's
-choice; StyleGAN1 grows as ProGAN does); widths 16-64 instead of 512; a 4-layer mapping
+choice; StyleGAN1 grows as ProGAN does); widths 8-64 instead of 512; a 4-layer mapping
 network of width 64 (paper: 8 x 512; ``--preset paper``); lazy R1 every 4 steps (StyleGAN2,
 Sec. 3.1; StyleGAN1: every step); bilinear up-sampling without the extra low-pass filter.
 """
@@ -51,7 +51,8 @@ class Config(R.SamplingConfig):
     w_dim: int = 64                    # w size (paper: 512)
     mapping_layers: int = 4            # FC layers of the mapping network (paper: 8)
     mapping_lr_mul: float = 0.01       # the mapping network's learning-rate multiplier (App. C)
-    fmap_base: int = 512               # width at r px: min(fmap_max, fmap_base / r) (paper: 8192)
+    fmap_base: int = 256               # width at r px: min(fmap_max, fmap_base / r), so 64, 32,
+                                       # 16, 8 at 4, 8, 16, 32 px (paper: 8192, 512 at most)
     fmap_max: int = 64                 # widest layer (paper: 512)
     modulated: bool = False            # StyleGAN2's weight (de)modulation instead of AdaIN
                                        # (arXiv:1912.04958, Sec. 2.2; not in StyleGAN1)
@@ -70,7 +71,7 @@ class Config(R.SamplingConfig):
     n_mixing: int = 500                # triples in mixing.npz
     n_samples: int = 2560              # samples.npz holds n_samples / 5 (>= 512) images
     steps: int = 1800                  # G steps (paper: 25M images; here ~20 CPU minutes at
-                                       # ~0.65 s per step, one BLAS thread)
+                                       # ~0.68 s per step, one BLAS thread)
     log_every: int = 100               # steps between metrics.jsonl lines
     sample_every: int = 500            # steps between sample grids
 
@@ -172,15 +173,16 @@ def generator_step(config: Config, G, D, opt_g, m: int, device) -> dict:
 # ---------------------------------------------------------------- looking at G
 
 class Sampler(tinygen.nn.Module):
-    """G(z) for pictures and scores: noise (and the optional truncation) drawn from a given
-    numpy Generator (the run's eval_rng), so looking never touches the training stream."""
+    """G(z) for grids, scores and samples.npz: the layers' fixed noise images (``noise_mode``
+    'const', as the authors' generate script) and the truncation psi, so that looking at G
+    draws nothing from any random stream but the z it is given."""
 
-    def __init__(self, G, rng, psi: float = 1.0):
+    def __init__(self, G, psi: float = 1.0):
         super().__init__()
-        self.G, self.rng, self.psi = G, rng, psi
+        self.G, self.psi = G, psi
 
     def forward(self, z):
-        return self.G(z, psi=self.psi, generator=self.rng)
+        return self.G(z, psi=self.psi, noise_mode="const")
 
 
 def _z(n: int, config: Config, rng):
@@ -215,17 +217,17 @@ def mixing_grid(G, config: Config, rng, n_dest: int = 6, n_src: int = 2):
         w_b = G.mapping(_z(n_dest, config, rng))                     # (n_dest, w_dim)
         w_a = G.mapping(_z(n_src, config, rng))
         noise1 = G.make_noise(1, "const")
-        one = lambda ws: G.synthesis(ws, noise1).data[0]             # noqa: E731
+        one = lambda ws: R.to_host(G.synthesis(ws, noise1))[0]       # noqa: E731
         blank = np.full((G.synthesis.channels,) + (config.resolution,) * 2, -1.0,
                         np.float32)
-        rows = [[blank] + [R.to_host(one(G.broadcast(w_b[j:j + 1]))) for j in range(n_dest)]]
+        rows = [[blank] + [one(G.broadcast(w_b[j:j + 1])) for j in range(n_dest)]]
         for name, mask in groups.items():
             for i in range(n_src):
-                row = [R.to_host(one(G.broadcast(w_a[i:i + 1])))]
+                row = [one(G.broadcast(w_a[i:i + 1]))]
                 for j in range(n_dest):
-                    ws = G.broadcast(w_b[j:j + 1]).data.copy()       # (1, L, w_dim)
-                    ws[:, np.asarray(mask)] = w_a[i:i + 1].data[:, None]
-                    row.append(R.to_host(one(tinygen.tensor(ws, device=config.device))))
+                    ws = R.to_host(G.broadcast(w_b[j:j + 1])).copy()  # (1, L, w_dim) host
+                    ws[:, np.asarray(mask)] = R.to_host(w_a[i:i + 1])[:, None]
+                    row.append(one(tinygen.tensor(ws, device=config.device)))
                 rows.append(row)
     return np.stack([np.asarray(im) for row in rows for im in row]), n_dest + 1
 
@@ -290,7 +292,7 @@ def train(config: Config) -> str:
     G, D = build_models(config, data)
     opt_g, opt_d = build_optimizers(config, G, D)
     monitor = R.GeneratorMonitor(run, data, nz, G=G, D=D, opt_g=opt_g, opt_d=opt_d)
-    monitor.G = Sampler(G, run.eval_rng, config.truncation_psi)  # grids, scores, samples.npz
+    monitor.G = Sampler(G, config.truncation_psi)  # grids, scores, samples.npz
     for step in run.steps(monitor.resume()):
         x = R.real_batch(data.x, config.batch_size, run.data_rng, config.device)
         d_out = discriminator_step(config, G, D, opt_d, x, step)
@@ -311,7 +313,7 @@ def sample_run(config: Config, checkpoint: str, n: int, seed: int):
     G, D = build_models(config, data)
     restore_checkpoint(checkpoint, G=G, D=D)
     rng = np.random.default_rng(seed)
-    return R.generate(Sampler(G, rng, config.truncation_psi), n, nz, config.device, rng), (-1.0, 1.0)
+    return R.generate(Sampler(G, config.truncation_psi), n, nz, config.device, rng), (-1.0, 1.0)
 
 
 __all__ = ["Config", "PRESETS", "build_models", "build_optimizers", "mixed_fakes",

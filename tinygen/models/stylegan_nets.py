@@ -248,9 +248,9 @@ class ToRGB(nn.Module):
 
 # ---------------------------------------------------------------- the synthesis network g: ws -> x
 
-def default_widths(resolution: int, fmap_base: int = 512, fmap_max: int = 64) -> dict:
+def default_widths(resolution: int, fmap_base: int = 256, fmap_max: int = 64) -> dict:
     """Channels per resolution r: min(fmap_max, fmap_base / r), at least 8 (the paper's rule
-    with fmap_base 8192, fmap_max 512; the defaults here give 4: 64, 8: 64, 16: 32, 32: 16)."""
+    with fmap_base 8192, fmap_max 512; the defaults here give 4: 64, 8: 32, 16: 16, 32: 8)."""
     widths, r = {}, 4
     while r <= resolution:
         widths[r] = int(min(fmap_max, max(8, fmap_base // r)))
