@@ -2,7 +2,8 @@
 
     python benchmarks/stylegan_quality.py mnist  [--steps N] [--out DIR] [--set key=value ...]
     python benchmarks/stylegan_quality.py colour [--steps N] [--out DIR] [--set key=value ...]
-    python benchmarks/stylegan_quality.py score RUN_DIR [--colour]     (a finished run again)
+    python benchmarks/stylegan_quality.py score RUN_DIR [--colour]     (a run again, or one
+                                        stopped by SIGTERM: scored at its last checkpoint)
 
 mnist:  trains ``tinygen run stylegan`` with its defaults on the first 8,000 MNIST t10k digits
         (../shared/data/mnist) padded to 32 x 32, then scores 2,000 samples with the MNIST
@@ -152,6 +153,35 @@ def samples_of(folder: str, n: int = 2000):
     return to_uint8_images(x, vr)
 
 
+def finish_stopped_run(folder: str) -> int:
+    """A run stopped before its end (SIGTERM: its last checkpoint) gets what ``finish`` would
+    have written from that checkpoint: mixing.npz and the three pictures. Returns its step."""
+    from tinygen.io.checkpoint import load_checkpoint
+    from tinygen.methods import run as R
+    from tinygen.methods import stylegan
+    path = R.checkpoint_path(folder)
+    step = int(load_checkpoint(path)["step"])
+    if os.path.exists(os.path.join(folder, "mixing.npz")):
+        return step
+    config = stylegan.Config(**R.config_options(R.read_config(folder), stylegan.Config))
+    data, _ = stylegan.load_images(stylegan.Config(**{**vars(config), "n_train": 16}))
+    G, D = stylegan.build_models(config, data)
+    from tinygen.io.checkpoint import restore_checkpoint
+    restore_checkpoint(path, G=G, D=D)
+    rng = np.random.default_rng(config.seed + 2)
+
+    class Folder:                        # what save_pictures needs of a Run
+        eval_rng = rng
+
+        @staticmethod
+        def path(name):
+            return os.path.join(folder, name)
+    R.save_npz(Folder.path("mixing.npz"), **stylegan.mixing_triples(G, config.n_mixing, config,
+                                                                     rng))
+    stylegan.save_pictures(Folder, G, config)
+    return step
+
+
 def parse_sets(items) -> dict:
     out = {}
     for item in items or ():
@@ -182,6 +212,7 @@ def main(argv=None) -> int:
     result = {}
     if args.part == "score":
         folder, colour = args.run, args.colour
+        result["step"] = finish_stopped_run(folder)
     else:
         colour = args.part == "colour"
         x, _ = mnist8k()
