@@ -28,7 +28,6 @@ Sec. 3.1; StyleGAN1: every step); bilinear up-sampling without the extra low-pas
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 
 import tinygen
 from tinygen import backend, optim
