@@ -235,6 +235,33 @@ def gradient_penalty(critic, real, fake, lambda_: float = 10.0, epsilon=None, ep
     return lambda_ * ((norm - 1.0) ** 2).mean()
 
 
+def r1_penalty(discriminator, real, gamma: float = 10.0):
+    """The R1 penalty on real data (Mescheder et al. 2018, arXiv:1801.04406, eq. 9; the
+    regulariser of StyleGAN, Karras et al. 2019, arXiv:1812.04948, Sec. 4 and App. C):
+
+        R1 = gamma / 2 * E_{x ~ p_data} || grad_x D(x) ||^2
+
+    D(x) is the logit (the discriminator's raw score). As in :func:`gradient_penalty`, the
+    inner gradient grad_x D(x) is taken with ``create_graph=True``, so descending R1 with
+    respect to D's weights runs a double backward through D.
+
+    Args:
+        discriminator: a callable mapping (N, *d) to logits (N, 1) or (N,).
+        real: (N, *d) real batch, treated as a constant (detached).
+        gamma: the weight (StyleGAN: 10 on FFHQ; StyleGAN2 scales it with the resolution).
+
+    Returns:
+        The scalar gamma / 2 * mean_n sum_d (dD(x_n)/dx_nd)^2.
+    """
+    n = real.shape[0]
+    x = real.detach().requires_grad_()                                      # (N, *d)
+    with enable_grad():                   # the gradient exists even under no_grad (logging)
+        logits = discriminator(x)                                           # (N, 1)
+        (g,) = grad(logits.sum(), x, create_graph=True)                     # (N, *d)
+    g = g.reshape(n, -1)                                                    # (N, D)
+    return (0.5 * gamma) * (g * g).sum(1).mean()
+
+
 # ==== Label-using GAN losses (SGAN, InfoGAN) =======================================
 #
 # cGAN, ACGAN and BiGAN need no new objective: their D sees a label or a code beside x and

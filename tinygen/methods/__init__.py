@@ -27,5 +27,6 @@ METHODS = {
     "pix2pix": "tinygen.methods.pix2pix",
     "cyclegan": "tinygen.methods.cyclegan",
     "stargan": "tinygen.methods.stargan",
+    "stylegan": "tinygen.methods.stylegan",
 }
 
