@@ -28,5 +28,6 @@ METHODS = {
     "cyclegan": "tinygen.methods.cyclegan",
     "stargan": "tinygen.methods.stargan",
     "stylegan": "tinygen.methods.stylegan",
+    "gan3d": "tinygen.methods.gan3d",
 }
 

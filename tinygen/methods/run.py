@@ -800,7 +800,7 @@ def sample_main(argv=None) -> int:
         print(f"tinygen sample: {exc}", file=sys.stderr)
         return 2
     out = args.out or os.path.join(args.run, f"sampled-{args.seed}.npz")
-    if x.ndim == 4:
+    if x.ndim == 4 and value_range is not None:            # images (None: e.g. voxel grids)
         save_npz(out, x=to_uint8_images(x, value_range))
         from tinygen.io import save_image_grid
         png = os.path.splitext(out)[0] + ".png"
