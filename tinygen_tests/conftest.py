@@ -143,7 +143,10 @@ def check_grads(fn, inputs, second_order=True, **kwargs):
 
 
 def t64(a, requires_grad=True):
-    """A float64 leaf on the default device from anything array-like (host data)."""
+    """A float64 leaf on the default device from anything array-like (host data); a device
+    array stays on its device."""
+    if backend.device_of(a) != "cpu":
+        return tg.Tensor(a.astype(np.float64), requires_grad=requires_grad)
     return tg.Tensor(on_default_device(np.asarray(a, dtype=np.float64)), requires_grad=requires_grad)
 
 

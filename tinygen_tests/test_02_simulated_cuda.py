@@ -75,9 +75,10 @@ def test_raw_arrays_defer_to_tensors_and_take_weak_references_as_in_cupy(sim):
     w = tg.full((2, 3), 2.0, dtype=tg.float64, device="cuda").data
     y = w @ t
     assert isinstance(y, tg.Tensor) and y.requires_grad and y.device == "cuda:0"
-    assert isinstance(w + t, tg.Tensor) and isinstance(w < t, tg.Tensor)
-    ref = weakref.ref(w)                                     # cupy#1355: weak references work
-    del w
+    assert isinstance(w.T + t, tg.Tensor) and isinstance(w.T < t, tg.Tensor)
+    v = w * 1.0
+    ref = weakref.ref(v)                                     # cupy#1355: weak references work
+    del v
     assert ref() is None
 
 
@@ -217,3 +218,30 @@ def test_every_demo_runs_on_the_stand_in(demo, tmp_path):
 def test_style_command_runs_on_the_stand_in(tmp_path):
     res = _cli(["style", "--size", "32", "--steps", "2", "--out", str(tmp_path / "style")], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
+
+
+# ----------------------------------------------------------------------------
+# the prepared GPU check (benchmarks/gpu_check.sh + gpu_timing.py): it runs without a GPU
+# ----------------------------------------------------------------------------
+
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+
+
+def test_gpu_check_script_parses_and_its_timing_runs_dry_on_the_stand_in():
+    subprocess.run(["bash", "-n", os.path.join(BENCH, "gpu_check.sh")], check=True)
+    env = dict(os.environ, TINYGEN_SIMULATE_CUDA="1", PYTHONPATH=os.path.dirname(BENCH))
+    out = subprocess.run([sys.executable, os.path.join(BENCH, "gpu_timing.py"), "--dry",
+                          "--no-torch"], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "tinygen on cuda:0 (CuPy stand-in)" in out.stdout
+    for name in ("conv 1->64", "DCGAN step", "WGAN-GP critic step"):
+        assert name in out.stdout
+
+
+@pytest.mark.slow
+def test_gpu_check_script_runs_dry(tmp_path):
+    env = dict(os.environ, OUT=str(tmp_path))
+    subprocess.run(["bash", os.path.join(BENCH, "gpu_check.sh"), "--dry"], env=env, check=True,
+                   timeout=900)
+    assert "passed" in (tmp_path / "tests.txt").read_text()
+    assert "DCGAN step" in (tmp_path / "timing.txt").read_text()
