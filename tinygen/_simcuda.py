@@ -228,12 +228,27 @@ def _index(key, device: int):
 # the device array
 # --------------------------------------------------------------------------
 
+def _should_use_rop(x, y) -> bool:
+    """CuPy's rule (``core.pyx``) for ``x <op> y`` with x a device array: defer to ``y``'s
+    reflected operator when y opts out of ufuncs (``__array_ufunc__ = None``) or, lacking
+    ``__array_ufunc__``, has a higher ``__array_priority__`` (a tinygen Tensor: 1000)."""
+    try:
+        y_ufunc = y.__array_ufunc__
+    except AttributeError:
+        return getattr(x, "__array_priority__", 0) < getattr(y, "__array_priority__", 0)
+    return y_ufunc is None
+
+
 def _binary(name, reflected=False, inplace=False):
     def op(self, other):
         u = _ufunc(name)
         if inplace:
             return u(self, other, out=self)
-        return u(other, self) if reflected else u(self, other)
+        if reflected:
+            return u(other, self)
+        if _should_use_rop(self, other):
+            return NotImplemented
+        return u(self, other)
     op.__name__ = f"__{'r' if reflected else 'i' if inplace else ''}{name}__"
     return op
 
@@ -261,7 +276,7 @@ def _view_method(name):
 class ndarray:
     """``cupy.ndarray`` on a simulated device: a NumPy array the host may not touch implicitly."""
 
-    __slots__ = ("_a", "_device")
+    __slots__ = ("_a", "_device", "__weakref__")   # CuPy arrays take weak references (cupy#1355)
     __array_priority__ = 100
     __hash__ = None                       # like numpy/cupy arrays (they define ==)
 

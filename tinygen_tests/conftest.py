@@ -74,9 +74,37 @@ def on_default_device(a):
     return backend.to_device(a, tg.get_default_device())
 
 
-def host(x) -> np.ndarray:
-    """A host NumPy copy of a tensor or array, whatever its device (``x.cpu().numpy()``)."""
-    return x.cpu().numpy() if isinstance(x, tg.Tensor) else backend.to_host(x)
+def host(x):
+    """A host NumPy copy of a tensor or array, whatever its device (``x.cpu().numpy()``).
+
+    Anything else (lists, scalars, NumPy arrays) comes back as it is.
+    """
+    if isinstance(x, tg.Tensor):
+        return x.cpu().numpy()
+    if backend.device_of(x) != "cpu":
+        return backend.to_host(x)
+    return x
+
+
+def assert_allclose(actual, desired, *args, **kwargs):
+    """``numpy.testing.assert_allclose`` on host copies: tensors and device arrays welcome.
+
+    What ``cupy.testing.assert_allclose`` does (``cupy.asnumpy`` on both sides), so that a test
+    compares values on any device: under ``TINYGEN_SIMULATE_CUDA=1 TINYGEN_DEVICE=cuda`` the
+    values live on the stand-in GPU, which (like CuPy) refuses NumPy's implicit conversion.
+    """
+    np.testing.assert_allclose(host(actual), host(desired), *args, **kwargs)
+
+
+def assert_array_equal(actual, desired, *args, **kwargs):
+    """``numpy.testing.assert_array_equal`` on host copies (``cupy.testing.assert_array_equal``)."""
+    np.testing.assert_array_equal(host(actual), host(desired), *args, **kwargs)
+
+
+def on_cpu_only(reason: str):
+    """Skip a test of the host-only path when the default device is a GPU (the stand-in pass)."""
+    return pytest.mark.skipif(backend.get_default_device() != "cpu",
+                              reason=f"host-only path: {reason}")
 
 
 def leaf(draw, shape, low=-2.0, high=2.0, away_from=None, margin=0.1, layout=None):
@@ -115,7 +143,10 @@ def check_grads(fn, inputs, second_order=True, **kwargs):
 
 
 def t64(a, requires_grad=True):
-    """A float64 leaf on the default device from anything array-like (host data)."""
+    """A float64 leaf on the default device from anything array-like (host data); a device
+    array stays on its device."""
+    if backend.device_of(a) != "cpu":
+        return tg.Tensor(a.astype(np.float64), requires_grad=requires_grad)
     return tg.Tensor(on_default_device(np.asarray(a, dtype=np.float64)), requires_grad=requires_grad)
 
 

@@ -15,6 +15,7 @@ import tinygen as tg
 from tinygen import backend, cli, nn, optim
 from tinygen import methods as tg_methods
 from tinygen.backend import DeviceError
+from tinygen_tests.conftest import assert_array_equal
 
 PYTORCH_MESSAGE = ("can't convert cuda:0 device type tensor to numpy. "
                    "Use Tensor.cpu() to copy the tensor to host memory first.")
@@ -50,7 +51,7 @@ def test_host_arrays_in_device_kernels_raise_as_in_cupy(sim):
     with pytest.raises(ValueError, match="non-scalar numpy.ndarray cannot be used for fill"):
         a[...] = np.zeros(3)
     a[np.array([0, 2])] = 5.0                                # host index arrays are fine (CuPy too)
-    np.testing.assert_array_equal(a.get(), [5.0, 1.0, 5.0])
+    assert_array_equal(a.get(), [5.0, 1.0, 5.0])
 
 
 def test_implicit_conversions_behave_as_cupy(sim):
@@ -60,10 +61,25 @@ def test_implicit_conversions_behave_as_cupy(sim):
     with pytest.raises(TypeError):
         float(a)                                             # size 4
     assert float(a[1]) == 1.0 and int(a.sum()) == 6 and bool(a[3])
-    np.testing.assert_array_equal(sim.asnumpy(a), [0, 1, 2, 3])
-    np.testing.assert_array_equal(backend.to_host(a), a.get())
+    assert_array_equal(sim.asnumpy(a), [0, 1, 2, 3])
+    assert_array_equal(backend.to_host(a), a.get())
     with pytest.raises(AttributeError, match="draws random numbers on the host"):
         sim.random
+
+
+def test_raw_arrays_defer_to_tensors_and_take_weak_references_as_in_cupy(sim):
+    # CuPy's _should_use_rop: an operand with a higher __array_priority__ (a Tensor) gets the
+    # reflected operator, so `raw_array @ tensor` is the Tensor's __rmatmul__ (a tensor).
+    import weakref
+    t = tg.ones(3, 2, dtype=tg.float64, device="cuda", requires_grad=True)
+    w = tg.full((2, 3), 2.0, dtype=tg.float64, device="cuda").data
+    y = w @ t
+    assert isinstance(y, tg.Tensor) and y.requires_grad and y.device == "cuda:0"
+    assert isinstance(w.T + t, tg.Tensor) and isinstance(w.T < t, tg.Tensor)
+    v = w * 1.0
+    ref = weakref.ref(v)                                     # cupy#1355: weak references work
+    del v
+    assert ref() is None
 
 
 def test_numpy_of_a_device_tensor_raises_pytorchs_error(sim):
@@ -78,9 +94,9 @@ def test_numpy_of_a_device_tensor_raises_pytorchs_error(sim):
 
 def test_mixing_cpu_and_cuda_tensors_names_both(sim):
     with pytest.raises(DeviceError, match="cpu and cuda:0"):
-        tg.ones(2) + tg.ones(2, device="cuda")
+        tg.ones(2, device="cpu") + tg.ones(2, device="cuda")
     with pytest.raises(DeviceError, match="cuda:0"):
-        tg.matmul(tg.ones(2, 2, device="cuda"), tg.ones(2, 2))
+        tg.matmul(tg.ones(2, 2, device="cuda"), tg.ones(2, 2, device="cpu"))
 
 
 def test_cuda0_and_cuda1_are_kept_apart(sim):
@@ -122,7 +138,7 @@ def test_to_cuda_and_back_is_exact(sim, dtype):
 def test_scatter_add_accumulates_on_the_device(sim):
     t = tg.zeros(4, dtype=tg.float64, device="cuda").data
     backend.scatter_add(t, np.array([1, 1, 3]), sim.asarray(np.array([1.0, 2.0, 3.0])))
-    np.testing.assert_array_equal(t.get(), [0.0, 3.0, 0.0, 3.0])
+    assert_array_equal(t.get(), [0.0, 3.0, 0.0, 3.0])
     with pytest.raises(TypeError):
         backend.scatter_add(t, np.array([0]), np.array([1.0]))   # host values: refused
 
@@ -202,3 +218,30 @@ def test_every_demo_runs_on_the_stand_in(demo, tmp_path):
 def test_style_command_runs_on_the_stand_in(tmp_path):
     res = _cli(["style", "--size", "32", "--steps", "2", "--out", str(tmp_path / "style")], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
+
+
+# ----------------------------------------------------------------------------
+# the prepared GPU check (benchmarks/gpu_check.sh + gpu_timing.py): it runs without a GPU
+# ----------------------------------------------------------------------------
+
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+
+
+def test_gpu_check_script_parses_and_its_timing_runs_dry_on_the_stand_in():
+    subprocess.run(["bash", "-n", os.path.join(BENCH, "gpu_check.sh")], check=True)
+    env = dict(os.environ, TINYGEN_SIMULATE_CUDA="1", PYTHONPATH=os.path.dirname(BENCH))
+    out = subprocess.run([sys.executable, os.path.join(BENCH, "gpu_timing.py"), "--dry",
+                          "--no-torch"], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "tinygen on cuda:0 (CuPy stand-in)" in out.stdout
+    for name in ("conv 1->64", "DCGAN step", "WGAN-GP critic step"):
+        assert name in out.stdout
+
+
+@pytest.mark.slow
+def test_gpu_check_script_runs_dry(tmp_path):
+    env = dict(os.environ, OUT=str(tmp_path))
+    subprocess.run(["bash", os.path.join(BENCH, "gpu_check.sh"), "--dry"], env=env, check=True,
+                   timeout=900)
+    assert "passed" in (tmp_path / "tests.txt").read_text()
+    assert "DCGAN step" in (tmp_path / "timing.txt").read_text()

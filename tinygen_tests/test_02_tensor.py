@@ -10,6 +10,7 @@ import pytest
 
 import tinygen as tg
 from tinygen import functional as F, ops
+from tinygen_tests.conftest import assert_allclose, assert_array_equal
 
 # ----------------------------------------------------------------------------
 # creation and metadata
@@ -36,10 +37,10 @@ def test_tensor_copies_its_data():
 def test_creation_functions():
     assert tg.zeros(2, 3).shape == (2, 3) and tg.zeros(2, 3).dtype == np.float32
     assert tg.ones((2,), dtype=tg.float64).dtype == np.float64
-    np.testing.assert_array_equal(tg.full((2,), 7.0).data, [7.0, 7.0])
+    assert_array_equal(tg.full((2,), 7.0).data, [7.0, 7.0])
     assert tg.arange(5).dtype == np.int64 and tg.arange(0.0, 1.0, 0.25).dtype == np.float32
-    np.testing.assert_allclose(tg.linspace(0, 1, 5).data, [0, 0.25, 0.5, 0.75, 1])
-    np.testing.assert_array_equal(tg.eye(2).data, np.eye(2))
+    assert_allclose(tg.linspace(0, 1, 5).data, [0, 0.25, 0.5, 0.75, 1])
+    assert_array_equal(tg.eye(2).data, np.eye(2))
     x = tg.randn(3, dtype=tg.float64)
     assert tg.zeros_like(x).dtype == np.float64 and tg.ones_like(x).shape == (3,)
     assert tg.randint(0, 5, (100,)).dtype == np.int64
@@ -52,19 +53,19 @@ def test_manual_seed_makes_random_tensors_reproducible():
     tg.manual_seed(123)
     a = tg.randn(5).data.copy()
     tg.manual_seed(123)
-    np.testing.assert_array_equal(tg.randn(5).data, a)
+    assert_array_equal(tg.randn(5).data, a)
     assert not np.array_equal(tg.randn(5).data, a)
 
 
 def test_metadata_and_python_conversions():
-    x = tg.tensor(np.arange(6.0).reshape(2, 3))
+    x = tg.tensor(np.arange(6.0).reshape(2, 3), device="cpu")   # np.asarray(x): the host path
     assert x.shape == (2, 3) and x.ndim == 2 and x.dim() == 2 and x.numel() == 6
     assert x.size() == (2, 3) and x.size(1) == 3 and len(x) == 2
     assert x.device == "cpu" and x.is_leaf
     assert x.tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
     assert float(x[1, 2]) == 5.0 and int(x[1, 2]) == 5 and x.sum().item() == 15.0
     assert isinstance(x.cpu().numpy(), np.ndarray)
-    np.testing.assert_array_equal(np.asarray(x), x.data)
+    assert_array_equal(np.asarray(x), x.data)
     with pytest.raises(ValueError, match=r"one element.*\(2, 3\)"):
         x.item()
     with pytest.raises(TypeError, match="0-d"):
@@ -81,9 +82,9 @@ def test_comparisons_give_boolean_tensors_without_graph():
     x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
     m = x > 1.5
     assert m.dtype == np.bool_ and not m.requires_grad
-    np.testing.assert_array_equal(m.data, [False, True, True])
-    np.testing.assert_array_equal((x == 2.0).data, [False, True, False])
-    np.testing.assert_array_equal(x.argmax().data, 2)
+    assert_array_equal(m.data, [False, True, True])
+    assert_array_equal((x == 2.0).data, [False, True, False])
+    assert_array_equal(x.argmax().data, 2)
 
 
 # ----------------------------------------------------------------------------
@@ -102,7 +103,7 @@ def test_integer_tensors_and_floats():
     i = tg.tensor([1, 2, 3])
     assert (i + 1).dtype == np.int64 and (i * 2).dtype == np.int64
     assert (i / 2).dtype == np.float32 and (i / i).dtype == np.float32
-    np.testing.assert_allclose((i / 2).data, [0.5, 1.0, 1.5])
+    assert_allclose((i / 2).data, [0.5, 1.0, 1.5])
     assert (i * 2.5).dtype == np.float32 and (i + tg.randn(3)).dtype == np.float32
     assert (i + tg.randn(3, dtype=tg.float64)).dtype == np.float64
     assert (2 ** i).dtype == np.float32 and i.float().mean().dtype == np.float32
@@ -142,7 +143,7 @@ def test_every_op_preserves_dtype_in_output_and_gradient(name, dtype):
 
 
 def test_to_float_double_long():
-    x = tg.tensor([1.5, -2.5])
+    x = tg.tensor([1.5, -2.5], device="cpu")
     assert x.double().dtype == np.float64 and x.double().double().dtype == np.float64
     assert x.to(tg.float64).dtype == np.float64 and x.to(dtype=tg.float16).dtype == np.float16
     assert x.double().float().dtype == np.float32

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import tinygen as tg
 from tinygen import ops
-from tinygen_tests.conftest import SETTINGS, check_grads, leaf, shapes, t64
+from tinygen_tests.conftest import SETTINGS, assert_array_equal, check_grads, leaf, shapes, t64
 
 
 @SETTINGS
@@ -21,7 +21,7 @@ def test_reshape_and_flatten(data, shape):
     x = leaf(data.draw, shape)
     n = int(np.prod(shape, dtype=int))
     new = data.draw(st.sampled_from([(n,), (1, n), (n, 1, 1)]))
-    np.testing.assert_array_equal(ops.reshape(x, new).data, np.reshape(x.data, new))
+    assert_array_equal(ops.reshape(x, new).data, np.reshape(x.data, new))
     check_grads(lambda t: ops.reshape(t, new), x)
     if len(shape) >= 1:
         s = data.draw(st.integers(0, len(shape) - 1))
@@ -42,13 +42,13 @@ def test_reshape_error_names_both_shapes():
 def test_permute_and_transpose(data, shape):
     x = leaf(data.draw, shape)
     perm = tuple(data.draw(st.permutations(range(len(shape)))))
-    np.testing.assert_array_equal(ops.permute(x, perm).data, np.transpose(x.data, perm))
+    assert_array_equal(ops.permute(x, perm).data, np.transpose(x.data, perm))
     check_grads(lambda t: ops.permute(t, perm), x)
     d0 = data.draw(st.integers(-len(shape), len(shape) - 1))
     d1 = data.draw(st.integers(-len(shape), len(shape) - 1))
-    np.testing.assert_array_equal(ops.transpose(x, d0, d1).data, np.swapaxes(x.data, d0, d1))
+    assert_array_equal(ops.transpose(x, d0, d1).data, np.swapaxes(x.data, d0, d1))
     check_grads(lambda t: ops.transpose(t, d0, d1), x)
-    np.testing.assert_array_equal(x.T.data, x.data.T)
+    assert_array_equal(x.T.data, x.data.T)
 
 
 def test_permute_rejects_a_non_permutation():
@@ -60,10 +60,10 @@ def test_permute_rejects_a_non_permutation():
 @given(data=st.data(), shape=shapes(min_dims=0, max_dims=4))
 def test_squeeze_unsqueeze(data, shape):
     x = leaf(data.draw, shape)
-    np.testing.assert_array_equal(ops.squeeze(x).data, np.squeeze(x.data))
+    assert_array_equal(ops.squeeze(x).data, np.squeeze(x.data))
     check_grads(ops.squeeze, x)
     d = data.draw(st.integers(-len(shape) - 1, len(shape)))
-    np.testing.assert_array_equal(ops.unsqueeze(x, d).data, np.expand_dims(x.data, d))
+    assert_array_equal(ops.unsqueeze(x, d).data, np.expand_dims(x.data, d))
     check_grads(lambda t: ops.unsqueeze(t, d), x)
     if shape:
         d = data.draw(st.integers(0, len(shape) - 1))
@@ -89,11 +89,11 @@ def test_concat_and_stack(data, shape, n):
         s = list(shape)
         s[dim] = data.draw(st.integers(1, 3))
         parts.append(leaf(data.draw, tuple(s)))
-    np.testing.assert_array_equal(ops.concat(parts, dim).data, np.concatenate([p.data for p in parts], dim))
+    assert_array_equal(ops.concat(parts, dim).data, np.concatenate([p.data for p in parts], dim))
     check_grads(lambda *ts: ops.concat(ts, dim), parts)
     same = [leaf(data.draw, shape) for _ in range(n)]
     sdim = data.draw(st.integers(-len(shape) - 1, len(shape)))
-    np.testing.assert_array_equal(ops.stack(same, sdim).data, np.stack([p.data for p in same], sdim))
+    assert_array_equal(ops.stack(same, sdim).data, np.stack([p.data for p in same], sdim))
     check_grads(lambda *ts: ops.stack(ts, sdim), same)
 
 
@@ -114,7 +114,7 @@ def test_split_and_chunk(data, shape):
     ref = np.split(x.data, list(range(size, shape[dim], size)), axis=dim)
     assert len(pieces) == len(ref)
     for p, r in zip(pieces, ref):
-        np.testing.assert_array_equal(p.data, r)
+        assert_array_equal(p.data, r)
     check_grads(lambda t: ops.split(t, size, dim), x)
     chunks = data.draw(st.integers(1, 3))
     got = ops.chunk(x, chunks, dim)
@@ -134,7 +134,7 @@ def test_split_sections_must_add_up():
 def test_pad(data, shape, value):
     x = leaf(data.draw, shape)
     widths = [(data.draw(st.integers(0, 2)), data.draw(st.integers(0, 2))) for _ in shape]
-    np.testing.assert_array_equal(ops.pad(x, widths, value).data,
+    assert_array_equal(ops.pad(x, widths, value).data,
                                   np.pad(x.data, widths, constant_values=value))
     check_grads(lambda t: ops.pad(t, widths, value), x)
 
@@ -151,7 +151,7 @@ def test_pad_errors():
 def test_flip(data, shape):
     x = leaf(data.draw, shape)
     dims = tuple(data.draw(st.lists(st.integers(0, len(shape) - 1), min_size=1, unique=True)))
-    np.testing.assert_array_equal(ops.flip(x, dims).data, np.flip(x.data, dims))
+    assert_array_equal(ops.flip(x, dims).data, np.flip(x.data, dims))
     check_grads(lambda t: ops.flip(t, dims), x)
 
 
@@ -190,7 +190,7 @@ def test_getitem_basic(data, shape):
     x = leaf(data.draw, shape)
     index = data.draw(basic_index(shape))
     ref = x.data[index]
-    np.testing.assert_array_equal(x[index].data, ref)
+    assert_array_equal(x[index].data, ref)
     if ref.size == 0:
         return
     check_grads(lambda t: t[index], x)
@@ -201,7 +201,7 @@ def test_getitem_basic(data, shape):
 def test_getitem_integer_arrays_with_repeats(data, shape):
     x = leaf(data.draw, shape)
     idx = data.draw(st.lists(st.integers(-shape[0], shape[0] - 1), min_size=1, max_size=6))
-    np.testing.assert_array_equal(x[idx].data, x.data[np.array(idx)])
+    assert_array_equal(x[idx].data, x.data[np.array(idx)])
     check_grads(lambda t: t[idx], x)
     # a repeated index accumulates: x[[0, 0, 0]].sum() has gradient 3 at 0
     y = t64(np.zeros(shape))
@@ -210,7 +210,7 @@ def test_getitem_integer_arrays_with_repeats(data, shape):
     if len(shape) >= 2:                      # mixed with a slice, and a Tensor index
         t_idx = tg.tensor(np.array(idx) % shape[0])
         cols = np.array(idx) % shape[1]
-        np.testing.assert_array_equal(x[1:, cols].data, x.data[1:, cols])
+        assert_array_equal(x[1:, cols].data, x.data[1:, cols])
         check_grads(lambda t: t[1:, cols], x)
         check_grads(lambda t: t[:, np.array(idx) % shape[1]], x)
         check_grads(lambda t: t[t_idx], x)
@@ -221,7 +221,7 @@ def test_getitem_integer_arrays_with_repeats(data, shape):
 def test_getitem_boolean_mask(data, shape):
     x = leaf(data.draw, shape)
     mask = np.random.default_rng(data.draw(st.integers(0, 99))).random(shape) > 0.4
-    np.testing.assert_array_equal(x[mask].data, x.data[mask])
+    assert_array_equal(x[mask].data, x.data[mask])
     check_grads(lambda t: t[mask], x)
     check_grads(lambda t: t[tg.Tensor(mask)], x)
     row_mask = mask.reshape(-1)[: shape[0]] if mask.size >= shape[0] else np.ones(shape[0], bool)
@@ -231,11 +231,11 @@ def test_getitem_boolean_mask(data, shape):
 def test_getitem_gradient_values():
     x = t64(np.arange(6.0).reshape(2, 3))
     x[::-1, [2, 2, 0]].backward(tg.tensor(np.arange(6.0).reshape(2, 3)))
-    np.testing.assert_array_equal(x.grad.data, [[5.0, 0.0, 7.0], [2.0, 0.0, 1.0]])
+    assert_array_equal(x.grad.data, [[5.0, 0.0, 7.0], [2.0, 0.0, 1.0]])
 
 
 def test_iterating_a_tensor_differentiates():
     x = t64([[1.0, 2.0], [3.0, 4.0]])
     rows = list(x)
     (rows[0] * rows[1]).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [[3.0, 4.0], [1.0, 2.0]])
+    assert_array_equal(x.grad.data, [[3.0, 4.0], [1.0, 2.0]])

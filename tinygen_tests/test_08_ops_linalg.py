@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 import tinygen as tg
 from tinygen import ops
-from tinygen_tests.conftest import SETTINGS, check_grads, leaf, t64
+from tinygen_tests.conftest import (
+    SETTINGS, assert_allclose, assert_array_equal, check_grads, leaf, on_default_device,
+    t64)
 
 side = st.integers(1, 3)
 
@@ -44,15 +46,15 @@ def test_matmul(data, ab):
     ref = np.matmul(a.data, b.data)
     y = ops.matmul(a, b)
     assert y.shape == ref.shape
-    np.testing.assert_allclose(y.data, ref, rtol=1e-12)
+    assert_allclose(y.data, ref, rtol=1e-12)
     check_grads(ops.matmul, (a, b))
 
 
 def test_matmul_operator_and_constant_operand():
     a = t64(np.arange(6.0).reshape(2, 3))
-    w = np.ones((3, 2))
-    np.testing.assert_array_equal((a @ w).data, a.data @ w)
-    np.testing.assert_array_equal((w.T @ a.T).data, w.T @ a.data.T)   # __rmatmul__
+    w = on_default_device(np.ones((3, 2)))       # a raw array, on a's device
+    assert_array_equal((a @ w).data, a.data @ w)
+    assert_array_equal((w.T @ a.T).data, w.T @ a.data.T)   # __rmatmul__
     check_grads(lambda t: t @ w, a)
 
 

@@ -15,7 +15,7 @@ from tinygen import nn
 from tinygen.gradcheck import GradcheckError, check_module, gradcheck, gradgradcheck
 from tinygen.ops import conv as C
 from tinygen.ops import im2col as I
-from tinygen_tests.conftest import check_grads, t64
+from tinygen_tests.conftest import assert_allclose, check_grads, t64
 
 FAST = settings(max_examples=6, deadline=None)
 MANY = settings(max_examples=40, deadline=None)
@@ -84,7 +84,7 @@ def test_col2im_is_the_adjoint_of_im2col(cfg, seed):
     c = rng.standard_normal(cols.shape)
     back = I.col2im(c, (cfg["H"], cfg["W"]), cfg["s"], cfg["p"], cfg["d"])
     assert back.shape == x.shape
-    np.testing.assert_allclose((cols * c).sum(), (x * back).sum(), rtol=1e-10)
+    assert_allclose((cols * c).sum(), (x * back).sum(), rtol=1e-10)
 
 
 def test_batch_chunking_gives_the_same_result(monkeypatch):
@@ -93,15 +93,15 @@ def test_batch_chunking_gives_the_same_result(monkeypatch):
     w = tg.tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), requires_grad=True)
     gy = rng.standard_normal((5, 4, 3, 3)).astype(np.float32)
     y = C.conv2d(x, w, stride=2)
-    y.backward(gy)
+    y.backward(tg.tensor(gy))
     ref = (y.cpu().numpy(), x.grad.cpu().numpy(), w.grad.cpu().numpy())
     monkeypatch.setattr(I, "MAX_COLUMN_BYTES", 3 * 9 * 9 * 4 * 2)   # two samples per chunk
     assert len(I.batch_chunks(5, 3 * 9 * 9 * 4)) == 3
     x.grad = w.grad = None
     y = C.conv2d(x, w, stride=2)
-    y.backward(gy)
+    y.backward(tg.tensor(gy))
     for a, b in zip(ref, (y.cpu().numpy(), x.grad.cpu().numpy(), w.grad.cpu().numpy())):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+        assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 # ----------------------------------------------------------------------------
@@ -145,12 +145,12 @@ def test_fast_conv2d_matches_the_naive_loop_values_and_gradients(cfg, seed):
     x, w, b = _conv_inputs(cfg, seed)
     args = (cfg["s"], cfg["p"], cfg["d"], cfg["g"])
     y_fast, y_slow = C.conv2d(x, w, b, *args), C.conv2d_naive(x, w, b, *args)
-    np.testing.assert_allclose(y_fast.cpu().numpy(), y_slow.cpu().numpy(), rtol=1e-10, atol=1e-12)
-    gy = tg.Tensor(np.random.default_rng(seed + 1).standard_normal(y_fast.shape))
+    assert_allclose(y_fast.cpu().numpy(), y_slow.cpu().numpy(), rtol=1e-10, atol=1e-12)
+    gy = tg.tensor(np.random.default_rng(seed + 1).standard_normal(y_fast.shape))
     fast = tg.grad(y_fast, [x, w, b], gy)
     slow = tg.grad(y_slow, [x, w, b], gy)
     for a, c in zip(fast, slow):
-        np.testing.assert_allclose(a.cpu().numpy(), c.cpu().numpy(), rtol=1e-10, atol=1e-12)
+        assert_allclose(a.cpu().numpy(), c.cpu().numpy(), rtol=1e-10, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------
@@ -235,7 +235,7 @@ def _double(orig):
 
 def _ignore_upstream(orig):
     def backward(self, gy):
-        return orig(self, tg.Tensor(np.ones(gy.shape)))
+        return orig(self, tg.ones(gy.shape, dtype=gy.dtype, device=gy.device))
     return backward
 
 
@@ -380,7 +380,7 @@ def test_unbatched_input_is_accepted():
     tg.manual_seed(3)
     m = nn.Conv2d(2, 3, 3, padding=1)
     x = np.random.default_rng(0).standard_normal((2, 5, 5)).astype(np.float32)
-    np.testing.assert_allclose(m(tg.tensor(x)).cpu().numpy(), m(tg.tensor(x[None])).cpu().numpy()[0])
+    assert_allclose(m(tg.tensor(x)).cpu().numpy(), m(tg.tensor(x[None])).cpu().numpy()[0])
 
 
 # ----------------------------------------------------------------------------
@@ -413,12 +413,12 @@ def test_against_pytorch_conv2d_and_conv_transpose2d(cfg, seed):
             ours, theirs = C.conv2d, TF.conv2d
             y = ours(x, w, b, *args)
         gy = np.random.default_rng(seed).standard_normal(y.shape)
-        grads = tg.grad(y, [x, w, b], tg.Tensor(gy))
+        grads = tg.grad(y, [x, w, b], tg.tensor(gy))
         y_t, grads_t = _torch_grads(torch, lambda *t: theirs(*t, *args),
                                     [x.cpu().numpy(), w.cpu().numpy(), b.cpu().numpy()], gy)
-        np.testing.assert_allclose(y.cpu().numpy(), y_t, rtol=1e-5, atol=1e-10)
+        assert_allclose(y.cpu().numpy(), y_t, rtol=1e-5, atol=1e-10)
         for a, c in zip(grads, grads_t):
-            np.testing.assert_allclose(a.cpu().numpy(), c, rtol=1e-5, atol=1e-10)
+            assert_allclose(a.cpu().numpy(), c, rtol=1e-5, atol=1e-10)
 
 
 @pytest.mark.parametrize("padding", ["same", "valid"])
@@ -429,7 +429,7 @@ def test_against_pytorch_string_padding_with_even_kernels(padding):
     y = C.conv2d(t64(x), t64(w), padding=padding, dilation=(1, 2))
     ref = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), padding=padding,
                                      dilation=(1, 2))
-    np.testing.assert_allclose(y.cpu().numpy(), ref.cpu().numpy(), rtol=1e-10)
+    assert_allclose(y.cpu().numpy(), ref.cpu().numpy(), rtol=1e-10)
 
 
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
@@ -455,10 +455,10 @@ def test_against_pytorch_modules_load_state_dict_and_repr(mode):
         y_t, y = theirs(xt), ours(xo)
         gy = rng.standard_normal(y.shape)
         y_t.backward(torch.tensor(gy))
-        y.backward(gy)
-        np.testing.assert_allclose(y.cpu().numpy(), y_t.detach().cpu().numpy(), rtol=1e-5, atol=1e-10)
-        np.testing.assert_allclose(xo.grad.cpu().numpy(), xt.grad.cpu().numpy(), rtol=1e-5, atol=1e-10)
-        np.testing.assert_allclose(ours.weight.grad.cpu().numpy(), theirs.weight.grad.cpu().numpy(),
+        y.backward(tg.tensor(gy))
+        assert_allclose(y.cpu().numpy(), y_t.detach().cpu().numpy(), rtol=1e-5, atol=1e-10)
+        assert_allclose(xo.grad.cpu().numpy(), xt.grad.cpu().numpy(), rtol=1e-5, atol=1e-10)
+        assert_allclose(ours.weight.grad.cpu().numpy(), theirs.weight.grad.cpu().numpy(),
                                    rtol=1e-5, atol=1e-10)
 
 
@@ -472,4 +472,4 @@ def test_against_pytorch_conv_transpose_output_size():
     for size in [(10, 7), (12, 9), (11, 8)]:
         y = ours(t64(x), output_size=size)
         ref = theirs(torch.tensor(x), output_size=size)
-        np.testing.assert_allclose(y.cpu().numpy(), ref.detach().cpu().numpy(), rtol=1e-10)
+        assert_allclose(y.cpu().numpy(), ref.detach().cpu().numpy(), rtol=1e-10)

@@ -14,7 +14,7 @@ from tinygen import nn
 from tinygen.gradcheck import GradcheckError, check_module, gradcheck
 from tinygen.ops import pool as P
 from tinygen.ops import shape as S
-from tinygen_tests.conftest import check_grads, t64
+from tinygen_tests.conftest import assert_allclose, check_grads, t64
 
 FAST = settings(max_examples=6, deadline=None)
 
@@ -51,7 +51,7 @@ def test_max_pool_by_hand_and_indices():
     y, idx = P.max_pool2d(x, 2, return_indices=True)
     assert y.cpu().numpy()[0, 0].tolist() == [[5, 8], [9, 3]]
     assert idx.cpu().numpy()[0, 0].tolist() == [[1, 6], [12, 14]]              # first max wins the tie
-    y.backward(np.ones((1, 1, 2, 2)))
+    y.backward(tg.tensor(np.ones((1, 1, 2, 2))))
     g = np.zeros(16)
     g[[1, 6, 12, 14]] = 1
     assert x.grad.cpu().numpy().ravel().tolist() == g.tolist()
@@ -98,9 +98,9 @@ def test_max_pool_double_backward_is_a_gather():
     y, idx = P.max_pool2d(x, 2, return_indices=True)
     (gx,) = tg.grad(y, [x], v, create_graph=True)
     u = np.random.default_rng(2).standard_normal(x.shape)
-    (gv,) = tg.grad(gx, [v], tg.Tensor(u))
+    (gv,) = tg.grad(gx, [v], tg.tensor(u))
     expect = u.reshape(1, 1, 16)[0, 0][idx.cpu().numpy()]
-    np.testing.assert_allclose(gv.cpu().numpy(), expect)
+    assert_allclose(gv.cpu().numpy(), expect)
 
 
 # ----------------------------------------------------------------------------
@@ -111,10 +111,10 @@ def test_avg_pool_divisors_by_hand():
     x = t64(np.ones((1, 1, 3, 3)))
     y_in = P.avg_pool2d(x, 2, stride=2, padding=1, count_include_pad=True)
     y_ex = P.avg_pool2d(x, 2, stride=2, padding=1, count_include_pad=False)
-    np.testing.assert_allclose(y_in.cpu().numpy()[0, 0], [[0.25, 0.5], [0.5, 1.0]])
-    np.testing.assert_allclose(y_ex.cpu().numpy()[0, 0], np.ones((2, 2)))
+    assert_allclose(y_in.cpu().numpy()[0, 0], [[0.25, 0.5], [0.5, 1.0]])
+    assert_allclose(y_ex.cpu().numpy()[0, 0], np.ones((2, 2)))
     y_div = P.avg_pool2d(x, 3, divisor_override=2)
-    np.testing.assert_allclose(y_div.cpu().numpy()[0, 0], [[4.5]])
+    assert_allclose(y_div.cpu().numpy()[0, 0], [[4.5]])
 
 
 @given(cfg=pool_config(dilation=False), seed=st.integers(0, 2 ** 16),
@@ -137,7 +137,7 @@ def test_adaptive_avg_pool_bins_and_gradcheck(h, w, oh, ow, seed):
             r0, r1 = (i * h) // oh, -(-(i + 1) * h // oh)
             c0, c1 = (j * w) // ow, -(-(j + 1) * w // ow)
             expect[:, :, i, j] = a[:, :, r0:r1, c0:c1].mean((2, 3))
-    np.testing.assert_allclose(y.cpu().numpy(), expect, rtol=1e-12)
+    assert_allclose(y.cpu().numpy(), expect, rtol=1e-12)
     check_grads(lambda x: P.adaptive_avg_pool2d(x, (oh, ow)), t64(a))
 
 
@@ -205,7 +205,7 @@ def test_pool_modules_gradcheck_and_unbatched():
     for m in (nn.MaxPool2d(3, 2, 1), nn.AvgPool2d(2, ceil_mode=True, count_include_pad=False),
               nn.AdaptiveAvgPool2d((2, 3))):
         assert all(r.passed for r in check_module(m, x))
-        np.testing.assert_allclose(m(t64(x[0])).cpu().numpy(), m(t64(x)).cpu().numpy()[0])
+        assert_allclose(m(t64(x[0])).cpu().numpy(), m(t64(x)).cpu().numpy()[0])
 
 
 @given(cfg=pool_config(max_side=8), seed=st.integers(0, 2 ** 16), cip=st.booleans(),
@@ -230,10 +230,10 @@ def test_against_pytorch_pooling_values_indices_and_gradients(cfg, seed, cip, di
         y, yt = ours(x), theirs(xt)
         assert y.shape == tuple(yt.shape)
         gy = gy_rng.standard_normal(y.shape)
-        y.backward(gy)
+        y.backward(tg.tensor(gy))
         yt.backward(torch.tensor(gy))
-        np.testing.assert_allclose(y.cpu().numpy(), yt.detach().cpu().numpy(), rtol=1e-5, atol=1e-12)
-        np.testing.assert_allclose(x.grad.cpu().numpy(), xt.grad.cpu().numpy(), rtol=1e-5, atol=1e-12)
+        assert_allclose(y.cpu().numpy(), yt.detach().cpu().numpy(), rtol=1e-5, atol=1e-12)
+        assert_allclose(x.grad.cpu().numpy(), xt.grad.cpu().numpy(), rtol=1e-5, atol=1e-12)
     _, idx = P.max_pool2d(t64(a), cfg["k"], cfg["s"], cfg["p"], cfg["d"], cfg["ceil"],
                           return_indices=True)
     _, idx_t = TF.max_pool2d(torch.tensor(a), cfg["k"], cfg["s"], cfg["p"], cfg["d"], cfg["ceil"],

@@ -473,7 +473,8 @@ def where(cond, a, b):
         raise TypeError("where: at least one of a and b must be a Tensor")
     a, b = as_tensor(a, like), as_tensor(b, like)
     xp = xp_of(like._data)
-    cond_data = xp.asarray(cond_data, dtype=bool)
+    with backend.device_scope(like._data):       # a host cond is copied to like's GPU
+        cond_data = xp.asarray(cond_data, dtype=bool)
     return Where(cond_data)(a, b)
 
 
