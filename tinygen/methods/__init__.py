@@ -23,5 +23,6 @@ METHODS = {
     "srresnet": "tinygen.methods.srresnet",
     "edsr": "tinygen.methods.edsr",
     "wdsr": "tinygen.methods.wdsr",
+    "srgan": "tinygen.methods.srgan",
 }
 
