@@ -59,8 +59,8 @@ def main(argv=None) -> int:
     for r in rows:
         per_step = (r["time"] - prev_time - r.get("eval_s", 0.0)) / max(1, r["step"] - prev_step)
         prev_step, prev_time = r["step"], r["time"]
-        cells = "".join(f"{r[f'test_psnr_y_sr[{h}]']:13.2f} {r[f'test_psnr_y_sr[{h}]'] - base[h]:+.2f}"
-                        for h in held)
+        psnr = [r[f"test_psnr_y_sr[{h}]"] for h in held]
+        cells = "".join(f"{v:13.2f} {v - base[h]:+.2f}" for v, h in zip(psnr, held))
         print(f"{r['step']:<6d} {per_step:6.2f}  {cells}")
     print("baseline max(bicubic, lanczos): " + ", ".join(f"{h} {v:.2f}" for h, v in base.items()))
     return 0

@@ -135,7 +135,8 @@ def test_run_trains_its_own_start_and_writes_everything(data, capsys):
     init = read_metrics(os.path.join(out, "init"))
     assert init[-1]["step"] == 2                                  # init_steps 0: as many as steps
     last = read_metrics(out)[-1]
-    assert {"loss_d", "loss_content", "loss_gen", "test_psnr_y_sr", "test_psnr_y_bicubic"} <= set(last)
+    assert {"loss_d", "loss_content", "loss_gen", "test_psnr_y_sr",
+            "test_psnr_y_bicubic"} <= set(last)
     with np.load(os.path.join(out, "predictions.npz")) as z:
         assert z["x"].shape == (3, 32, 40, 3) and z["x"].dtype == np.uint8
     frame = Image.open(os.path.join(out, "frames", "sr_000002.png"))

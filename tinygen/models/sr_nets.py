@@ -1,4 +1,5 @@
-"""Super-resolution networks: SRResNet (Ledig et al. 2017) and EDSR (Lim et al. 2017).
+"""Super-resolution networks: SRResNet (Ledig et al. 2017), EDSR (Lim et al. 2017), WDSR-B
+(Yu et al. 2018), and SRGAN's discriminator (Ledig et al. 2017, :class:`SRGANDiscriminator`).
 
 Both map an LR image x (N, 3, h, w) in [0, 1] to an SR image (N, 3, s h, s w):
 
