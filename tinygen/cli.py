@@ -60,7 +60,7 @@ COMMAND_HELP = {
     "fid": "Frechet Inception Distance between two image sets (pytorch-fid's numerics)",
     "weights": "list, locate or download pretrained weight files",
     "gradcheck": "finite-difference check of a layer's or function's gradients",
-    "sr": "upscale an image file with a trained srresnet / edsr / wdsr run (tiled)",
+    "sr": "upscale an image file with a trained srresnet / edsr / wdsr / srgan run (tiled)",
     "sr-eval": "Y-channel PSNR / SSIM of SR beside bicubic and Lanczos on given HR images",
     "apply": "translate an image file with a trained image-to-image run (pix2pix)",
 }

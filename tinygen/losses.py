@@ -5,6 +5,7 @@ Sections (each owned by the method family that uses it):
     GAN losses        discriminator / generator losses and the gradient penalty
     Label-using GANs  the K+1-class SGAN losses, feature matching, InfoGAN's information bound
     Style transfer    Gram matrix, style / content / total-variation losses (Gatys et al.)
+    Super-resolution  SRGAN's perceptual (VGG feature) content loss
 
 Differentiable: every function is composed of Tensor ops, so its first and
 second derivatives follow from the engine (the gradient penalty needs the
@@ -734,3 +735,33 @@ def total_variation_loss(x: Tensor, reduction: str = "mean") -> Tensor:
     if reduction == "mean":
         return tv / float(x.numel())
     raise ValueError(f"total_variation_loss: reduction must be 'mean' or 'sum', got {reduction!r}")
+
+
+# ==== Super-resolution ================================================================
+
+def perceptual_loss(features, sr: Tensor, hr, layers=("relu5_4",), rescale: float = 1 / 12.75):
+    """SRGAN's content loss (Ledig et al. 2017, arXiv:1609.04802, eq. 5): the squared
+    distance of feature maps phi of a fixed network (VGG19's relu5_4: "VGG54"),
+
+        l_VGG/i,j = 1/(W_ij H_ij C_ij) sum_{x,y,c} (phi(I_HR)/r - phi(G(I_LR))/r)^2,  r = 12.75
+
+    "VGG feature maps were also rescaled by a factor of 1/12.75 to obtain VGG losses of a
+    scale that is comparable to the MSE loss. This is equivalent to multiplying eq. 5 with a
+    rescaling factor of ~0.006" (Sec. 3.2; 1/12.75^2 = 0.00615). Averaged over the channels
+    too (eq. 5 sums positions; the channel mean is the implementations'), and over the batch;
+    several layers are summed. ``features.extract(x, layers)`` gives the maps
+    (tinygen.models.vgg); ``hr`` is the constant target (its features carry no gradient).
+
+    Shapes: sr, hr (N, 3, H, W) in [0, 1] -> scalar.
+    """
+    layers = (layers,) if isinstance(layers, str) else tuple(layers)
+    from tinygen.autograd import no_grad
+    with no_grad():                                                  # the target is a constant
+        target = features.extract(as_tensor(hr, sr).detach(), layers)
+    out = features.extract(sr, layers)
+    total = None
+    for name in layers:
+        d = (out[name] - target[name].detach()) * rescale           # (N, C_l, H_l, W_l)
+        term = (d * d).mean()
+        total = term if total is None else total + term
+    return total

@@ -18,7 +18,7 @@ import numpy as np
 
 from tinygen.ops.bicubic import imresize
 
-__all__ = ["crop_to_multiple", "degrade", "dihedral", "random_patches", "SRPairs"]
+__all__ = ["crop_to_multiple", "degrade", "dihedral", "random_patches", "rescaled", "SRPairs"]
 
 
 def crop_to_multiple(hr: np.ndarray, scale: int) -> np.ndarray:
@@ -38,6 +38,34 @@ def degrade(hr: np.ndarray, scale: int, quantize: bool = True) -> np.ndarray:
     if quantize:
         lr = np.round(lr * 255.0) / 255.0
     return lr.astype(np.float32)
+
+
+def rescaled(images: Sequence[np.ndarray], factors="1", min_side: int = 96) -> List[np.ndarray]:
+    """Every image at each of ``factors`` (a list or "1,0.75,0.5"): shrunk by MATLAB's
+    antialiased bicubic, clipped to [0, 1]; copies with a side under ``min_side`` are left out.
+
+    Scale augmentation (as SRCNN/VDSR train on several scales of their images): a shrunk HR
+    image is a new, finer-grained HR image, so a few photos give more distinct patches.
+    """
+    if isinstance(factors, str):
+        try:
+            factors = [float(f) for f in factors.split(",") if f.strip()]
+        except ValueError:
+            raise ValueError(f"rescales {factors!r}: give comma-separated factors in (0, 1], "
+                             "e.g. 1,0.75,0.5") from None
+    if not factors or any(not 0 < f <= 1 for f in factors):
+        raise ValueError(f"rescales {factors!r}: every factor must be in (0, 1], e.g. 1,0.75,0.5")
+    out = []
+    for im in images:
+        for f in factors:
+            if f == 1:
+                out.append(im)
+                continue
+            size = (int(round(im.shape[0] * f)), int(round(im.shape[1] * f)))
+            if min(size) >= min_side:
+                out.append(np.clip(imresize(im, size=size, method="matlab"), 0.0, 1.0)
+                           .astype(np.float32))
+    return out
 
 
 def dihedral(x: np.ndarray, k: int) -> np.ndarray:
@@ -63,6 +91,8 @@ class SRPairs:
                                      for h in self.hr]                    # (3, H/s, W/s) each
         if not self.hr:
             raise ValueError("SRPairs: no images")
+        area = np.array([lr.shape[1] * lr.shape[2] for lr in self.lr], np.float64)
+        self.weights = area / area.sum()          # an image is drawn in proportion to its area
 
     def __len__(self) -> int:
         return len(self.hr)
@@ -74,7 +104,7 @@ class SRPairs:
         lr_out = np.empty((n, 3, patch, patch), np.float32)
         hr_out = np.empty((n, 3, patch * s, patch * s), np.float32)
         for i in range(n):
-            j = int(rng.integers(len(self.lr)))
+            j = int(rng.choice(len(self.lr), p=self.weights))   # uniform over positions
             lr, hr = self.lr[j], self.hr[j]
             h, w = lr.shape[1:]
             if h < patch or w < patch:

@@ -29,5 +29,6 @@ METHODS = {
     "stargan": "tinygen.methods.stargan",
     "stylegan": "tinygen.methods.stylegan",
     "gan3d": "tinygen.methods.gan3d",
+    "srgan": "tinygen.methods.srgan",
 }
 

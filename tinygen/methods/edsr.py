@@ -36,9 +36,12 @@ class Config(srresnet.Config):
 
 
 PRESETS = {
+    "paper": {},
     "small": dict(srresnet.PRESETS["small"], res_scale=1.0),   # 4 blocks: no need to damp
 }
-PRESET_DOCS = {"small": srresnet.PRESET_DOCS["small"] + "; residual scaling 1 (as EDSR's "
+PRESET_DOCS = {"paper": "Sec. 4.1: 32 blocks of 256, residual scaling 0.1, 48-px LR patches, "
+                        "Adam 1e-4",
+               "small": srresnet.PRESET_DOCS["small"] + "; residual scaling 1 (as EDSR's "
                                                          "baseline at this width)"}
 default_preset = srresnet.default_preset
 LOSS = "l1"

@@ -44,7 +44,7 @@ from typing import Literal, Optional
 import tinygen
 from tinygen import backend, optim
 from tinygen.autograd import no_grad
-from tinygen.data.superres import SRPairs, crop_to_multiple, degrade
+from tinygen.data.superres import SRPairs, crop_to_multiple, degrade, rescaled
 from tinygen.methods import run as R
 from tinygen.models.sr_nets import build_sr_net
 from tinygen.nn.module import module_device
@@ -74,16 +74,24 @@ class Config(R.RunConfig):
                                        # conv+PixelShuffle stages, or one sub-pixel conv (ESPCN)
     residual: bool = False             # learn y - bicubic(x) (VDSR); departure of the small preset
     augment: bool = True               # random flips and 90-degree rotations of every patch
+    rescales: str = "1"                # also train on every HR image shrunk by these factors
+                                       # (bicubic, e.g. 1,0.75,0.5: more, finer-grained content;
+                                       # departure, the papers train on DIV2K as it is)
+    eval_every: int = 0                # steps between held-out evaluations logged to
+                                       # metrics.jsonl (0: only at the end)
     log_every: int = 100               # steps between metrics.jsonl lines
     sample_every: int = 500            # steps between picture frames (bicubic | SR | HR crops)
     checkpoint_every: int = 500        # steps between checkpoint.npz writes
 
 
 PRESETS = {
+    "paper": {},
     "small": dict(steps=1500, lr=1e-3, lr_halvings=2, channels=32, blocks=4,
                   upsampler="subpixel", residual=True, patch_size=24),
 }
-PRESET_DOCS = {"small": "a ~15-minute CPU budget: 4 x 32 blocks, sub-pixel upsampler at LR "
+PRESET_DOCS = {"paper": "Sec. 3.2: 16 blocks of 64, x2 PixelShuffle stages, 96-px HR patches, "
+                        "batch 16, Adam 1e-4, 10^6 steps",
+               "small": "a ~15-minute CPU budget: 4 x 32 blocks, sub-pixel upsampler at LR "
                         "size, residual over bicubic, lr 1e-3 halved twice, 1500 steps"}
 
 
@@ -157,11 +165,12 @@ def pixel_loss(y, target, loss: str):
 
 
 def lr_at(config, step: int) -> float:
-    """config.lr halved at 50%, 75%, 87.5%, ... of the steps (``lr_halvings`` times)."""
-    lr, mark = config.lr, 0.5
+    """config.lr halved at 50%, 75%, 87.5%, ... of the steps (``lr_halvings`` times; a
+    config with ``lr_factor`` multiplies by that instead of 0.5)."""
+    lr, mark, factor = config.lr, 0.5, getattr(config, "lr_factor", 0.5)
     for _ in range(config.lr_halvings):
         if step > mark * config.steps:
-            lr *= 0.5
+            lr *= factor
         mark += (1 - mark) / 2
     return lr
 
@@ -248,6 +257,67 @@ def _frame(model, hr, scale: int, size: int = 64):
 # the run
 # ---------------------------------------------------------------------------------------
 
+def sr_data(config):
+    """-> (SRPairs of the training images, test HR images, their names) for ``config``."""
+    train_images, _ = load_hr_images(config.dataset, config.exclude, "train")
+    test_spec = config.test_dataset or ("scenes" if config.dataset == "scenes" else None)
+    if test_spec:
+        test_images, test_names = load_hr_images(test_spec, "", "test")
+    else:
+        test_images, test_names = train_images[-1:], ["(training image)"]
+    return SRPairs(rescaled(train_images, config.rescales), config.scale), test_images, test_names
+
+
+class SRMonitor:
+    """What every SR run does around its update (SRResNet, EDSR, WDSR, SRGAN): frames, log
+    lines with the held-out evaluation (every ``eval_every`` steps and at the end),
+    predictions.npz and eval.json at the end.
+
+    ``frame(model, hr)`` draws the picture of one test image (default: bicubic | SR | HR).
+    """
+
+    def __init__(self, run, config, model, test_images, test_names, frame=None,
+                 columns: str = "bicubic | SR | HR"):
+        self.run, self.config, self.model = run, config, model
+        self.test_images, self.test_names = test_images, test_names
+        self.frame = frame or (lambda m, hr: _frame(m, hr, config.scale))
+        self.columns = columns
+        self.rows = self.outputs = None
+
+    def step_done(self, step: int, **losses) -> None:
+        run, config = self.run, self.config
+        run.record(step, **losses)
+        if run.due(step, config.sample_every):
+            run.save_grid(self.frame(self.model, self.test_images[0])[None],
+                          f"sr_{step:06d}.png", nrow=1, value_range=(0.0, 1.0),
+                          title=f"{run.method} x{config.scale}, step {step}: {self.columns} "
+                                f"({self.test_names[0]}, centre)")
+        if run.due(step, config.log_every):
+            extra = {}
+            if step == config.steps or (config.eval_every and step % config.eval_every == 0):
+                t0 = time.time()
+                self.rows, self.outputs = evaluate(self.model, self.test_images,
+                                                   self.test_names, config.scale)
+                extra = {f"test_{k}": v for k, v in _means(self.rows).items()}
+                extra.update({f"test_psnr_y_sr[{r['image']}]": r["psnr_y_sr"] for r in self.rows})
+                extra["eval_s"] = round(time.time() - t0, 3)
+            run.log(step, **extra)
+
+    def finish(self, **objects) -> str:
+        """The last checkpoint (``objects``), report, predictions.npz and eval.json."""
+        import json
+        if self.rows is None:                 # resumed at the end: nothing left to train
+            self.rows, self.outputs = evaluate(self.model, self.test_images, self.test_names,
+                                               self.config.scale)
+        self.run.finish(**objects)
+        _save_predictions(self.run.path("predictions.npz"), self.outputs, self.test_names)
+        from tinygen.io.files import atomic_write_bytes
+        atomic_write_bytes(self.run.path("eval.json"), json.dumps(
+            {"scale": self.config.scale, "images": self.rows, "mean": _means(self.rows)},
+            indent=2).encode())
+        return self.run.dir
+
+
 def train_sr(config, method: str, build, loss: str) -> str:
     """The SR training protocol (module docstring) for the network ``build(config)`` makes
     (after the run has seeded the generator); shared with EDSR and WDSR.
@@ -256,48 +326,28 @@ def train_sr(config, method: str, build, loss: str) -> str:
     baselines), frames, predictions.npz (``x``: the SR test images as uint8 (N, H, W, 3),
     or ``x_0``, ``x_1``, ... when their sizes differ, with ``names``) and eval.json.
     """
-    import json
     run = R.Run(config, method)
-    train_images, _ = load_hr_images(config.dataset, config.exclude, "train")
-    test_spec = config.test_dataset or ("scenes" if config.dataset == "scenes" else None)
-    if test_spec:
-        test_images, test_names = load_hr_images(test_spec, "", "test")
-    else:
-        test_images, test_names = train_images[-1:], ["(training image)"]
-    pairs = SRPairs(train_images, config.scale)
+    pairs, test_images, test_names = sr_data(config)
     model = build(config).to(config.device)
     opt = optim.Adam(model.parameters(), lr=config.lr)
-    rows = None
+    monitor = SRMonitor(run, config, model, test_images, test_names)
     for step in run.steps(run.resume(model=model, optimizer=opt)):
-        lr_now = lr_at(config, step)
-        for group in opt.param_groups:
-            group["lr"] = lr_now
+        lr_now = set_lr(opt, lr_at(config, step))
         model.train()
         x_lr, x_hr = pairs.patches(config.batch_size, config.patch_size, run.data_rng,
-                                   config.augment)                     # (B, 3, p, p), (B, 3, sp, sp)
+                                   config.augment)          # (B, 3, p, p), (B, 3, sp, sp)
         y = model(tinygen.tensor(x_lr, device=config.device))           # (B, 3, sp, sp)
         value = pixel_loss(y, tinygen.tensor(x_hr, device=config.device), loss)
         R.descend(value, opt)
-        run.record(step, loss=value, lr=lr_now)
-        if run.due(step, config.sample_every):
-            run.save_grid(_frame(model, test_images[0], config.scale)[None],
-                          f"sr_{step:06d}.png", nrow=1, value_range=(0.0, 1.0))
-        if run.due(step, config.log_every):
-            extra = {}
-            if step == config.steps:
-                rows, outputs = evaluate(model, test_images, test_names, config.scale)
-                m = _means(rows)
-                extra = {f"test_{k}": v for k, v in m.items()}
-            run.log(step, **extra)
+        monitor.step_done(step, loss=value, lr=lr_now)
         run.checkpoint(step, model=model, optimizer=opt)
-    if rows is None:                     # resumed at the end: nothing left to train
-        rows, outputs = evaluate(model, test_images, test_names, config.scale)
-    run.finish(model=model, optimizer=opt)
-    _save_predictions(run.path("predictions.npz"), outputs, test_names)
-    from tinygen.io.files import atomic_write_bytes
-    atomic_write_bytes(run.path("eval.json"), json.dumps(
-        {"scale": config.scale, "images": rows, "mean": _means(rows)}, indent=2).encode())
-    return run.dir
+    return monitor.finish(model=model, optimizer=opt)
+
+
+def set_lr(optimizer, lr: float) -> float:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
 
 
 def _save_predictions(path: str, outputs, names) -> None:
@@ -317,16 +367,19 @@ def train(config: Config) -> str:
 # tinygen sr / tinygen sr-eval
 # ---------------------------------------------------------------------------------------
 
+SR_METHODS = ("srresnet", "edsr", "wdsr", "srgan")   # runs `tinygen sr` / sr-eval can load
+
+
 def load_sr_model(checkpoint: str):
-    """The network of an srresnet / edsr / wdsr run (folder or checkpoint file) -> (model, config)."""
+    """The network of an SR run (SR_METHODS; folder or checkpoint file) -> (model, config)."""
     import importlib
     from tinygen.io.checkpoint import restore_checkpoint
     from tinygen.methods import METHODS
     saved = R.read_config(checkpoint)
     method = saved.get("method")
-    if method not in ("srresnet", "edsr", "wdsr"):
+    if method not in SR_METHODS:
         raise ValueError(f"--checkpoint {checkpoint}: a {method} run, not a super-resolution "
-                         "run (srresnet or edsr)")
+                         f"run ({', '.join(SR_METHODS)})")
     module = importlib.import_module(METHODS[method])
     config = module.Config(**{**R.config_options(saved, module.Config), "out": None,
                               "resume": None, "device": "cpu"})
@@ -345,7 +398,8 @@ def sr_main(argv=None) -> int:
     """``tinygen sr INPUT --scale S --checkpoint RUN_OR_FILE --out FILE.png``."""
     p = argparse.ArgumentParser(prog="tinygen sr", formatter_class=R.DefaultsHelp,
                                 description="Upscale an image file of any size with a trained "
-                                            "srresnet / edsr / wdsr run (tiled, with progress).")
+                                            "srresnet / edsr / wdsr / srgan run (tiled, with "
+                                            "progress).")
     p.add_argument("input", help="the low-resolution image file")
     p.add_argument("--scale", type=int, required=True, help="upscaling factor (the run's)")
     p.add_argument("--checkpoint", required=True, help="a run folder or its checkpoint.npz")
@@ -382,8 +436,8 @@ def sr_eval_main(argv=None) -> int:
                                 description=sr_eval_main.__doc__.split("``: ")[1])
     p.add_argument("hr", nargs="+", help="high-resolution image files (or one folder)")
     p.add_argument("--scale", type=int, required=True, help="upscaling factor")
-    p.add_argument("--checkpoint", default=None, help="an srresnet / edsr / wdsr run (else only the "
-                                                       "classical baselines)")
+    p.add_argument("--checkpoint", default=None,
+                   help="an srresnet / edsr / wdsr / srgan run (else the classical baselines)")
     p.add_argument("--json", default=None, help="also write the table as JSON to this file")
     a = p.parse_args(argv)
     files = a.hr
@@ -420,5 +474,6 @@ def sr_eval_main(argv=None) -> int:
     return 0
 
 
-__all__ = ["Config", "PRESETS", "build_models", "pixel_loss", "train_sr", "train", "upscale",
+__all__ = ["Config", "PRESETS", "build_models", "pixel_loss", "train_sr", "sr_data", "SRMonitor",
+           "set_lr", "lr_at", "train", "upscale",
            "evaluate", "baselines", "load_hr_images", "load_sr_model", "sr_main", "sr_eval_main"]

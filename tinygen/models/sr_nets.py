@@ -1,4 +1,5 @@
-"""Super-resolution networks: SRResNet (Ledig et al. 2017) and EDSR (Lim et al. 2017).
+"""Super-resolution networks: SRResNet (Ledig et al. 2017), EDSR (Lim et al. 2017), WDSR-B
+(Yu et al. 2018), and SRGAN's discriminator (Ledig et al. 2017, :class:`SRGANDiscriminator`).
 
 Both map an LR image x (N, 3, h, w) in [0, 1] to an SR image (N, 3, s h, s w):
 
@@ -36,7 +37,7 @@ from tinygen import nn
 from tinygen.nn import init
 from tinygen.ops.bicubic import resize
 
-__all__ = ["SRResNet", "EDSR", "WDSR", "build_sr_net"]
+__all__ = ["SRResNet", "EDSR", "WDSR", "SRGANDiscriminator", "build_sr_net"]
 
 
 def _upsampler(channels: int, scale: int, act) -> list:
@@ -201,6 +202,44 @@ class WDSR(_SRNet):
 
     def features(self, x):
         return self.tail(self.body(self.head(x))) + self.skip(x)         # (N, 3, s h, s w)
+
+
+class SRGANDiscriminator(nn.Module):
+    """The SRGAN discriminator (Ledig et al. 2017, Fig. 4, bottom; after Radford et al.'s
+    guidelines): LeakyReLU(0.2), no max pooling, strided convs halve the size.
+
+        conv3x3 C, LReLU                                           (no BN on the first layer)
+        [conv3x3, BN, LReLU] x 7 with (C, s2) (2C, s1) (2C, s2) (4C, s1) (4C, s2) (8C, s1) (8C, s2)
+        flatten -> Dense(dense) -> LReLU -> Dense(1)               a logit; the paper's sigmoid
+                                                                   sits in the loss here
+    Paper: C = 64 (64 -> 512 channels), dense = 1024, 96 x 96 HR patches (a 6 x 6 x 512 map
+    before the dense layer). The dense layer's input is sized from ``hr_size`` (the HR patch
+    side), so smaller patches work (x2 at 48 px: a 3 x 3 map); inputs in [0, 1] are mapped to
+    the paper's [-1, 1].
+
+    Shapes: x (N, 3, hr_size, hr_size) -> logits (N,).
+    """
+
+    def __init__(self, hr_size: int = 96, channels: int = 64, dense: int = 1024):
+        super().__init__()
+        C = channels
+        plan = [(C, 2), (2 * C, 1), (2 * C, 2), (4 * C, 1), (4 * C, 2), (8 * C, 1), (8 * C, 2)]
+        layers, cin, side = [nn.Conv2d(3, C, 3, padding=1), nn.LeakyReLU(0.2)], C, int(hr_size)
+        for cout, stride in plan:
+            layers += [nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.BatchNorm2d(cout),
+                       nn.LeakyReLU(0.2)]
+            cin, side = cout, (side - 1) // stride + 1            # 3x3, padding 1
+        self.hr_size = int(hr_size)
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(cin * side * side, dense),
+                                        nn.LeakyReLU(0.2), nn.Linear(dense, 1))
+
+    def forward(self, x):
+        if x.shape[-1] != self.hr_size or x.shape[-2] != self.hr_size:
+            raise ValueError(f"SRGANDiscriminator: built for {self.hr_size} x {self.hr_size} "
+                             f"patches, got {tuple(x.shape)}")
+        h = self.features(x * 2.0 - 1.0)                                 # (N, 8C, side, side)
+        return self.classifier(h).reshape(x.shape[0])                    # (N,)
 
 
 def build_sr_net(arch: str, scale: int, channels: int, blocks: int, upsampler: str,
