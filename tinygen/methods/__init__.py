@@ -8,27 +8,33 @@ run contract of :mod:`tinygen.methods.run`. Modules with dataset-aware defaults 
 """
 METHODS = {
     # name on the command line -> module (imported only when used)
+    # the GAN family
     "gan": "tinygen.methods.gan",
     "dcgan": "tinygen.methods.dcgan",
     "wgan": "tinygen.methods.wgan",
     "wgan-gp": "tinygen.methods.wgan_gp",
+    # labels
     "cgan": "tinygen.methods.cgan",
     "sgan": "tinygen.methods.sgan",
     "bigan": "tinygen.methods.bigan",
     "acgan": "tinygen.methods.acgan",
     "infogan": "tinygen.methods.infogan",
+    # growing, styles, volumes
     "progan": "tinygen.methods.progan",
-    "autoencoder": "tinygen.methods.autoencoder",
-    "vae": "tinygen.methods.vae",
-    "style": "tinygen.methods.style_transfer",
-    "srresnet": "tinygen.methods.srresnet",
-    "edsr": "tinygen.methods.edsr",
-    "wdsr": "tinygen.methods.wdsr",
+    "stylegan": "tinygen.methods.stylegan",
+    "gan3d": "tinygen.methods.gan3d",
+    # image-to-image translation
     "pix2pix": "tinygen.methods.pix2pix",
     "cyclegan": "tinygen.methods.cyclegan",
     "stargan": "tinygen.methods.stargan",
-    "stylegan": "tinygen.methods.stylegan",
-    "gan3d": "tinygen.methods.gan3d",
+    # autoencoders, style transfer
+    "autoencoder": "tinygen.methods.autoencoder",
+    "vae": "tinygen.methods.vae",
+    "style": "tinygen.methods.style_transfer",
+    # super-resolution
+    "srresnet": "tinygen.methods.srresnet",
+    "edsr": "tinygen.methods.edsr",
+    "wdsr": "tinygen.methods.wdsr",
     "srgan": "tinygen.methods.srgan",
 }
 
