@@ -241,7 +241,7 @@ def test_bad_data_is_one_line_on_the_command_line(tmp_path):
 
 def test_presets():
     auto = cli.build_config(P, [])
-    assert (auto.steps, auto.batch_size, auto.ngf, auto.jitter) == (2000, 16, 32, False)
+    assert (auto.steps, auto.batch_size, auto.ngf, auto.jitter) == (1000, 16, 32, False)
     paper = cli.build_config(P, ["--preset", "paper"])
     assert (paper.batch_size, paper.ngf, paper.ndf, paper.d_layers, paper.lambda_l1) == \
         (1, 64, 64, 3, 100.0)
@@ -274,4 +274,4 @@ def test_mnist_edges_to_digits_quality_bar(tmp_path):
     r = json.load(open(tmp_path / "results.json"))["variants"]
     assert r["l1+cgan"]["accuracy"] >= 0.95, r
     assert r["l1+cgan"]["psnr"] > r["l1+cgan"]["psnr_input"] + 5.0, r
-    assert r["l1+cgan"]["sharpness"] > r["l1"]["sharpness"], r
+    assert r["l1+cgan"]["sharpness"] > 0.9 * r["l1+cgan"]["sharpness_real"], r

@@ -95,14 +95,14 @@ class Config(R.RunConfig):
 
 PRESETS = {
     "paper": dict(d_layers=3),
-    # Measured in docs/pix2pix.md: about 15 minutes of one core at 32 x 32 (0.4 s a step).
-    "small": dict(steps=2000, batch_size=16, ngf=32, ndf=32, jitter=False, flip=False,
+    # Measured in docs/pix2pix.md: about 7 minutes of one core at 32 x 32 (0.4 s a step).
+    "small": dict(steps=1000, batch_size=16, ngf=32, ndf=32, jitter=False, flip=False,
                   sample_every=250, checkpoint_every=500),
 }
 PRESET_DOCS = {
     "paper": "the paper's settings (batch 1, 200 epochs' worth of steps, 70x70 PatchGAN)",
-    "small": "a ~15-minute CPU budget: batch 16, 2,000 steps, ngf = ndf = 32, no jitter or "
-             "mirroring (digits are not mirror-symmetric)",
+    "small": "a ~7-minute CPU budget (one core): batch 16, 1,000 steps, ngf = ndf = 32, no "
+             "jitter or mirroring (digits are not mirror-symmetric)",
 }
 
 
