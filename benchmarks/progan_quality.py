@@ -44,7 +44,7 @@ def write_digits(path: str, pad: int) -> str:
 
 def classifier():
     from tinygen.metrics import domain
-    config = domain.DomainConfig(dataset="mnist", split="test", data_dir=os.path.abspath(MNIST))
+    config = domain.DomainConfig(dataset="mnist", split="test", data_dir=os.path.realpath(MNIST))
     return domain.load_domain_classifier("mnist", config=config, verbose=True)
 
 
@@ -99,8 +99,9 @@ def main(argv=None) -> int:
         path = os.path.join(args.out, f"samples_{r}px.npz")
         if os.path.exists(path):
             results.append(score(np.load(path)["x"], f"progan end of {r} px"))
-    results.append(score(np.load(os.path.join(args.out, "sampled-2000.npz"))["x"],
-                         "progan final, 2,000 fresh samples"))
+    final = os.path.join(args.out, "sampled-2000.npz")
+    if os.path.exists(final):                   # --score-only on an unfinished run: no final
+        results.append(score(np.load(final)["x"], "progan final, 2,000 fresh samples"))
     if args.dcgan:
         data28 = write_digits(args.out.rstrip("/") + "-mnist28.npz", pad=0)
         out = args.out.rstrip("/") + "-dcgan"
