@@ -7,7 +7,9 @@
    on each side) as an npz, and runs ``tinygen run progan --dataset npz:THAT`` with no other
    flag but ``--n-samples 10000`` (so every samples_<R>px.npz holds 2,000 images) and any extra
    flags after ``--``.
-2. Scores samples_4px.npz ... samples_32px.npz (the end of each resolution) and 2,000 fresh
+2. Scores samples_4px.npz ... samples_32px.npz (the end of each resolution; a coarse level
+   brought back to 32 px with a bicubic filter, beside the real digits treated the same way:
+   the floor at that resolution) and 2,000 fresh
    samples of the finished run (``tinygen sample --n 2000``) with the MNIST domain classifier
    of docs/dcgan.md (``DomainConfig(dataset="mnist", split="test", data_dir=...)``: LeNet on
    t10k[0:4000], reference features t10k[4000:5000]), on the centre 28 x 28 crop (the padding
@@ -44,7 +46,7 @@ def write_digits(path: str, pad: int) -> str:
 
 def classifier():
     from tinygen.metrics import domain
-    config = domain.DomainConfig(dataset="mnist", split="test", data_dir=os.path.abspath(MNIST))
+    config = domain.DomainConfig(dataset="mnist", split="test", data_dir=os.path.realpath(MNIST))
     return domain.load_domain_classifier("mnist", config=config, verbose=True)
 
 
@@ -68,6 +70,19 @@ def score(images: np.ndarray, name: str) -> dict:
             "precision": round(float(precision), 3), "recall": round(float(recall), 3),
             "min_class_share": round(float(shares.min()), 4),
             "class_shares": [round(float(s), 4) for s in shares]}
+
+
+def smooth(x: np.ndarray, r: int) -> np.ndarray:
+    """Images (N, S, S) seen at r x r px, brought back to S x S with Pillow's bicubic filter:
+    r x r pixels of a nearest-upsampled sample (or the 2x2-mean pyramid of a real image, as
+    ProGAN's D sees it), so a coarse level is scored on its content, not on its blocks."""
+    from tinygen.data import resize_images
+    side = x.shape[1]
+    if r >= side:
+        return x
+    k = side // r
+    coarse = x.reshape(len(x), r, k, r, k).astype(np.float32).mean((2, 4))
+    return resize_images(np.round(coarse).astype(np.uint8), side)
 
 
 def run_and_sample(argv, out: str) -> float:
@@ -95,12 +110,17 @@ def main(argv=None) -> int:
                                "--n-samples", "10000", "--quiet", *args.extra], args.out)
         results.append({"run": "progan", "wall_s": round(wall, 1),
                         "load": os.getloadavg()})
+    real = np.load(data32)["x"]
     for r in (4, 8, 16, 32, 64, 128):
         path = os.path.join(args.out, f"samples_{r}px.npz")
         if os.path.exists(path):
-            results.append(score(np.load(path)["x"], f"progan end of {r} px"))
-    results.append(score(np.load(os.path.join(args.out, "sampled-2000.npz"))["x"],
-                         "progan final, 2,000 fresh samples"))
+            x = np.load(path)["x"]
+            results.append(score(smooth(x, r), f"progan end of {r} px"))
+            if r < x.shape[1]:                  # the floor at this resolution
+                results.append(score(smooth(real[:len(x)], r), f"real digits at {r} px"))
+    final = os.path.join(args.out, "sampled-2000.npz")
+    if os.path.exists(final):                   # --score-only on an unfinished run: no final
+        results.append(score(np.load(final)["x"], "progan final, 2,000 fresh samples"))
     if args.dcgan:
         data28 = write_digits(args.out.rstrip("/") + "-mnist28.npz", pad=0)
         out = args.out.rstrip("/") + "-dcgan"
