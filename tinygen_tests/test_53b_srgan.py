@@ -104,7 +104,8 @@ def test_discriminator_is_the_papers_and_sizes_its_dense_layer():
 def test_discriminator_gradchecks():
     D = SRGANDiscriminator(8, channels=1, dense=3)
     x = np.random.default_rng(2).random((2, 3, 8, 8))
-    assert all(r.passed for r in check_module(D, x, second_order=False, max_full=16))
+    assert all(r.passed for r in check_module(D, x, second_order=False, max_full=16,
+                                                  n_directions=3))
 
 
 # ----------------------------------------------------------------------------
