@@ -711,6 +711,14 @@ def descend(loss, optimizer) -> float:
     return float(loss.item())
 
 
+def update_average(average, model, rate: float) -> None:
+    """Polyak averaging of parameters: a <- a + rate (p - a) for every parameter p of
+    ``model`` and its twin a in ``average`` (a copy of it: the same architecture), in place."""
+    with tinygen.no_grad():
+        for a, p in zip(average.parameters(), model.parameters()):
+            a.data += rate * (p.data - a.data)
+
+
 def initial_lrs(*optimizers) -> list:
     """Each optimizer's learning rates, per parameter group (for :func:`linear_decay`)."""
     return [[g["lr"] for g in opt.param_groups] for opt in optimizers]
