@@ -126,7 +126,8 @@ PRESET_DOCS = {
     "paper": "Sec. 5's MNIST model and optimiser as the authors' code has them: D "
              "1000-500-250-250-250 with the data-dependent init and fixed hidden scales, input "
              "noise 0.3 of the [0, 1] range, the unsupervised terms halved, Adam 0.003, beta1 "
-             "0.5, constant lr, tested with averaged parameters",
+             "0.5, constant lr, tested with averaged parameters (rate 1e-4: an average that needs the "
+             "paper's ~10^5 steps; with fewer, add --average 0)",
 }
 
 
