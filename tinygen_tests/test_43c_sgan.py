@@ -142,6 +142,32 @@ def test_weight_norm_linear_rows_have_length_g_and_gradchecks():
     assert [n for n, _ in fixed.named_parameters()] == ["v", "bias"]
 
 
+def test_data_dependent_init_standardises_every_pre_activation():
+    # Salimans & Kingma 2016, Sec. 3: after the init, each unit's pre-activation on the init
+    # batch has mean 0 and variance 1 (a fixed g, train_scale=False, is set as well).
+    from tinygen.models.cond_nets import SGANDiscriminator, WeightNormLinear
+    tg.manual_seed(0)
+    x = tg.tensor(np.random.default_rng(1).normal(2.0, 3.0, size=(200, 6)).astype(np.float32))
+    layer = WeightNormLinear(6, 4, train_scale=False)
+    layer.init_from_data(x)
+    t = layer(x).numpy()
+    np.testing.assert_allclose(t.mean(0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(t.std(0), 1.0, rtol=1e-4)
+    assert [n for n, _ in layer.named_parameters()] == ["v", "bias"]
+    D = SGANDiscriminator(6, 3, (5, 4), input_noise=0.0, hidden_noise=0.0,
+                          train_hidden_scale=False)
+    D.init_from_data(x)
+    h = x
+    for module in list(D.body) + [D.classes]:
+        if isinstance(module, WeightNormLinear):
+            t = module(h).numpy()
+            np.testing.assert_allclose(t.mean(0), 0.0, atol=1e-4)
+            np.testing.assert_allclose(t.std(0), 1.0, rtol=1e-3)
+        h = module(h)
+    learnt = [n for n, _ in D.named_parameters() if n.endswith(".g")]
+    assert learnt == ["classes.g"], learnt          # only the output layer's scale is learnt
+
+
 # ---------------------------------------------------------------- labelled data
 
 def test_labelled_subset_is_balanced_seeded_and_keeps_minus_one():
@@ -206,12 +232,15 @@ def test_labels_per_class_draws_the_labelled_set(tmp_path):
     assert len(data.labelled) == 20 and test is None                     # npz: no test split
 
 
-def test_resume_continues_bit_identically(tmp_path):
+@pytest.mark.parametrize("paper_parts", [{}, dict(data_init=True, train_hidden_scale=False,
+                                                   average=0.9)])
+def test_resume_continues_bit_identically(tmp_path, paper_parts):
     path, _ = _npz(tmp_path / "train.npz")
     # (--lr-decay anneals over config.steps, so a 3-step run is not the first half of a
-    #  6-step one: compared without it, as test_42_gan does)
+    #  6-step one: compared without it, as test_42_gan does). The second case: the authors'
+    # data-dependent init, fixed hidden scales and the tested parameter average.
     base = dict(dataset=f"npz:{path}", labels_per_class=0, checkpoint_every=3, lr_decay=False,
-                **TINY)
+                **paper_parts, **TINY)
     full = sgan.train(sgan.Config(steps=6, out=str(tmp_path / "full"), **base))
     sgan.train(sgan.Config(steps=3, out=str(tmp_path / "half"), **base))
     resumed = sgan.train(sgan.Config(steps=6, resume=str(tmp_path / "half"), **base))
@@ -228,6 +257,15 @@ def test_resume_continues_bit_identically(tmp_path):
             np.testing.assert_array_equal(a[k].numpy(), b[k].numpy(), err_msg=k)
     np.testing.assert_array_equal(np.load(os.path.join(full, "samples.npz"))["x"],
                                   np.load(os.path.join(resumed, "samples.npz"))["x"])
+    if paper_parts:                 # the averaged D is checkpointed and restored too
+        avg = []
+        for out in (full, resumed):
+            _, D = sgan.build_models(config, data)
+            restore_checkpoint(os.path.join(out, "checkpoint.npz"), D_avg=D)
+            avg.append(D.state_dict())
+        for k in avg[0]:
+            np.testing.assert_array_equal(avg[0][k].numpy(), avg[1][k].numpy(), err_msg=k)
+        assert not np.array_equal(avg[0]["classes.v"].numpy(), nets[0][1]["classes.v"].numpy())
 
 
 def test_runs_on_the_stand_in_cuda_device(tmp_path):
@@ -252,6 +290,9 @@ def test_defaults_and_paper_preset():
     from tinygen import cli
     paper = cli.build_config(sgan, ["--preset", "paper"])
     assert paper.lr == 3e-3 and paper.d_widths == (1000, 500, 250, 250, 250)
+    assert (paper.data_init, paper.train_hidden_scale, paper.input_noise,
+            paper.unsupervised_weight, paper.average) == (True, False, 0.6, 0.5, 0.9999)
+    assert (c.data_init, c.train_hidden_scale, c.average) == (False, True, 0.0)
     with pytest.raises(ValueError, match="multiple of --log-every"):
         sgan.Config(eval_every=150, log_every=100)
 
@@ -285,7 +326,8 @@ def test_mnist_100_labels_short_form(tmp_path):
 @pytest.mark.slow
 def test_mnist_100_labels_default_run(tmp_path):
     # The default budget with 100 labels (docs/sgan.md: 84.9 % vs the baseline's 79.6 %).
-    # Issue 18's bar is 97 %: an xfail while it is not reached.
+    # Issue 18's bar is 97 %: an xfail while it is not reached (the authors' code details,
+    # --preset paper's data-dependent init etc., measured no better over 1,000 steps).
     train, test = _mnist_npz(tmp_path)
     out = sgan.train(sgan.Config(dataset=train, test_dataset=test, quiet=True,
                                  out=str(tmp_path / "run")))

@@ -223,6 +223,18 @@ class WeightNormLinear(nn.Module):
         weight = self.v * (self.g.reshape(-1, 1) / norm)                   # (out, in)
         return F.linear(x, weight, self.bias)                              # (N, out)
 
+    def init_from_data(self, x) -> None:
+        """Salimans & Kingma 2016, Sec. 3's data-dependent init: with t = x v^T / ||v|| the
+        unit-row pre-activations of a batch x (N, in), set g = 1 / std(t) and b = -mean(t) /
+        std(t), so this layer's pre-activations start with mean 0 and variance 1 per unit
+        (a fixed g, ``train_scale`` False, is set too and then stays)."""
+        with tinygen.no_grad():
+            norm = (self.v * self.v).sum(1, keepdim=True).sqrt()          # (out, 1)
+            t = F.linear(x, self.v / norm).data                           # (N, out)
+            mean, std = t.mean(0), t.std(0) + 1e-6
+            self.g.data[...] = 1.0 / std
+            self.bias.data[...] = -mean / std
+
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}"
 
@@ -238,18 +250,24 @@ class SGANDiscriminator(nn.Module):
     relative to). ``weight_norm`` False: plain Linear layers with He initialisation
     (N(0, 2 / fan_in)), which keeps that scale through ReLU layers; PyTorch's default init
     shrinks it ~6x per layer and the 0.5 noise would drown the deeper layers.
+    ``train_hidden_scale`` False keeps the hidden layers' g at its (data-dependent) initial
+    value, as the authors' code does (``train_scale=False``): D cannot then grow its
+    pre-activations to outscale the noise; only the output layer's g is learnt.
     ``forward(x) -> (class logits (N, K), features (N, widths[-1]))``: the features are the
     last hidden layer, the one the generator's feature matching uses.
     """
 
     def __init__(self, in_features: int, num_classes: int = 10,
                  widths: Sequence[int] = (1000, 500, 250, 250, 250),
-                 input_noise: float = 0.3, hidden_noise: float = 0.5, weight_norm: bool = True):
+                 input_noise: float = 0.3, hidden_noise: float = 0.5, weight_norm: bool = True,
+                 train_hidden_scale: bool = True):
         super().__init__()
         linear = WeightNormLinear if weight_norm else nn.Linear
+        hidden = ((lambda i, o: WeightNormLinear(i, o, train_scale=train_hidden_scale))
+                  if weight_norm else nn.Linear)
         layers, width = [nn.Flatten(), GaussianNoise(input_noise)], in_features
         for w in widths:
-            layers += [linear(width, w), nn.ReLU(), GaussianNoise(hidden_noise)]
+            layers += [hidden(width, w), nn.ReLU(), GaussianNoise(hidden_noise)]
             width = w
         self.body = nn.Sequential(*layers[:-1])          # features: before the last noise
         self.noise = GaussianNoise(hidden_noise)
@@ -263,6 +281,18 @@ class SGANDiscriminator(nn.Module):
     def forward(self, x):
         features = self.body(x)                                          # (N, widths[-1])
         return self.classes(self.noise(features)), features              # (N, K), (N, d)
+
+    def init_from_data(self, x) -> None:
+        """The data-dependent init of every weight-normalised layer, first to last, on a
+        batch x (N, in) passed through the layers as initialised so far (noise on, as in the
+        authors' init pass): each layer's pre-activations start at mean 0, variance 1, the
+        scale the paper's noise stds are relative to. No-op without weight norm."""
+        h = x
+        with tinygen.no_grad():
+            for layer in list(self.body) + [self.noise, self.classes]:
+                if isinstance(layer, WeightNormLinear):
+                    layer.init_from_data(h)
+                h = layer(h)
 
 
 class BNMLPGenerator(nn.Module):
