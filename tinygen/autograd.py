@@ -211,8 +211,8 @@ class DataArray(_ndarray):
       ``size`` is the element count and ``size(dim)`` the extent; ``view(*shape)`` reshapes
       (``view(dtype)`` stays NumPy's); ``max``/``min``/``sum``/``mean``/... with a ``dim`` or
       ``keepdim`` answer as Tensor methods (``max(1)`` is ``(values, indices)``, not NumPy's
-      values); ``std``/``var`` (unbiased), ``sort``, ``repeat``, ``flatten(start)``,
-      ``transpose(d0, d1)`` are PyTorch's.
+      values; ``std``/``var`` stay NumPy's biased ones unless given ``unbiased``/``dim``);
+      ``sort``, ``repeat``, ``flatten(start)``, ``transpose(d0, d1)`` are PyTorch's.
 
     The engine never sees it: ops work on the plain array (``Tensor._data``). Only host
     arrays get it; a GPU array is handed out as it is.
@@ -257,13 +257,17 @@ class DataArray(_ndarray):
         return _ndarray.transpose(self, *axes)
 
 
+_TORCH_KEYWORDS = {"dim", "keepdim", "unbiased", "correction"}
+
+
 def _numpy_or_torch(name):
-    """NumPy's method, or the Tensor's when called with PyTorch's ``dim``/``keepdim``
-    (``max``/``min`` with any argument: NumPy's ``max(1)`` would be the values alone)."""
+    """NumPy's method, or the Tensor's when called with PyTorch's keywords (``dim``,
+    ``keepdim``, ``unbiased``, ``correction``), and ``max``/``min`` with any argument (NumPy's
+    ``max(1)`` would be the values alone)."""
     numpy_method = getattr(_ndarray, name)
 
     def method(self, *args, **kwargs):
-        if "dim" in kwargs or "keepdim" in kwargs or (name in ("max", "min") and args):
+        if _TORCH_KEYWORDS.intersection(kwargs) or (name in ("max", "min") and args):
             return getattr(self._tensor(), name)(*args, **kwargs)
         return numpy_method(self.view(_ndarray), *args, **kwargs)
     method.__name__ = name
@@ -271,8 +275,8 @@ def _numpy_or_torch(name):
 
 
 def _torch_method(name):
-    """The Tensor's method: NumPy's of that name means something else (``std`` is biased,
-    ``sort`` sorts in place, ``repeat`` repeats elements)."""
+    """The Tensor's method: NumPy's of that name means something else (``sort`` sorts in
+    place, ``repeat`` repeats elements)."""
     def method(self, *args, **kwargs):
         return getattr(self._tensor(), name)(*args, **kwargs)
     method.__name__ = name
@@ -280,9 +284,9 @@ def _torch_method(name):
 
 
 for _name in ("max", "min", "sum", "mean", "prod", "all", "any", "argmax", "argmin", "cumsum",
-              "squeeze"):
+              "squeeze", "std", "var"):
     setattr(DataArray, _name, _numpy_or_torch(_name))
-for _name in ("std", "var", "sort", "repeat"):
+for _name in ("sort", "repeat"):
     setattr(DataArray, _name, _torch_method(_name))
 del _name
 

@@ -198,7 +198,8 @@ def test_data_of_any_tensor_speaks_pytorch_where_numpy_would_answer_otherwise():
     np.testing.assert_array_equal(values.numpy(), x._data.max(1))
     assert float(d.max()) == 23.0 and d.sum(dim=0, keepdim=True).shape == (1, 3, 4)
     assert d.sum(0).shape == (3, 4)                                     # the same in both
-    np.testing.assert_allclose(float(d.std()), np.std(x._data, ddof=1))  # PyTorch's unbiased std
+    np.testing.assert_allclose(float(d.std()), np.std(x._data))          # NumPy's, unless asked
+    np.testing.assert_allclose(d.std(dim=0).numpy(), np.std(x._data, axis=0, ddof=1))
     assert d.repeat(1, 2, 1).shape == (2, 6, 4) and d.transpose(0, 2).shape == (4, 3, 2)
     assert d.flatten(1).shape == (2, 12) and d.flatten().shape == (24,)
     assert d.sort(2).indices.shape == (2, 3, 4)
