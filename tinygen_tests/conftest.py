@@ -101,12 +101,6 @@ def assert_array_equal(actual, desired, *args, **kwargs):
     np.testing.assert_array_equal(host(actual), host(desired), *args, **kwargs)
 
 
-def on_cpu_only(reason: str):
-    """Skip a test of the host-only path when the default device is a GPU (the stand-in pass)."""
-    return pytest.mark.skipif(backend.get_default_device() != "cpu",
-                              reason=f"host-only path: {reason}")
-
-
 def leaf(draw, shape, low=-2.0, high=2.0, away_from=None, margin=0.1, layout=None):
     """A float64 leaf (requires_grad) with uniform values in [low, high].
 
