@@ -7,7 +7,9 @@ Other test files may import from here; keep it small and stable:
 * ``leaf(draw, shape, ...)`` — a float64 leaf tensor whose data may be a transposed,
   strided or reversed *view* (non-contiguous), optionally kept away from a kink;
 * ``distinct_leaf(draw, shape)`` — values pairwise far apart (no ties for max/min);
-* ``check_grads(fn, inputs)`` — first- and second-order gradcheck in one call.
+* ``check_grads(fn, inputs)`` — first- and second-order gradcheck in one call;
+* ``assert_allclose`` / ``assert_array_equal`` — NumPy's, on host copies of tensors and device
+  arrays (``cupy.testing``'s rule), so a test compares values whatever the default device.
 
 Non-contiguous leaves matter: gradcheck perturbs ``x.data`` in place, and
 ops must not assume C order (``reshape`` of a transposed view copies, ``x.T``
