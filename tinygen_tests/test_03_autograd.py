@@ -75,6 +75,8 @@ def test_diamond_graph_sums_both_paths():
     assert gradgradcheck(lambda t: (t * t) * (t * t) + t * t, x).passed
 
 
+@pytest.mark.skipif(tg.get_default_device() != "cpu", reason="times the host engine: under the "
+                    "stand-in pass the 20 s bar measures the stand-in's checks and the load")
 def test_long_chain_backward_is_iterative_and_fast():
     # The engine's own cost, so on the host: the stand-in GPU's Python wrapper per kernel
     # would time the stand-in (a real GPU spends ~10 us a launch: ~2 s for these 200k kernels).

@@ -193,16 +193,22 @@ def test_batch_norm_cumulative_average_through_the_module():
 
 
 def test_batch_norm_errors_name_the_problem():
+    def zeros(n):
+        return on_default_device(np.zeros(n))       # running statistics on the input's device
+
+    def ones(n):
+        return on_default_device(np.ones(n))
+
     with pytest.raises(ValueError, match=r"more than 1 value per channel.*\(1, 3\)"):
         F.batch_norm(t64(np.ones((1, 3))), None, None, training=True)
     with pytest.raises(ValueError, match=r"more than 1 value per channel"):
-        F.batch_norm(t64(np.ones((1, 3, 1, 1))), np.zeros(3), np.ones(3), training=True)
+        F.batch_norm(t64(np.ones((1, 3, 1, 1))), zeros(3), ones(3), training=True)
     with pytest.raises(ValueError, match=r"running_mean has shape \(4,\).*3 channels"):
-        F.batch_norm(t64(np.ones((2, 3))), np.zeros(4), np.ones(4), training=True)
+        F.batch_norm(t64(np.ones((2, 3))), zeros(4), ones(4), training=True)
     with pytest.raises(ValueError, match="training=False needs running_mean"):
         F.batch_norm(t64(np.ones((2, 3))), None, None, training=False)
     with pytest.raises(ValueError, match="momentum=None"):
-        F.batch_norm(t64(np.ones((2, 3))), np.zeros(3), np.ones(3), training=True, momentum=None)
+        F.batch_norm(t64(np.ones((2, 3))), zeros(3), ones(3), training=True, momentum=None)
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         F.batch_norm(t64(np.ones(3)), None, None, training=True)
 
