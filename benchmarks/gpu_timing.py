@@ -220,16 +220,20 @@ def main(argv=None) -> int:
     if args.dry:
         size, nc, nz, width, batch, repeats, layers = 28, 1, 16, 8, 2, 1, LAYERS_28[:2]
     else:
-        size, nc, nz, width, batch, repeats, layers = 64, 3, 100, 64, args.batch, args.repeats, LAYERS_64
+        size, nc, nz, width, batch, repeats, layers = (64, 3, 100, 64, args.batch, args.repeats,
+                                                       LAYERS_64)
     use_torch = torch is not None and not args.no_torch
     if use_torch and args.dry:
         torch.set_num_threads(1)                      # a smoke test on a shared CPU
     torch_device = "cuda" if (use_torch and not args.dry and torch.cuda.is_available()) else "cpu"
-    print(f"tinygen on {device} ({'CuPy stand-in' if backend.simulating_cuda() else 'CuPy' if device != 'cpu' else 'NumPy'}); "
+    library = ("NumPy" if device == "cpu" else
+               "CuPy stand-in" if backend.simulating_cuda() else "CuPy")
+    print(f"tinygen on {device} ({library}); "
           f"torch {'on ' + torch_device if use_torch else 'not used'}; batch {batch}; "
           f"loadavg {timing.loadavg()}")
     if use_torch and torch_device == "cuda":
-        print(f"GPU: {torch.cuda.get_device_name(0)}; torch {torch.__version__}, CUDA {torch.version.cuda}")
+        print(f"GPU: {torch.cuda.get_device_name(0)}; torch {torch.__version__}, "
+              f"CUDA {torch.version.cuda}")
     sync_tg, sync_pt = (lambda: synchronize(device)), (lambda: torch_sync(torch_device))
     rng = np.random.default_rng(0)
     rows = []

@@ -207,8 +207,20 @@ class ufunc:
         return f"<ufunc '{self.__name__}' (tinygen CUDA stand-in)>"
 
 
+_SCATTER_ADD_DTYPES = tuple(numpy.dtype(t) for t in ("int32", "float16", "float32", "float64",
+                                                      "uint32", "uint64"))
+
+
 def scatter_add(a, slices, value) -> None:
-    """``cupyx.scatter_add``: ``a[slices] += value``, accumulating repeated indices."""
+    """``cupyx.scatter_add``: ``a[slices] += value``, accumulating repeated indices.
+
+    CuPy adds with CUDA's ``atomicAdd``, which exists for a few types only
+    (``_routines_indexing.pyx``: int64 and bool values are refused); so does the stand-in.
+    """
+    dtype = value.dtype if isinstance(value, ndarray) else None
+    if dtype is not None and dtype not in _SCATTER_ADD_DTYPES:
+        raise TypeError("scatter_add only supports int32, float16, float32, float64, uint32, "
+                        "uint64, as data type")
     _ufunc("add").at(a, slices, value)
 
 

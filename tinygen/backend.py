@@ -35,6 +35,7 @@ __all__ = [
     "normalize_device", "to_device", "to_host", "get_default_device",
     "set_default_device", "device_scope", "full", "manual_seed", "host_rng", "scatter_add",
     "cuda_is_available", "simulating_cuda", "default_float_dtype", "blas_threads",
+    "fused", "fused_kernels_for",
 ]
 
 
@@ -284,6 +285,31 @@ def scatter_add(target, index, values) -> None:
             _CUPYX.scatter_add(target, index, values)
     else:
         numpy.add.at(target, index, values)
+
+
+# --------------------------------------------------------------------------
+# fused element-wise kernels (a real GPU only)
+# --------------------------------------------------------------------------
+
+_FUSED: dict = {}
+
+
+def fused_kernels_for(array) -> bool:
+    """True when ``array`` lives on a real CuPy GPU, where :func:`fused` pays: one kernel
+    launch instead of one per operation. False on the host and on the stand-in device, which
+    run the plain (readable) code."""
+    return _is_cupy_array(array) and not simulating_cuda()
+
+
+def fused(fn):
+    """``cupy.fuse(fn)`` (one CUDA kernel for an element-wise function of arrays and
+    scalars), compiled once per function; ``fn`` itself where there is no real CuPy, so the
+    same Python function runs with NumPy on the stand-in and is tested there."""
+    if _CUPY is None or simulating_cuda():
+        return fn
+    if fn not in _FUSED:
+        _FUSED[fn] = _CUPY.fuse()(fn)
+    return _FUSED[fn]
 
 
 # --------------------------------------------------------------------------

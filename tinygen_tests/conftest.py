@@ -7,7 +7,9 @@ Other test files may import from here; keep it small and stable:
 * ``leaf(draw, shape, ...)`` — a float64 leaf tensor whose data may be a transposed,
   strided or reversed *view* (non-contiguous), optionally kept away from a kink;
 * ``distinct_leaf(draw, shape)`` — values pairwise far apart (no ties for max/min);
-* ``check_grads(fn, inputs)`` — first- and second-order gradcheck in one call.
+* ``check_grads(fn, inputs)`` — first- and second-order gradcheck in one call;
+* ``assert_allclose`` / ``assert_array_equal`` — NumPy's, on host copies of tensors and device
+  arrays (``cupy.testing``'s rule), so a test compares values whatever the default device.
 
 Non-contiguous leaves matter: gradcheck perturbs ``x.data`` in place, and
 ops must not assume C order (``reshape`` of a transposed view copies, ``x.T``
@@ -99,12 +101,6 @@ def assert_allclose(actual, desired, *args, **kwargs):
 def assert_array_equal(actual, desired, *args, **kwargs):
     """``numpy.testing.assert_array_equal`` on host copies (``cupy.testing.assert_array_equal``)."""
     np.testing.assert_array_equal(host(actual), host(desired), *args, **kwargs)
-
-
-def on_cpu_only(reason: str):
-    """Skip a test of the host-only path when the default device is a GPU (the stand-in pass)."""
-    return pytest.mark.skipif(backend.get_default_device() != "cpu",
-                              reason=f"host-only path: {reason}")
 
 
 def leaf(draw, shape, low=-2.0, high=2.0, away_from=None, margin=0.1, layout=None):

@@ -76,6 +76,8 @@ def test_raw_arrays_defer_to_tensors_and_take_weak_references_as_in_cupy(sim):
     y = w @ t
     assert isinstance(y, tg.Tensor) and y.requires_grad and y.device == "cuda:0"
     assert isinstance(w.T + t, tg.Tensor) and isinstance(w.T < t, tg.Tensor)
+    with pytest.raises(TypeError, match="scatter_add only supports"):   # atomicAdd's types
+        sim.scatter_add(sim.zeros(3, dtype=np.int64), sim.asarray([0, 0]), sim.ones(2, dtype=np.int64))
     v = w * 1.0
     ref = weakref.ref(v)                                     # cupy#1355: weak references work
     del v

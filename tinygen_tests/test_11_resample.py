@@ -13,7 +13,7 @@ from tinygen import nn
 from tinygen.gradcheck import GradcheckError, check_module, gradcheck
 from tinygen.ops import linalg as L
 from tinygen.ops import resample as R
-from tinygen_tests.conftest import check_grads, t64
+from tinygen_tests.conftest import assert_allclose, assert_array_equal, check_grads, t64
 
 FAST = settings(max_examples=6, deadline=None)
 
@@ -45,16 +45,16 @@ def test_nearest_and_bilinear_by_hand():
     near = R.interpolate(x, scale_factor=2)
     assert near.cpu().numpy()[0, 0].tolist() == [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]]
     row = R.interpolate(t64(np.array([[[[0.0, 1.0]]]])), size=(1, 4), mode="bilinear")
-    np.testing.assert_allclose(row.cpu().numpy().ravel(), [0, 0.25, 0.75, 1])   # half-pixel centres
+    assert_allclose(row.cpu().numpy().ravel(), [0, 0.25, 0.75, 1])   # half-pixel centres
     row = R.interpolate(t64(np.array([[[[0.0, 1.0]]]])), size=(1, 4), mode="bilinear",
                         align_corners=True)
-    np.testing.assert_allclose(row.cpu().numpy().ravel(), [0, 1 / 3, 2 / 3, 1])  # corners pinned
+    assert_allclose(row.cpu().numpy().ravel(), [0, 1 / 3, 2 / 3, 1])  # corners pinned
 
 
 def test_interpolation_matrices_rows_sum_to_one():
     for n_in, n_out in [(1, 5), (5, 1), (4, 7), (7, 4), (3, 3)]:
         for ac in (False, True):
-            np.testing.assert_allclose(R.bilinear_matrix(n_in, n_out, ac).sum(1), 1.0)
+            assert_allclose(R.bilinear_matrix(n_in, n_out, ac).sum(1), 1.0)
 
 
 @given(args=resize_args(), h=st.integers(1, 4), w=st.integers(1, 4),
@@ -80,16 +80,16 @@ def test_against_pytorch_interpolate(args, h, w, mode, seed, dtype):
     ac = True if mode == "bilinear-ac" else (False if mode == "bilinear" else None)
     mode = mode.split("-")[0]
     a = np.random.default_rng(seed).standard_normal((2, 2, h, w)).astype(dtype)
-    x, xt = tg.Tensor(a.copy(), requires_grad=True), torch.tensor(a, requires_grad=True)
+    x, xt = tg.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
     y = R.interpolate(x, mode=mode, align_corners=ac, **args)
     yt = torch.nn.functional.interpolate(xt, mode=mode, align_corners=ac, **args)
     assert y.shape == tuple(yt.shape) and y.dtype == a.dtype
     tol = 1e-5 if dtype == np.float64 else 1e-4
-    np.testing.assert_allclose(y.cpu().numpy(), yt.detach().cpu().numpy(), rtol=tol, atol=tol)
+    assert_allclose(y.cpu().numpy(), yt.detach().cpu().numpy(), rtol=tol, atol=tol)
     gy = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
-    y.backward(gy)
+    y.backward(tg.tensor(gy))
     yt.backward(torch.tensor(gy))
-    np.testing.assert_allclose(x.grad.cpu().numpy(), xt.grad.cpu().numpy(), rtol=tol, atol=tol)
+    assert_allclose(x.grad.cpu().numpy(), xt.grad.cpu().numpy(), rtol=tol, atol=tol)
 
 
 def test_sabotaged_matmul_inside_bilinear_is_caught(monkeypatch):
@@ -128,8 +128,8 @@ def test_pixel_shuffle_formula_and_inverse():
     for c in range(C):
         for i in range(r):
             for j in range(r):
-                np.testing.assert_array_equal(b[:, c, i::r, j::r], a[:, c * r * r + i * r + j])
-    np.testing.assert_array_equal(R.pixel_unshuffle(y, r).cpu().numpy(), a)
+                assert_array_equal(b[:, c, i::r, j::r], a[:, c * r * r + i * r + j])
+    assert_array_equal(R.pixel_unshuffle(y, r).cpu().numpy(), a)
     check_grads(lambda x: R.pixel_shuffle(x, r), x)
     check_grads(lambda x: R.pixel_unshuffle(x, r), _x((1, 2, 4, 2)))
     with pytest.raises(ValueError, match="upscale_factor"):
@@ -176,11 +176,11 @@ def test_against_pytorch_pad(mode, pads, seed):
         return                                                             # PyTorch refuses too
     x = t64(a)
     y = R.pad(x, tuple(pads), mode=mode, value=0.5)
-    np.testing.assert_allclose(y.cpu().numpy(), yt.detach().cpu().numpy())
+    assert_allclose(y.cpu().numpy(), yt.detach().cpu().numpy())
     gy = np.random.default_rng(seed).standard_normal(y.shape)
-    y.backward(gy)
+    y.backward(tg.tensor(gy))
     yt.backward(torch.tensor(gy))
-    np.testing.assert_allclose(x.grad.cpu().numpy(), xt.grad.cpu().numpy(), rtol=1e-12)
+    assert_allclose(x.grad.cpu().numpy(), xt.grad.cpu().numpy(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("args, match", [
@@ -221,5 +221,5 @@ def test_against_pytorch_layers():
              (nn.ZeroPad2d((1, 2, 0, 1)), torch.nn.ZeroPad2d((1, 2, 0, 1))),
              (nn.ConstantPad2d(2, -1.5), torch.nn.ConstantPad2d(2, -1.5))]
     for ours, theirs in pairs:
-        np.testing.assert_allclose(ours(t64(a)).cpu().numpy(), theirs(torch.tensor(a)).cpu().numpy(),
+        assert_allclose(ours(t64(a)).cpu().numpy(), theirs(torch.tensor(a)).cpu().numpy(),
                                    rtol=1e-12, err_msg=repr(ours))

@@ -19,7 +19,8 @@ from tinygen import nn
 from tinygen.autograd import Function, Tensor
 from tinygen.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from tinygen.ops import norm
-from tinygen_tests.conftest import SETTINGS, check_grads, leaf, t64
+from tinygen_tests.conftest import (
+    SETTINGS, assert_allclose, assert_array_equal, check_grads, host, leaf, on_default_device, t64)
 
 
 def np_standardize(x, axes, eps=1e-5):
@@ -47,19 +48,19 @@ def test_standardize_fused_matches_composite_to_second_order(data, shape):
     axes = tuple(a for a in range(len(shape)) if a != 1)
     fused, mu1, var1 = norm.standardize(x, axes)
     comp, mu2, var2 = norm.standardize_composite(x, axes)
-    np.testing.assert_allclose(fused.data, np_standardize(x.data, axes), atol=1e-12)
-    np.testing.assert_allclose(comp.data, fused.data, atol=1e-12)
-    np.testing.assert_allclose(mu1, mu2, atol=1e-14)
-    np.testing.assert_allclose(var1, var2, atol=1e-14)
+    assert_allclose(fused.data, np_standardize(x.data, axes), atol=1e-12)
+    assert_allclose(comp.data, fused.data, atol=1e-12)
+    assert_allclose(mu1, mu2, atol=1e-14)
+    assert_allclose(var1, var2, atol=1e-14)
     # first and second derivatives agree with each other (and with finite differences below)
     v = t64(np.random.default_rng(0).standard_normal(shape))
     g1, = tg.grad(norm.standardize(x, axes)[0], x, v, create_graph=True)
     g2, = tg.grad(norm.standardize_composite(x, axes)[0], x, v, create_graph=True)
-    np.testing.assert_allclose(g1.data, g2.data, atol=1e-10)
+    assert_allclose(g1.data, g2.data, atol=1e-10)
     w = np.random.default_rng(1).standard_normal(shape)
     h1, = tg.grad(g1, x, t64(w))
     h2, = tg.grad(g2, x, t64(w))
-    np.testing.assert_allclose(h1.data, h2.data, atol=1e-9)
+    assert_allclose(h1.data, h2.data, atol=1e-9)
 
 
 def test_standardize_backward_works_when_the_caller_drops_inv_std():
@@ -71,9 +72,9 @@ def test_standardize_backward_works_when_the_caller_drops_inv_std():
     assert vars(x_hat).keys() == vars(tg.Tensor(x.data)).keys()      # no extra attributes
     (g,) = tg.grad(x_hat, x, t64(v), create_graph=True)
     (g_ref,) = tg.grad(norm.standardize_composite(x, (0,))[0], x, t64(v), create_graph=True)
-    np.testing.assert_allclose(g.data, g_ref.data, atol=1e-10)
+    assert_allclose(g.data, g_ref.data, atol=1e-10)
     w = rng.standard_normal((4, 3))
-    np.testing.assert_allclose(tg.grad(g, x, t64(w))[0].data, tg.grad(g_ref, x, t64(w))[0].data,
+    assert_allclose(tg.grad(g, x, t64(w))[0].data, tg.grad(g_ref, x, t64(w))[0].data,
                                atol=1e-9)
     check_grads(lambda t: norm.Standardize((0,), 1e-5)(t)[0], x)
 
@@ -103,7 +104,7 @@ def test_batch_norm_train_values_and_gradients(data, shape, affine):
     if affine:
         cs = (1, shape[1]) + (1,) * (len(shape) - 2)
         expect = expect * w.data.reshape(cs) + b.data.reshape(cs)
-    np.testing.assert_allclose(y.data, expect, atol=1e-12)
+    assert_allclose(y.data, expect, atol=1e-12)
     inputs = (x, w, b) if affine else (x,)
     fn = (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True)) if affine else \
         (lambda x: F.batch_norm(x, None, None, training=True))
@@ -119,20 +120,20 @@ def test_batch_norm_eval_values_and_gradients(data, shape, affine):
     rng = np.random.default_rng(data.draw(st.integers(0, 1000)))
     rm, rv = rng.standard_normal(C), rng.uniform(0.5, 2.0, C)
     x = leaf(data.draw, shape)
+    rm_d, rv_d = on_default_device(rm), on_default_device(rv)      # the running statistics
     w, b = channel_vectors(data.draw, C, affine)
     cs = (1, C) + (1,) * (len(shape) - 2)
-    y = F.batch_norm(x, rm, rv, w, b, training=False)
-    expect = (x.data - rm.reshape(cs)) / np.sqrt(rv.reshape(cs) + 1e-5)
+    y = F.batch_norm(x, rm_d, rv_d, w, b, training=False)
+    expect = (host(x) - rm.reshape(cs)) / np.sqrt(rv.reshape(cs) + 1e-5)
     if affine:
-        expect = expect * w.data.reshape(cs) + b.data.reshape(cs)
-    np.testing.assert_allclose(y.data, expect, atol=1e-12)
+        expect = expect * host(w).reshape(cs) + host(b).reshape(cs)
+    assert_allclose(y.data, expect, atol=1e-12)
     inputs = (x, w, b) if affine else (x,)
-    fn = (lambda x, w, b: F.batch_norm(x, rm, rv, w, b)) if affine else \
-        (lambda x: F.batch_norm(x, rm, rv))
-    rm_before, rv_before = rm.copy(), rv.copy()
+    fn = (lambda x, w, b: F.batch_norm(x, rm_d, rv_d, w, b)) if affine else \
+        (lambda x: F.batch_norm(x, rm_d, rv_d))
     check_grads(fn, inputs)
-    np.testing.assert_array_equal(rm, rm_before)     # eval never touches the running stats
-    np.testing.assert_array_equal(rv, rv_before)
+    assert_array_equal(rm_d, rm)          # eval never touches the running stats
+    assert_array_equal(rv_d, rv)
 
 
 def test_batch_norm_running_stats_by_hand():
@@ -144,27 +145,36 @@ def test_batch_norm_running_stats_by_hand():
     mean = x.mean(axis=(0, 2, 3))
     biased = ((x - mean[None, :, None, None]) ** 2).mean(axis=(0, 2, 3))
     unbiased = biased * n / (n - 1)
-    rm, rv = np.full(3, 0.5), np.full(3, 2.0)
+    rm, rv = on_default_device(np.full(3, 0.5)), on_default_device(np.full(3, 2.0))
     y = F.batch_norm(t64(x), rm, rv, training=True, momentum=0.25)
-    np.testing.assert_allclose(rm, 0.75 * 0.5 + 0.25 * mean, rtol=1e-13)
-    np.testing.assert_allclose(rv, 0.75 * 2.0 + 0.25 * unbiased, rtol=1e-13)
+    assert_allclose(rm, 0.75 * 0.5 + 0.25 * mean, rtol=1e-13)
+    assert_allclose(rv, 0.75 * 2.0 + 0.25 * unbiased, rtol=1e-13)
     # normalisation used the biased variance
-    np.testing.assert_allclose(y.data, (x - mean[None, :, None, None]) /
+    assert_allclose(y.data, (x - mean[None, :, None, None]) /
                                np.sqrt(biased[None, :, None, None] + 1e-5), atol=1e-12)
     # and the running buffers are plain arrays updated in place, with no graph
-    rm_t = Tensor(np.zeros(3))
+    rm_t = Tensor(on_default_device(np.zeros(3)))
     before = rm_t._data
-    F.batch_norm(t64(x), rm_t, Tensor(np.ones(3)), training=True)
+    F.batch_norm(t64(x), rm_t, Tensor(on_default_device(np.ones(3))), training=True)
     assert rm_t._data is before and rm_t.grad_fn is None
-    np.testing.assert_allclose(rm_t.data, 0.1 * mean, rtol=1e-13)
+    assert_allclose(rm_t.data, 0.1 * mean, rtol=1e-13)
+
+
+def test_running_statistics_on_another_device_are_named():
+    x = t64(np.ones((4, 3)), requires_grad=False).to("cpu")
+    if not tg.cuda_is_available():
+        pytest.skip("needs a CUDA device (or TINYGEN_SIMULATE_CUDA=1)")
+    rm = tg.zeros(3, dtype=tg.float64, device="cuda")
+    with pytest.raises(tg.DeviceError, match="running_mean is on cuda:0 but the input is on cpu"):
+        F.batch_norm(x, rm, tg.ones(3, dtype=tg.float64), training=True)
 
 
 def test_batch_norm_2d_input_running_var_is_unbiased_over_batch():
     x = np.array([[1.0, 10.0], [3.0, 20.0], [8.0, 60.0]])             # (N=3, C=2)
-    rm, rv = np.zeros(2), np.ones(2)
+    rm, rv = on_default_device(np.zeros(2)), on_default_device(np.ones(2))
     F.batch_norm(t64(x), rm, rv, training=True, momentum=1.0)
-    np.testing.assert_allclose(rm, x.mean(0))
-    np.testing.assert_allclose(rv, x.var(0, ddof=1))
+    assert_allclose(rm, x.mean(0))
+    assert_allclose(rv, x.var(0, ddof=1))
 
 
 def test_batch_norm_cumulative_average_through_the_module():
@@ -177,22 +187,28 @@ def test_batch_norm_cumulative_average_through_the_module():
         bn(t64(x, requires_grad=False))
         means.append(x.mean(axis=(0, 2, 3)))
         variances.append(x.var(axis=(0, 2, 3), ddof=1))
-    np.testing.assert_allclose(bn.running_mean.data, np.mean(means, 0), rtol=1e-12)
-    np.testing.assert_allclose(bn.running_var.data, np.mean(variances, 0), rtol=1e-12)
+    assert_allclose(bn.running_mean.data, np.mean(means, 0), rtol=1e-12)
+    assert_allclose(bn.running_var.data, np.mean(variances, 0), rtol=1e-12)
     assert bn.num_batches_tracked.item() == 4 and bn.num_batches_tracked.dtype == np.int64
 
 
 def test_batch_norm_errors_name_the_problem():
+    def zeros(n):
+        return on_default_device(np.zeros(n))       # running statistics on the input's device
+
+    def ones(n):
+        return on_default_device(np.ones(n))
+
     with pytest.raises(ValueError, match=r"more than 1 value per channel.*\(1, 3\)"):
         F.batch_norm(t64(np.ones((1, 3))), None, None, training=True)
     with pytest.raises(ValueError, match=r"more than 1 value per channel"):
-        F.batch_norm(t64(np.ones((1, 3, 1, 1))), np.zeros(3), np.ones(3), training=True)
+        F.batch_norm(t64(np.ones((1, 3, 1, 1))), zeros(3), ones(3), training=True)
     with pytest.raises(ValueError, match=r"running_mean has shape \(4,\).*3 channels"):
-        F.batch_norm(t64(np.ones((2, 3))), np.zeros(4), np.ones(4), training=True)
+        F.batch_norm(t64(np.ones((2, 3))), zeros(4), ones(4), training=True)
     with pytest.raises(ValueError, match="training=False needs running_mean"):
         F.batch_norm(t64(np.ones((2, 3))), None, None, training=False)
     with pytest.raises(ValueError, match="momentum=None"):
-        F.batch_norm(t64(np.ones((2, 3))), np.zeros(3), np.ones(3), training=True, momentum=None)
+        F.batch_norm(t64(np.ones((2, 3))), zeros(3), ones(3), training=True, momentum=None)
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         F.batch_norm(t64(np.ones(3)), None, None, training=True)
 
@@ -220,7 +236,7 @@ def test_instance_norm(data, shape, affine):
     if affine:
         cs = (1, shape[1]) + (1,) * (len(shape) - 2)
         expect = expect * w.data.reshape(cs) + b.data.reshape(cs)
-    np.testing.assert_allclose(y.data, expect, atol=1e-12)
+    assert_allclose(y.data, expect, atol=1e-12)
     inputs = (x, w, b) if affine else (x,)
     fn = (lambda x, w, b: F.instance_norm(x, weight=w, bias=b)) if affine else F.instance_norm
     check_grads(fn, inputs)
@@ -229,14 +245,15 @@ def test_instance_norm(data, shape, affine):
 def test_instance_norm_running_stats_and_eval():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, 2, 2, 2))
-    rm, rv = np.zeros(2), np.ones(2)
+    rm, rv = on_default_device(np.zeros(2)), on_default_device(np.ones(2))
     F.instance_norm(t64(x), rm, rv, momentum=0.5)
     inst_mean = x.mean(axis=(2, 3))                       # (N, C)
     inst_var = x.var(axis=(2, 3), ddof=1)
-    np.testing.assert_allclose(rm, 0.5 * inst_mean.mean(0), rtol=1e-13)
-    np.testing.assert_allclose(rv, 0.5 + 0.5 * inst_var.mean(0), rtol=1e-13)
+    assert_allclose(rm, 0.5 * inst_mean.mean(0), rtol=1e-13)
+    assert_allclose(rv, 0.5 + 0.5 * inst_var.mean(0), rtol=1e-13)
     y = F.instance_norm(t64(x), rm, rv, use_input_stats=False)
-    np.testing.assert_allclose(y.data, (x - rm[:, None, None]) / np.sqrt(rv[:, None, None] + 1e-5))
+    rm, rv = host(rm), host(rv)
+    assert_allclose(y.data, (x - rm[:, None, None]) / np.sqrt(rv[:, None, None] + 1e-5))
     with pytest.raises(ValueError, match="more than 1 spatial element"):
         F.instance_norm(t64(np.ones((2, 3, 1, 1))))
 
@@ -255,7 +272,7 @@ def test_layer_norm(data, case, affine):
     expect = np_standardize(x.data, tuple(range(len(shape) - len(ns), len(shape))))
     if affine:
         expect = expect * w.data + b.data
-    np.testing.assert_allclose(y.data, expect, atol=1e-12)
+    assert_allclose(y.data, expect, atol=1e-12)
     inputs = (x, w, b) if affine else (x,)
     fn = (lambda x, w, b: F.layer_norm(x, nshape, w, b)) if affine else \
         (lambda x: F.layer_norm(x, nshape))
@@ -277,7 +294,7 @@ def test_group_norm(data, case, affine):
     if affine:
         cs = (1, shape[1]) + (1,) * (len(shape) - 2)
         expect = expect * w.data.reshape(cs) + b.data.reshape(cs)
-    np.testing.assert_allclose(y.data, expect, atol=1e-12)
+    assert_allclose(y.data, expect, atol=1e-12)
     inputs = (x, w, b) if affine else (x,)
     fn = (lambda x, w, b: F.group_norm(x, G, w, b)) if affine else (lambda x: F.group_norm(x, G))
     check_grads(fn, inputs)
@@ -285,9 +302,9 @@ def test_group_norm(data, case, affine):
 
 def test_group_norm_extremes_are_layer_and_instance_norm():
     x = t64(np.random.default_rng(4).standard_normal((2, 4, 3, 2)))
-    np.testing.assert_allclose(F.group_norm(x, 1).data, F.layer_norm(x, (4, 3, 2)).data,
+    assert_allclose(F.group_norm(x, 1).data, F.layer_norm(x, (4, 3, 2)).data,
                                atol=1e-12)
-    np.testing.assert_allclose(F.group_norm(x, 4).data, F.instance_norm(x).data, atol=1e-12)
+    assert_allclose(F.group_norm(x, 4).data, F.instance_norm(x).data, atol=1e-12)
     with pytest.raises(ValueError, match="num_groups=3 must divide.*C=4"):
         F.group_norm(x, 3)
 

@@ -6,11 +6,12 @@ from hypothesis import strategies as st
 
 import tinygen as tg
 from tinygen import functional as F
-from tinygen import nn
+from tinygen import backend, nn
 from tinygen.gradcheck import GradcheckError, gradcheck
 from tinygen.ops import misc
 from tinygen.ops import shape as shape_ops
-from tinygen_tests.conftest import SETTINGS, check_grads, leaf, t64
+from tinygen_tests.conftest import (
+    SETTINGS, assert_allclose, assert_array_equal, check_grads, host, leaf, t64)
 
 
 # ----------------------------------------------------------------------------
@@ -25,7 +26,7 @@ def test_dropout_zero_fraction_and_expectation(p):
     y = F.dropout(tg.ones(n), p, training=True).cpu().numpy()
     zero_fraction = float((y == 0).mean())
     assert abs(zero_fraction - p) < 5 * np.sqrt(p * (1 - p) / n)
-    np.testing.assert_allclose(np.unique(y), [0.0, 1 / (1 - p)], rtol=1e-6)
+    assert_allclose(np.unique(y), [0.0, 1 / (1 - p)], rtol=1e-6)
     # E[y] = 1 and Var[y] = p / (1 - p) per element
     assert abs(y.mean() - 1.0) < 5 * np.sqrt(p / (1 - p) / n)
 
@@ -34,7 +35,7 @@ def test_dropout_identity_in_eval_and_edge_probabilities():
     x = tg.randn(3, 4)
     assert F.dropout(x, 0.5, training=False) is x
     assert F.dropout(x, 0.0) is x
-    np.testing.assert_array_equal(F.dropout(x, 1.0).cpu().numpy(), np.zeros((3, 4)))
+    assert_array_equal(F.dropout(x, 1.0).cpu().numpy(), np.zeros((3, 4)))
     drop = nn.Dropout(0.5).eval()
     assert drop(x) is x
     with pytest.raises(ValueError, match=r"between 0 and 1, got p=1.5"):
@@ -48,13 +49,13 @@ def test_dropout_gradient_is_mask_times_scale_and_seed_reproduces():
     x = t64(np.random.default_rng(0).uniform(1, 2, (5, 6)))    # nonzero: mask = y / x
     tg.manual_seed(3)
     y = F.dropout(x, p)
-    mask_scaled = y.data / x.data
+    mask_scaled = host(y) / host(x)
     assert set(np.round(np.unique(mask_scaled), 12)) <= {0.0, round(1 / (1 - p), 12)}
     v = np.random.default_rng(1).standard_normal(x.shape)
     y.backward(t64(v, requires_grad=False))
-    np.testing.assert_allclose(x.grad.data, v * mask_scaled, rtol=1e-12)
+    assert_allclose(x.grad.data, v * mask_scaled, rtol=1e-12)
     tg.manual_seed(3)
-    np.testing.assert_array_equal(F.dropout(x, p).data, y.data)  # same seed, same mask
+    assert_array_equal(F.dropout(x, p).data, y.data)  # same seed, same mask
     assert y.dtype == np.float64 and F.dropout(tg.ones(3), p).dtype == np.float32
 
 
@@ -110,7 +111,7 @@ def test_embedding_gradcheck_with_repeated_indices(data, index_shape):
     idx.flat[0] = idx.flat[-1]                        # at least one repeat when size > 1
     y = F.embedding(idx, weight)
     assert y.shape == index_shape + (D,)
-    np.testing.assert_array_equal(y.data, weight.data[idx])
+    assert_array_equal(y.data, weight.data[idx])
     check_grads(lambda w: F.embedding(idx, w), weight)
 
 
@@ -118,9 +119,9 @@ def test_embedding_gradient_accumulates_repeats_and_skips_padding():
     weight = t64(np.arange(12.0).reshape(4, 3))
     idx = tg.tensor([[1, 1, 2], [0, 1, 2]])
     y = F.embedding(idx, weight, padding_idx=2)
-    np.testing.assert_array_equal(y.data, weight.data[idx.data])        # padding row as stored
+    assert_array_equal(y.data, weight.data[idx.data])        # padding row as stored
     y.sum().backward()
-    np.testing.assert_array_equal(weight.grad.data[:, 0], [1, 3, 0, 0])  # row 1 three times
+    assert_array_equal(weight.grad.data[:, 0], [1, 3, 0, 0])  # row 1 three times
     # with padding: exactly the plain gradient with the padding row zeroed (and padding_idx
     # may count from the end); the plain gather's gradient is gradchecked above
     v = t64(np.random.default_rng(0).standard_normal((2, 3, 3)), requires_grad=False)
@@ -128,14 +129,14 @@ def test_embedding_gradient_accumulates_repeats_and_skips_padding():
     padded, = tg.grad(F.embedding(idx, weight, padding_idx=-2), weight, v)
     expect = plain.data.copy()
     expect[2] = 0
-    np.testing.assert_array_equal(padded.data, expect)
+    assert_array_equal(padded.data, expect)
 
 
 def test_embedding_module_init_and_errors():
     tg.manual_seed(0)
     emb = nn.Embedding(50, 8, padding_idx=3)
     assert list(emb.state_dict()) == ["weight"] and emb.weight.shape == (50, 8)
-    np.testing.assert_array_equal(emb.weight.data[3], np.zeros(8))
+    assert_array_equal(emb.weight.data[3], np.zeros(8))
     rows = np.delete(emb.weight.data, 3, axis=0)
     assert abs(rows.mean()) < 0.15 and abs(rows.std() - 1.0) < 0.1       # N(0, 1)
     assert emb(tg.tensor([3, 4])).shape == (2, 8)
@@ -150,7 +151,7 @@ def test_embedding_module_init_and_errors():
 def test_embedding_sabotaged_scatter_is_caught(monkeypatch):
     """A backward that assigns instead of accumulating repeated indices is caught."""
     def assign(self, gy):
-        gx = np.zeros(self.shape, dtype=gy.dtype)
+        gx = backend.full(self.shape, 0.0, gy.dtype, backend.device_of(gy))
         gx[self.index] = gy                                  # WRONG: repeats overwrite
         return gx
 
@@ -172,4 +173,4 @@ def test_embedding_matches_torch():
         torch.from_numpy(gy))
     wo = t64(w)
     F.embedding(idx, wo, padding_idx=5).backward(t64(gy, requires_grad=False))
-    np.testing.assert_allclose(wo.grad.data, wt.grad.cpu().numpy(), atol=1e-12)
+    assert_allclose(wo.grad.data, wt.grad.cpu().numpy(), atol=1e-12)

@@ -52,7 +52,7 @@ def _zeros(orig):
 
 def _ignore_upstream(orig):
     def backward(self, *gys):
-        return orig(self, *(tg.Tensor(np.ones(g.shape, dtype=g.dtype)) for g in gys))
+        return orig(self, *(tg.ones(g.shape, dtype=g.dtype, device=g.device) for g in gys))
     return backward
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tinygen as tg
+from tinygen_tests.conftest import assert_allclose
 
 torch = pytest.importorskip("torch")
 
@@ -78,17 +79,16 @@ CASES = {
 
 def _run(lib, fn, x_np, y_np):
     if lib is tg:
-        x = tg.Tensor(x_np.copy(), requires_grad=True)
-        y = None if y_np is None else tg.Tensor(np.asarray(y_np, dtype=np.float64).copy(), requires_grad=True)
+        x = tg.tensor(x_np, requires_grad=True)
+        y = None if y_np is None else tg.tensor(np.asarray(y_np, dtype=np.float64), requires_grad=True)
     else:
         x = torch.tensor(x_np, requires_grad=True)
         y = None if y_np is None else torch.tensor(np.asarray(y_np, dtype=np.float64), requires_grad=True)
     out = fn(x, y, lib)
     g = np.random.default_rng(5).standard_normal(tuple(out.shape))
     out.backward(tg.tensor(g) if lib is tg else torch.tensor(g))
-    val = out.data if lib is tg else out.detach().cpu().numpy()
-    grads = [None if t is None or t.grad is None else (t.grad.data if lib is tg else t.grad.cpu().numpy())
-             for t in (x, y)]
+    val = out.detach().cpu().numpy()                       # the same spelling in both libraries
+    grads = [None if t is None or t.grad is None else t.grad.cpu().numpy() for t in (x, y)]
     return val, grads
 
 
@@ -97,9 +97,9 @@ def test_op_matches_torch(name):
     fn, x_np, y_np = CASES[name]
     val, grads = _run(tg, fn, x_np, y_np)
     tval, tgrads = _run(torch, fn, x_np, y_np)
-    np.testing.assert_allclose(val, tval, rtol=1e-10, atol=1e-12)
+    assert_allclose(val, tval, rtol=1e-10, atol=1e-12)
     for g, tg_ in zip(grads, tgrads):
         if tg_ is None:
             assert g is None or not np.any(g)
         else:
-            np.testing.assert_allclose(g, tg_, rtol=1e-9, atol=1e-12)
+            assert_allclose(g, tg_, rtol=1e-9, atol=1e-12)

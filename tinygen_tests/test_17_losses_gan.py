@@ -163,10 +163,10 @@ def _critic(activation="tanh", seed=0):
 def test_gradient_penalty_value_on_a_linear_critic():
     # f(x) = w.x + b has grad_x f = w everywhere: GP = lambda (||w|| - 1)^2 for any x_hat.
     lin = nn.Linear(3, 1).double()
-    lin.weight.data[...] = np.array([[3.0, 0.0, 4.0]])
+    lin.weight.data[...] = tg.tensor([[3.0, 0.0, 4.0]], dtype=tg.float64).data   # its device
     x, y = tg.randn(6, 3, dtype=tg.float64), tg.randn(6, 3, dtype=tg.float64)
     assert float(L.gradient_penalty(lin, x, y)) == pytest.approx(10 * 16, rel=1e-9)
-    lin.weight.data[...] = np.array([[0.6, 0.0, 0.8]])           # a 1-Lipschitz critic: no penalty
+    lin.weight.data[...] = tg.tensor([[0.6, 0.0, 0.8]], dtype=tg.float64).data           # a 1-Lipschitz critic: no penalty
     assert float(L.gradient_penalty(lin, x, y)) == pytest.approx(0.0, abs=1e-9)
 
 
@@ -174,7 +174,7 @@ def test_gradient_penalty_matches_a_direct_numpy_computation():
     D = _critic()
     x, y = tg.randn(4, 3, dtype=tg.float64), tg.randn(4, 3, dtype=tg.float64)
     eps = np.array([0.1, 0.5, 0.9, 0.3])
-    gp = float(L.gradient_penalty(D, x, y, epsilon=eps))
+    gp = float(L.gradient_penalty(D, x, y, epsilon=tg.tensor(eps)))
     x_hat = eps[:, None] * x.cpu().numpy() + (1 - eps[:, None]) * y.cpu().numpy()
     # finite-difference gradient of the critic at x_hat, then the penalty by hand
     h, norms = 1e-6, []

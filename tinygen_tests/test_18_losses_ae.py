@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 import tinygen
 from tinygen import losses as L
 from tinygen.gradcheck import GradcheckError, gradcheck, gradgradcheck
+from tinygen_tests.conftest import assert_allclose
 
 SETTINGS = dict(max_examples=8, deadline=None)
 
@@ -35,11 +36,11 @@ def test_kl_closed_form_matches_numpy_and_is_nonnegative(shape, seed):
     var = np.exp(logvar)
     # per-dimension KL of N(m, s^2) to N(0, 1): log(1/s) + (s^2 + m^2)/2 - 1/2
     expected = (-0.5 * logvar + 0.5 * (var + mu ** 2) - 0.5).sum(-1)
-    np.testing.assert_allclose(kl, expected, rtol=1e-12)
+    assert_allclose(kl, expected, rtol=1e-12)
     assert (kl >= -1e-12).all()
     # zero exactly at q = p
     zero = L.kl_normal_standard(t64(np.zeros(shape)), t64(np.zeros(shape))).cpu().numpy()
-    np.testing.assert_allclose(zero, 0.0, atol=1e-15)
+    assert_allclose(zero, 0.0, atol=1e-15)
 
 
 def test_kl_monte_carlo_agrees_with_closed_form():
@@ -49,7 +50,7 @@ def test_kl_monte_carlo_agrees_with_closed_form():
     mc = L.kl_normal_monte_carlo(t64(mu), t64(logvar), t64(eps, grad=False)).cpu().numpy()
     exact = L.kl_normal_standard(t64(mu), t64(logvar)).cpu().numpy()
     # standard error of the MC mean is ~ sqrt(Var/S); 5 sigma-ish margin
-    np.testing.assert_allclose(mc, exact, atol=0.05)
+    assert_allclose(mc, exact, atol=0.05)
 
 
 def test_kl_monte_carlo_gradient_is_unbiased_for_the_closed_form_gradient():
@@ -59,7 +60,7 @@ def test_kl_monte_carlo_gradient_is_unbiased_for_the_closed_form_gradient():
     g_mc = tinygen.grad(L.kl_normal_monte_carlo(mu, logvar, eps).sum(), [mu, logvar])
     g_cf = tinygen.grad(L.kl_normal_standard(mu, logvar).sum(), [mu, logvar])
     for a, b in zip(g_mc, g_cf):
-        np.testing.assert_allclose(a.cpu().numpy(), b.cpu().numpy(), atol=0.05)
+        assert_allclose(a.cpu().numpy(), b.cpu().numpy(), atol=0.05)
 
 
 @given(shapes, st.integers(0, 10_000))
@@ -93,7 +94,7 @@ def test_bernoulli_log_likelihood_matches_direct_formula(shape, seed):
     logits, x = 3 * rng.normal(size=shape), rng.uniform(size=shape)
     p = 1 / (1 + np.exp(-logits))
     expected = (x * np.log(p) + (1 - x) * np.log(1 - p)).sum(-1)
-    np.testing.assert_allclose(L.bernoulli_log_likelihood(t64(logits), t64(x, False)).cpu().numpy(),
+    assert_allclose(L.bernoulli_log_likelihood(t64(logits), t64(x, False)).cpu().numpy(),
                                expected, rtol=1e-10)
     gradcheck(lambda lg: L.bernoulli_log_likelihood(lg, t64(x, False)), [t64(logits)])
     gradgradcheck(lambda lg: L.bernoulli_log_likelihood(lg, t64(x, False)), [t64(logits)])
@@ -116,7 +117,7 @@ def test_gaussian_log_likelihood_matches_scipy(shape, seed):
     mean, x, logvar = rng.normal(size=shape), rng.normal(size=shape), rng.normal(size=shape)
     expected = norm.logpdf(x, mean, np.exp(0.5 * logvar)).sum(-1)
     got = L.gaussian_log_likelihood(t64(mean), t64(x, False), t64(logvar)).cpu().numpy()
-    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    assert_allclose(got, expected, rtol=1e-10)
     fn = lambda m, lv: L.gaussian_log_likelihood(m, t64(x, False), lv)  # noqa: E731
     gradcheck(fn, [t64(mean), t64(logvar)])
     gradgradcheck(fn, [t64(mean), t64(logvar)])
@@ -125,7 +126,7 @@ def test_gaussian_log_likelihood_matches_scipy(shape, seed):
 def test_log_normal_diag_matches_scipy_and_standard_normal():
     from scipy.stats import norm
     z = np.array([[0.3, -1.2], [2.0, 0.1]])
-    np.testing.assert_allclose(L.log_normal_diag(t64(z, False), 0.0, 0.0).cpu().numpy(),
+    assert_allclose(L.log_normal_diag(t64(z, False), 0.0, 0.0).cpu().numpy(),
                                norm.logpdf(z).sum(-1), rtol=1e-12)
 
 
@@ -143,7 +144,7 @@ def test_iwae_bound_is_log_mean_exp_and_at_least_the_mean(k, n, seed):
     got = L.iwae_bound(t64(log_w)).cpu().numpy()
     m = log_w.max(0)
     expected = m + np.log(np.exp(log_w - m).mean(0))
-    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert_allclose(got, expected, rtol=1e-12)
     assert (got >= log_w.mean(0) - 1e-9).all()        # Jensen: L_k >= L_1 on average
     gradcheck(L.iwae_bound, [t64(log_w)])
     gradgradcheck(L.iwae_bound, [t64(log_w)])
@@ -204,7 +205,7 @@ def test_l1_code_penalty(shape, seed):
     rng = np.random.default_rng(seed)
     h = rng.normal(size=shape)
     h = np.where(np.abs(h) < 0.05, 0.1, h)      # keep away from the kink at 0
-    np.testing.assert_allclose(L.l1_code_penalty(t64(h)).cpu().numpy(), np.abs(h).sum(-1))
+    assert_allclose(L.l1_code_penalty(t64(h)).cpu().numpy(), np.abs(h).sum(-1))
     gradcheck(L.l1_code_penalty, [t64(h)])
     gradgradcheck(L.l1_code_penalty, [t64(h)])
 
@@ -228,7 +229,7 @@ def test_contractive_autograd_matches_sigmoid_closed_form_and_numpy_jacobian(n, 
     h = tinygen.sigmoid(x @ W.T + b)
     auto = L.contractive_penalty(h, x).cpu().numpy()
     closed = L.contractive_penalty_sigmoid(h, W).cpu().numpy()
-    np.testing.assert_allclose(auto, closed, rtol=1e-12)
+    assert_allclose(auto, closed, rtol=1e-12)
     # the Jacobian by finite differences, by hand
     xs, Ws, bs = x.cpu().numpy(), W.cpu().numpy(), b.cpu().numpy()
     f = lambda v: 1 / (1 + np.exp(-(v @ Ws.T + bs)))  # noqa: E731
@@ -243,7 +244,7 @@ def test_contractive_random_projection_estimate_is_unbiased():
     h = tinygen.sigmoid(x @ W.T + b)
     tinygen.manual_seed(0)
     est = L.contractive_penalty(h, x, n_projections=4000).cpu().numpy()
-    np.testing.assert_allclose(est, L.contractive_penalty_sigmoid(h, W).cpu().numpy(), rtol=0.1)
+    assert_allclose(est, L.contractive_penalty_sigmoid(h, W).cpu().numpy(), rtol=0.1)
 
 
 @given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 10_000))
@@ -272,7 +273,7 @@ def test_contractive_penalty_of_a_linear_map_is_its_frobenius_norm():
     A = rng.normal(size=(3, 5))
     x = t64(rng.normal(size=(4, 5)))
     h = x @ t64(A.T, False)
-    np.testing.assert_allclose(L.contractive_penalty(h, x).cpu().numpy(), np.full(4, (A ** 2).sum()))
+    assert_allclose(L.contractive_penalty(h, x).cpu().numpy(), np.full(4, (A ** 2).sum()))
 
 
 def test_contractive_penalty_errors_name_the_fix():

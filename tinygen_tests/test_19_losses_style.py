@@ -16,7 +16,7 @@ from tinygen import losses as L
 from tinygen.gradcheck import GradcheckError, gradcheck
 from tinygen.ops.linalg import MatMul
 
-from conftest import check_grads, leaf, t64
+from tinygen_tests.conftest import assert_allclose, check_grads, leaf, t64
 
 SETTINGS = settings(max_examples=10, deadline=None)
 feature_shapes = st.tuples(st.integers(1, 2), st.integers(1, 4), st.integers(1, 3),
@@ -36,12 +36,12 @@ def test_gram_matrix_is_symmetric_psd_and_matches_definition(shape, seed):
     G = L.gram_matrix(F).cpu().numpy()
     n, c, h, w = shape
     A = F.cpu().numpy().reshape(n, c, h * w)
-    np.testing.assert_allclose(G, np.einsum("nik,njk->nij", A, A), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(G, np.transpose(G, (0, 2, 1)), atol=0)
+    assert_allclose(G, np.einsum("nik,njk->nij", A, A), rtol=1e-12, atol=1e-12)
+    assert_allclose(G, np.transpose(G, (0, 2, 1)), atol=0)
     for g in G:
         assert np.linalg.eigvalsh(g).min() >= -1e-10 * max(1.0, np.abs(g).max())
     Gn = L.gram_matrix(F, normalize=True).cpu().numpy()
-    np.testing.assert_allclose(Gn, G / (h * w), rtol=1e-12)
+    assert_allclose(Gn, G / (h * w), rtol=1e-12)
 
 
 def test_gram_matrix_rejects_non_4d_with_the_fix():
@@ -61,8 +61,8 @@ def test_style_loss_is_blind_to_a_permutation_of_positions(shape, seed):
     F_perm = F.reshape(n, c, h * w)[:, :, perm].reshape(shape)
     target = L.gram_matrix(t64(rng.normal(size=(1, c, h + 1, w)))).cpu().numpy()
     for norm in L.STYLE_NORMALISATIONS:
-        a = L.style_layer_loss(t64(F), target, norm).item()
-        b = L.style_layer_loss(t64(F_perm), target, norm).item()
+        a = L.style_layer_loss(t64(F), t64(target, False), norm).item()     # the target on F's device
+        b = L.style_layer_loss(t64(F_perm), t64(target, False), norm).item()
         assert a == pytest.approx(b, rel=1e-12)
         assert a > 0
 
@@ -87,6 +87,7 @@ def test_style_normalisations_side_by_side():
     F = t64(rng.normal(size=(1, 3, 4, 5)))
     A = L.gram_matrix(t64(rng.normal(size=(1, 3, 4, 5)))).cpu().numpy()
     raw = ((L.gram_matrix(F).cpu().numpy() - A) ** 2).sum()
+    A = t64(A, False)                                   # the target, on F's device
     N, M = 3, 20
     assert L.style_layer_loss(F, A, "none").item() == pytest.approx(raw, rel=1e-12)
     assert L.style_layer_loss(F, A, "gatys").item() == pytest.approx(raw / (4 * N**2 * M**2), rel=1e-12)
@@ -120,6 +121,7 @@ def test_content_loss_normalisations_and_shape_error():
     rng = np.random.default_rng(2)
     F, P = rng.normal(size=(1, 3, 4, 4)), rng.normal(size=(1, 3, 4, 4))
     sq = ((F - P) ** 2).sum()
+    P = t64(P, False)                                   # the target, on F's device
     assert L.content_loss(t64(F), P).item() == pytest.approx(0.5 * sq)
     assert L.content_loss(t64(F), P, "ng").item() == pytest.approx(sq / (4 * 48))
     assert L.content_loss(t64(F), P, "mean").item() == pytest.approx(sq / 48)
@@ -194,10 +196,10 @@ def test_matches_torch_oracle():
     t_loss.backward()
     x = t64(F)
     loss = (L.style_layer_loss(x, L.gram_matrix(t64(S)), "gatys")
-            + L.content_loss(x, S) + L.total_variation_loss(x, "sum"))
+            + L.content_loss(x, t64(S, False)) + L.total_variation_loss(x, "sum"))
     loss.backward()
     assert loss.item() == pytest.approx(t_loss.item(), rel=1e-12)
-    np.testing.assert_allclose(x.grad.cpu().numpy(), tF.grad.cpu().numpy(), rtol=1e-10, atol=1e-12)
+    assert_allclose(x.grad.cpu().numpy(), tF.grad.cpu().numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_style_gradient_is_gatys_equation_6():
@@ -208,10 +210,10 @@ def test_style_gradient_is_gatys_equation_6():
     F = rng.normal(size=(1, N, H, W))
     A = L.gram_matrix(t64(rng.normal(size=(1, N, H, W)))).cpu().numpy()[0]
     x = t64(F)
-    L.style_layer_loss(x, A[None], "gatys").backward()
+    L.style_layer_loss(x, t64(A[None], False), "gatys").backward()
     Fm = F.reshape(N, H * W)
     expected = (Fm @ Fm.T - A) @ Fm / (N ** 2 * (H * W) ** 2)
-    np.testing.assert_allclose(x.grad.cpu().numpy().reshape(N, H * W), expected, rtol=1e-12)
+    assert_allclose(x.grad.cpu().numpy().reshape(N, H * W), expected, rtol=1e-12)
 
 
 def test_gram_distance_is_an_mmd_with_the_quadratic_kernel():

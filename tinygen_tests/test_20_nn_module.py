@@ -9,6 +9,7 @@ import tinygen as tg
 from tinygen import nn
 from tinygen.gradcheck import check_module
 from tinygen.nn import init
+from tinygen_tests.conftest import assert_allclose, assert_array_equal
 
 
 class Block(nn.Module):
@@ -62,7 +63,7 @@ def test_state_dict_round_trip():
     b.load_state_dict(a.state_dict())
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert ka == kb
-        np.testing.assert_array_equal(va.data, vb.data)
+        assert_array_equal(va.data, vb.data)
     # loading copies: changing the source afterwards does not change the target
     a[0].weight.data[...] = 7.0
     assert not np.any(b[0].weight.data == 7.0)
@@ -89,7 +90,7 @@ def test_load_shape_mismatch_names_key_and_shapes():
 
 def test_load_casts_to_the_module_dtype():
     net = _net().double()
-    sd = {k: np.asarray(v.data, dtype=np.float32) for k, v in net.state_dict().items()}
+    sd = {k: v.cpu().numpy().astype(np.float32) for k, v in net.state_dict().items()}
     net.load_state_dict(sd)
     assert all(p.dtype == np.float64 for p in net.parameters())
     assert net[1][1].steps.dtype == np.int64
@@ -137,10 +138,10 @@ def test_zero_grad_set_to_none_false_zeroes_in_place():
     grad, array = w.grad, w.grad._data
     net.zero_grad(set_to_none=False)
     assert w.grad is grad and w.grad._data is array             # the same tensor and array...
-    np.testing.assert_array_equal(array, 0.0)                   # ...filled with zeros
+    assert_array_equal(array, 0.0)                               # ...filled with zeros
     assert all(p.grad is None for p in net.parameters() if p is not w and p is not net[0].bias)
     net[0](x).sum().backward()                                  # accumulates onto the zeros
-    np.testing.assert_allclose(w.grad.data, np.broadcast_to(x.cpu().numpy().sum(0), (4, 3)), rtol=1e-6)
+    assert_allclose(w.grad.data, np.broadcast_to(x.cpu().numpy().sum(0), (4, 3)), rtol=1e-6)
     net.zero_grad()                                             # default: set_to_none=True
     assert w.grad is None
 
@@ -205,7 +206,7 @@ def test_linear_forward_and_gradcheck():
     tg.manual_seed(1)
     lin = nn.Linear(3, 2)
     x = tg.randn(4, 3)
-    np.testing.assert_allclose(lin(x).data, x.data @ lin.weight.data.T + lin.bias.data, rtol=1e-6)
+    assert_allclose(lin(x).data, x.data @ lin.weight.data.T + lin.bias.data, rtol=1e-6)
     nb = nn.Linear(3, 2, bias=False)
     assert nb.bias is None and [n for n, _ in nb.named_parameters()] == ["weight"]
     reports = check_module(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)), tg.randn(2, 3))
@@ -223,7 +224,7 @@ def test_linear_default_init_bounds_and_uniformity():
     w = lin.weight.data
     assert np.abs(w).max() <= bound and np.abs(lin.bias.data).max() <= bound
     assert np.abs(w).max() > 0.99 * bound                       # fills the whole interval
-    np.testing.assert_allclose(w.std(), bound / np.sqrt(3), rtol=0.02)   # U(-b, b) std
+    assert_allclose(w.std(), bound / np.sqrt(3), rtol=0.02)   # U(-b, b) std
     assert abs(w.mean()) < 0.01 * bound
 
 
@@ -232,7 +233,7 @@ def test_manual_seed_gives_identical_weights():
     a = nn.Linear(5, 3).weight.data.copy()
     tg.manual_seed(42)
     b = nn.Linear(5, 3).weight.data.copy()
-    np.testing.assert_array_equal(a, b)
+    assert_array_equal(a, b)
     c = nn.Linear(5, 3).weight.data
     assert not np.array_equal(a, c)
 
@@ -249,7 +250,7 @@ def test_init_statistics(name, expected_std):
     kwargs = {"nonlinearity": "relu"} if name.startswith("kaiming") else {}
     getattr(init, name)(w, **kwargs)
     assert w.dtype == np.float32
-    np.testing.assert_allclose(w.data.std(), expected_std, rtol=0.02)
+    assert_allclose(w.data.std(), expected_std, rtol=0.02)
     assert abs(w.data.mean()) < 0.05 * expected_std
 
 
@@ -262,7 +263,7 @@ def test_init_fans_and_gain():
         init.calculate_fan_in_and_fan_out(tg.zeros(3))
     w = tg.zeros(2, 2)
     init.constant_(w, 0.5)
-    np.testing.assert_array_equal(w.data, 0.5)
+    assert_array_equal(w.data, 0.5)
 
 
 def test_torch_state_dict_loads_and_forward_matches():
@@ -272,4 +273,4 @@ def test_torch_state_dict_loads_and_forward_matches():
     net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
     net.load_state_dict({k: v.detach().cpu().numpy() for k, v in tnet.state_dict().items()})
     x = np.random.default_rng(0).standard_normal((5, 3))
-    np.testing.assert_allclose(net(tg.tensor(x)).data, tnet(torch.tensor(x)).detach().cpu().numpy(), rtol=1e-12)
+    assert_allclose(net(tg.tensor(x)).data, tnet(torch.tensor(x)).detach().cpu().numpy(), rtol=1e-12)

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 import tinygen as tg
 from tinygen import nn
 from tinygen.gradcheck import check_module
-from tinygen_tests.conftest import SETTINGS, t64
+from tinygen_tests.conftest import (
+    SETTINGS, assert_allclose, assert_array_equal, on_default_device, t64)
 
 
 def test_batchnorm2d_state_dict_keys_buffers_and_init():
@@ -16,10 +17,10 @@ def test_batchnorm2d_state_dict_keys_buffers_and_init():
     assert list(bn.state_dict()) == ["weight", "bias", "running_mean", "running_var",
                                      "num_batches_tracked"]
     assert [n for n, _ in bn.named_parameters()] == ["weight", "bias"]
-    np.testing.assert_array_equal(bn.weight.data, np.ones(3))
-    np.testing.assert_array_equal(bn.bias.data, np.zeros(3))
-    np.testing.assert_array_equal(bn.running_mean.data, np.zeros(3))
-    np.testing.assert_array_equal(bn.running_var.data, np.ones(3))
+    assert_array_equal(bn.weight.data, np.ones(3))
+    assert_array_equal(bn.bias.data, np.zeros(3))
+    assert_array_equal(bn.running_mean.data, np.zeros(3))
+    assert_array_equal(bn.running_var.data, np.ones(3))
     assert bn.num_batches_tracked.shape == () and bn.num_batches_tracked.dtype == np.int64
     bn.double()
     assert bn.running_mean.dtype == np.float64 and bn.num_batches_tracked.dtype == np.int64
@@ -32,16 +33,16 @@ def test_batchnorm_train_eval_behaviour():
     bn = nn.BatchNorm2d(2, momentum=0.5).double()
     x = t64(rng.normal(3.0, 2.0, (4, 2, 3, 3)), requires_grad=False)
     y_train = bn(x)
-    np.testing.assert_allclose(y_train.data.mean(axis=(0, 2, 3)), 0, atol=1e-12)
+    assert_allclose(y_train.data.mean(axis=(0, 2, 3)), 0, atol=1e-12)
     assert bn.num_batches_tracked.item() == 1
     rm = bn.running_mean.data.copy()
     bn.eval()
     y_eval = bn(x)
-    np.testing.assert_array_equal(bn.running_mean.data, rm)      # eval leaves stats alone
+    assert_array_equal(bn.running_mean.data, rm)      # eval leaves stats alone
     assert bn.num_batches_tracked.item() == 1
     expect = (x.data - rm[None, :, None, None]) / np.sqrt(bn.running_var.data[None, :, None, None]
                                                          + 1e-5)
-    np.testing.assert_allclose(y_eval.data, expect, atol=1e-12)
+    assert_allclose(y_eval.data, expect, atol=1e-12)
     # one value per channel is fine in eval, an error in training
     bn(t64(np.ones((1, 2, 1, 1)), requires_grad=False))
     bn.train()
@@ -49,7 +50,7 @@ def test_batchnorm_train_eval_behaviour():
         bn(t64(np.ones((1, 2, 1, 1)), requires_grad=False))
     # without running statistics, eval uses the batch statistics
     free = nn.BatchNorm2d(2, track_running_stats=False).double().eval()
-    np.testing.assert_allclose(free(x).data.mean(axis=(0, 2, 3)), 0, atol=1e-12)
+    assert_allclose(free(x).data.mean(axis=(0, 2, 3)), 0, atol=1e-12)
 
 
 def test_rank_and_channel_errors():
@@ -85,14 +86,14 @@ def test_modules_first_and_second_order(kind, training, seed):
     }[kind]
     module.double()
     for p in module.parameters():                       # move away from the trivial init
-        p.data[...] = rng.uniform(0.5, 1.5, p.shape)
+        p.data[...] = on_default_device(rng.uniform(0.5, 1.5, p.shape))
     for name, b in module.named_buffers():
         if name == "running_var":
-            b.data[...] = rng.uniform(0.5, 2.0, b.shape)
+            b.data[...] = on_default_device(rng.uniform(0.5, 2.0, b.shape))
         elif name == "running_mean":
-            b.data[...] = rng.standard_normal(b.shape)
+            b.data[...] = on_default_device(rng.standard_normal(b.shape))
     module.train(training)
-    reports = check_module(module, rng.standard_normal(shape))
+    reports = check_module(module, on_default_device(rng.standard_normal(shape)))
     assert all(r.passed and r.checked > 0 for r in reports)
 
 
@@ -125,8 +126,8 @@ def test_matches_torch_over_three_training_steps_then_eval(kind):
     rng = np.random.default_rng(0)
     with torch.no_grad():                                  # the same non-trivial gamma, beta
         for (name, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters()):
-            p.data[...] = rng.uniform(0.5, 1.5, p.shape)
-            q.copy_(torch.from_numpy(p.data.copy()))
+            p.data[...] = on_default_device(rng.uniform(0.5, 1.5, p.shape))
+            q.copy_(torch.from_numpy(p.cpu().numpy()))
     for step in range(3):
         x = rng.normal(step, 1.0 + step, shape)
         gy = rng.standard_normal(shape)
@@ -136,21 +137,21 @@ def test_matches_torch_over_three_training_steps_then_eval(kind):
         xo = t64(x)
         yo = ours(xo)
         yo.backward(t64(gy, requires_grad=False))
-        np.testing.assert_allclose(yo.data, yt.detach().cpu().numpy(), atol=1e-6, rtol=0)
-        np.testing.assert_allclose(xo.grad.data, xt.grad.cpu().numpy(), atol=1e-6, rtol=0)
+        assert_allclose(yo.data, yt.detach().cpu().numpy(), atol=1e-6, rtol=0)
+        assert_allclose(xo.grad.data, xt.grad.cpu().numpy(), atol=1e-6, rtol=0)
         for (name, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters()):
-            np.testing.assert_allclose(p.grad.data, q.grad.cpu().numpy(), atol=1e-6, rtol=0,
+            assert_allclose(p.grad.data, q.grad.cpu().numpy(), atol=1e-6, rtol=0,
                                        err_msg=name)
             p.grad, q.grad = None, None
     theirs_sd = theirs.state_dict()
     for key, value in ours.state_dict().items():
-        np.testing.assert_allclose(value.data, theirs_sd[key].cpu().numpy(), atol=1e-6, rtol=0,
+        assert_allclose(value.data, theirs_sd[key].cpu().numpy(), atol=1e-6, rtol=0,
                                    err_msg=key)
     assert list(ours.state_dict()) == list(theirs_sd)
     ours.eval()
     theirs.eval()
     x = rng.standard_normal(shape)
-    np.testing.assert_allclose(ours(t64(x)).data, theirs(torch.from_numpy(x)).detach().cpu().numpy(),
+    assert_allclose(ours(t64(x)).data, theirs(torch.from_numpy(x)).detach().cpu().numpy(),
                                atol=1e-6, rtol=0)
 
 
@@ -168,5 +169,5 @@ def test_torch_batchnorm2d_state_dict_loads_into_ours():
     ours.load_state_dict({k: v.cpu().numpy() for k, v in theirs.state_dict().items()})
     assert ours.num_batches_tracked.item() == 2 and ours.num_batches_tracked.dtype == np.int64
     x = np.random.default_rng(1).standard_normal((2, 4, 3, 3)).astype(np.float32)
-    np.testing.assert_allclose(ours(tg.tensor(x)).data,
+    assert_allclose(ours(tg.tensor(x)).data,
                                theirs(torch.from_numpy(x)).detach().cpu().numpy(), atol=1e-5)

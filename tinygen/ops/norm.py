@@ -172,10 +172,17 @@ def _data(t):
     return t._data if isinstance(t, Tensor) else t
 
 
-def _check_vector(name, v, size, what):
+def _check_vector(name, v, size, what, input=None):
+    """``v`` is None or of shape (size,); given the ``input``, also on its device (a running
+    statistic is a raw array: CuPy would refuse a host one deep inside with no names)."""
     if v is not None and tuple(v.shape) != (size,):
         raise ValueError(f"{name}: {what} has shape {tuple(v.shape)} but the input has {size} "
                          f"channels: expected shape ({size},)")
+    where = None if v is None else v.device if isinstance(v, Tensor) else backend.device_of(v)
+    if input is not None and where is not None and where != input.device:
+        raise backend.DeviceError(f"{name}: {what} is on {where} but the input is on "
+                                  f"{input.device}; move it with .to('{input.device}') (or "
+                                  "the module with .to(device))")
 
 
 def _affine(x_hat, weight, bias, shape):
@@ -234,8 +241,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """
     shape = _channel_shape(input, "batch_norm")
     C = input.shape[1]
-    _check_vector("batch_norm", running_mean, C, "running_mean")
-    _check_vector("batch_norm", running_var, C, "running_var")
+    _check_vector("batch_norm", running_mean, C, "running_mean", input)
+    _check_vector("batch_norm", running_var, C, "running_var", input)
     _check_vector("batch_norm", weight, C, "weight")
     _check_vector("batch_norm", bias, C, "bias")
     axes = (0,) + tuple(range(2, input.ndim))
@@ -300,7 +307,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     C = input.shape[1]
     for v, what in ((running_mean, "running_mean"), (running_var, "running_var"),
                     (weight, "weight"), (bias, "bias")):
-        _check_vector("instance_norm", v, C, what)
+        _check_vector("instance_norm", v, C, what, input)
     if not use_input_stats:
         if running_mean is None or running_var is None:
             raise ValueError("instance_norm: use_input_stats=False needs running_mean and "
@@ -316,10 +323,11 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     x_hat, mu, var = standardize(input, axes, eps)               # (N, C, *), (N, C, 1..) x2
     if running_mean is not None or running_var is not None:
         _check_momentum(momentum, "instance_norm")
-    if running_mean is not None:
-        _update_running(running_mean, mu.mean(axis=0), momentum)
-    if running_var is not None:
-        _update_running(running_var, (var * (n / (n - 1))).mean(axis=0), momentum)
+    with backend.device_scope(input.data):          # raw arrays: on the input's GPU (CuPy)
+        if running_mean is not None:
+            _update_running(running_mean, mu.mean(axis=0), momentum)
+        if running_var is not None:
+            _update_running(running_var, (var * (n / (n - 1))).mean(axis=0), momentum)
     return _affine(x_hat, weight, bias, shape)
 
 

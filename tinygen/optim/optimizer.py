@@ -246,6 +246,8 @@ class Adam(Optimizer):
         return g
 
     def _update(self, p, g, state, group):
+        if state and not group["amsgrad"] and backend.fused_kernels_for(p._data):
+            return self._update_fused(p, g, state, group)
         xp = _xp(p._data)
         g = self._decay(p, g, group)
         if not state:
@@ -265,6 +267,32 @@ class Adam(Optimizer):
         bias_correction2 = 1 - beta2 ** t
         denom = xp.sqrt(v) / math.sqrt(bias_correction2) + group["eps"]
         p._data -= (group["lr"] / bias_correction1) * (m / denom)
+
+    def _update_fused(self, p, g, state, group):
+        """The same update as one fused kernel (``backend.fused``) on a real GPU: ~10
+        element-wise kernels per parameter become 2. Same expressions in the same order, so
+        on NumPy it gives the same bits as :meth:`_update` (tested on the stand-in)."""
+        if not state:
+            self._update(p, g, state, group)        # the first step creates the state
+            return
+        g = self._decay(p, g, group)
+        state["step"] += 1
+        t = state["step"]
+        beta1, beta2 = group["betas"]
+        m, v, step = backend.fused(_adam_moments_and_step)(
+            state["exp_avg"], state["exp_avg_sq"], g, beta1, beta2,
+            math.sqrt(1 - beta2 ** t), group["eps"], group["lr"] / (1 - beta1 ** t))
+        state["exp_avg"], state["exp_avg_sq"] = m, v
+        p._data -= step
+
+
+def _adam_moments_and_step(m, v, g, beta1, beta2, sqrt_c2, eps, lr_over_c1):
+    """Adam's element-wise part: the new moments m, v and the step
+    lr / c1 * m / (sqrt(v) / sqrt(c2) + eps), with c_i = 1 - beta_i^t. Operators only
+    (``v ** 0.5`` is NumPy's sqrt), so ``cupy.fuse`` compiles it as it stands."""
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    return m, v, lr_over_c1 * (m / (v ** 0.5 / sqrt_c2 + eps))
 
 
 class AdamW(Adam):
