@@ -36,16 +36,19 @@ MNIST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sh
 
 
 def make_tasks(folder: str, mnist_dir: str = MNIST) -> dict:
-    """The npz files of both tasks (and of the classifiers' training data) in ``folder``."""
+    """The npz files of both tasks (and of the classifiers' training data) in ``folder``;
+    files already there are kept (the classifiers' cache key includes their time stamp)."""
     from tinygen.data import load_dataset
     from tinygen.data.unpaired import pad_to, stroke_domains, style_domains, thicken
     os.makedirs(folder, exist_ok=True)
-    ds = load_dataset("mnist", split="test", data_dir=mnist_dir)       # t10k (10000, 28, 28)
-    x, y = ds.x, ds.y
-    train, test = stroke_domains(x[:8000], y[:8000]), stroke_domains(x[8000:], y[8000:])
     paths = {k: os.path.join(folder, f"{k}.npz") for k in
              ("strokes_train", "strokes_test", "styles_train", "styles_test", "digits",
               "widths")}
+    if all(os.path.isfile(p) for p in paths.values()):
+        return paths
+    ds = load_dataset("mnist", split="test", data_dir=mnist_dir)       # t10k (10000, 28, 28)
+    x, y = ds.x, ds.y
+    train, test = stroke_domains(x[:8000], y[:8000]), stroke_domains(x[8000:], y[8000:])
     np.savez(paths["strokes_train"], a=train.a, b=train.b)
     np.savez(paths["strokes_test"], a=test.a, b=test.b, a_labels=test.a_labels,
              b_labels=test.b_labels)

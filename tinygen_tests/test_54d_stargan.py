@@ -155,6 +155,7 @@ def test_quality_colour_and_width_mnist(tmp_path):
 
 @pytest.mark.slow
 def test_quality_short_form(tmp_path):
-    """CI's short form: 150 iterations already reach the target colour most of the time."""
-    s = _quality(150, tmp_path)
-    assert s["target_colour"] >= 0.6, s
+    """CI's short form: 600 iterations reach the target colour (a 600-iteration run at
+    n_critic 1 scored 100 %, docs/stargan.md)."""
+    s = _quality(600, tmp_path)
+    assert s["target_colour"] >= 0.9, s
