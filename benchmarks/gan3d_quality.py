@@ -41,6 +41,9 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="override gan3d's --steps")
     parser.add_argument("--out", default=None, help="run folder to train into")
     parser.add_argument("--n", type=int, default=512, help="samples to draw from a checkpoint")
+    parser.add_argument("--classifier", default=None,
+                        help="an .npz of the classifier's weights: loaded if it exists, else "
+                             "written after training (saves retraining it for each score)")
     parser.add_argument("extra", nargs="*", help="more `tinygen run gan3d` flags (after --)")
     args = parser.parse_args(argv)
     run = args.run
@@ -58,7 +61,15 @@ def main(argv=None) -> int:
     from tinygen.metrics.voxels import CLASSES, _probabilities, solid_scores, \
         train_solid_classifier
     x = samples_of(run, args.n)
-    model = train_solid_classifier(0)
+    if args.classifier and os.path.exists(args.classifier):
+        from tinygen.metrics.voxels import SolidClassifier
+        model = SolidClassifier()
+        with np.load(args.classifier) as f:
+            model.load_state_dict({k: f[k] for k in f.files})
+    else:
+        model = train_solid_classifier(0)
+        if args.classifier:
+            np.savez(args.classifier, **{k: v.numpy() for k, v in model.state_dict().items()})
     scores = solid_scores(x, model)
     real = solid_scores(synthetic_solids(len(x), seed=2024).x, model)
     metrics = [json.loads(line) for line in open(os.path.join(run, "metrics.jsonl"))]
