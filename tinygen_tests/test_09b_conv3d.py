@@ -69,7 +69,7 @@ def _transpose_size_ok(cfg):
 
 def test_volume_im2col_reads_the_windows_of_equation_1():
     x = np.arange(2 * 3 * 4 * 5, dtype=np.float64).reshape(1, 2, 3, 4, 5)
-    cols = I.im2col(x, (2, 2, 3), (1, 2, 1), (0, 1, 0), (1, 1, 1))   # (C, KD, KH, KW, N, OD, OH, OW)
+    cols = I.im2col(x, (2, 2, 3), (1, 2, 1), (0, 1, 0), (1, 1, 1))   # (C, KD, KH, KW, N, OD..OW)
     assert cols.shape == (2, 2, 2, 3, 1, 2, 3, 3)
     xpad = np.pad(x, ((0, 0), (0, 0), (0, 0), (1, 1), (0, 0)))
     c, kd, kh, kw, od, oh, ow = 1, 1, 0, 2, 1, 2, 0
@@ -134,7 +134,7 @@ def test_weight_grad_function_on_volumes_gradcheck_first_and_second_order():
 
 
 def test_gradient_penalty_through_a_3d_critic_has_exact_weight_gradients():
-    """||d D(x)/dx||^2 differentiated w.r.t. a volumetric critic's weights: conv3d double backward."""
+    """||d D(x)/dx||^2 differentiated w.r.t. a 3-D critic's weights: conv3d double backward."""
     rng = np.random.default_rng(0)
     x = t64(rng.standard_normal((1, 1, 4, 4, 4)))
     w1, w2 = t64(rng.standard_normal((2, 1, 2, 2, 2))), t64(rng.standard_normal((1, 2, 2, 2, 2)))

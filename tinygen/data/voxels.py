@@ -54,7 +54,8 @@ def solid(kind: int, rng: np.random.Generator, side: int = SIDE) -> np.ndarray:
     if name == "cube":
         half = rng.uniform(2.0, 5.5, 3) * u                      # half side lengths
         c = centre(half)
-        inside = (abs(d - c[0]) <= half[0]) & (abs(h - c[1]) <= half[1]) & (abs(w - c[2]) <= half[2])
+        inside = ((abs(d - c[0]) <= half[0]) & (abs(h - c[1]) <= half[1])
+                  & (abs(w - c[2]) <= half[2]))
     elif name == "sphere":
         r = rng.uniform(3.0, 6.5) * u
         c = centre([r] * 3)

@@ -100,7 +100,8 @@ def pad_zeros(x, padding, extra=None):
     N, C = x.shape[:2]
     size = tuple(i + 2 * p + e for i, p, e in zip(x.shape[2:], padding, extra))
     out = xp_of(x).zeros((N, C) + size, dtype=x.dtype)
-    out[(slice(None), slice(None)) + tuple(slice(p, p + i) for p, i in zip(padding, x.shape[2:]))] = x
+    inside = tuple(slice(p, p + i) for p, i in zip(padding, x.shape[2:]))
+    out[(slice(None), slice(None)) + inside] = x
     return out
 
 
@@ -153,7 +154,7 @@ def col2im(cols, image_size, stride, padding, dilation):
     for offset in itertools.product(*(range(k) for k in kernel)):        # (kh, kw): KH KW slabs
         window = tuple(slice(k * d, k * d + s * (o - 1) + 1, s) for k, d, s, o in zip(
             offset, dilation, stride, out))                               # rows, cols of (1)
-        canvas[(slice(None), slice(None)) + window] += cols[(slice(None),) + offset]  # (C, N, OH, OW)
+        canvas[(slice(None), slice(None)) + window] += cols[(slice(None),) + offset]  # (C,N,OH,OW)
     inside = tuple(slice(p, p + i) for p, i in zip(padding, image_size))  # drop the padding
     image = canvas[(slice(None), slice(None)) + inside]                    # (C, N, H, W)
     return xp.ascontiguousarray(image.swapaxes(0, 1))                      # (N, C, H, W)
