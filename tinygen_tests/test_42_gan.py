@@ -342,9 +342,11 @@ def test_resume_alone_continues_with_the_saved_options(tmp_path, capsys):
     assert (saved["loss"], saved["steps"]) == ("lsgan", 8)
     assert [r["step"] for r in read_metrics(str(tmp_path / "a"))] == [2, 4, 6, 8]
     capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_:
+    with pytest.raises(ValueError, match="nothing' does not exist; pass the folder"):
         cli.build_config(gan, ["--resume", str(tmp_path / "nothing")])
-    assert exit_.value.code == 2 and "no config.json" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["run", "gan", "--resume", str(tmp_path / "empty")]) == 2   # one line, no traceback
+    assert "no config.json" in capsys.readouterr().err
 
 
 def test_a_failed_resume_keeps_the_run_folder_as_it_was(tmp_path):
