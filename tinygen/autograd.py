@@ -330,7 +330,7 @@ class Tensor:
     def data(self):
         """The backend array; on the host a :class:`DataArray` view (PyTorch's idioms work on it).
 
-        tinygen's own code reads ``_data``, the plain array, so the engine never pays for the view."""
+        tinygen's own code reads ``_data``, the plain array: the engine never pays for the view."""
         d = self._data
         return d.view(DataArray) if type(d) is _ndarray else d
 

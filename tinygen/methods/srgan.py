@@ -124,20 +124,11 @@ def fallback_notice(reason: str = "") -> str:
 def build_content_features(config, log=print):
     """-> (extractor, layers, kind): VGG19 up to relu5_4 / relu2_2, the random fallback, or
     (None, (), 'mse')."""
-    from tinygen.methods.style_transfer import find_vgg_weights
+    from tinygen.methods.style_transfer import vgg_weights_or_fallback
     from tinygen.models import vgg
     if config.content == "mse":
         return None, (), "mse"
-    path = None
-    if config.features in ("auto", "vgg19"):
-        path, reason = find_vgg_weights(config.weights)
-        if path is None and config.features == "vgg19":
-            raise FileNotFoundError(
-                f"--features vgg19: VGG19 weights ({vgg.VGG19_WEIGHTS}) not found{reason}; get "
-                f"them with `tinygen weights download {vgg.VGG19_WEIGHTS}`, pass --weights PATH, "
-                "or use --features random (the fallback)")
-        if path is None:
-            log(fallback_notice(reason))
+    path = vgg_weights_or_fallback(config.features, config.weights, log, fallback_notice)
     if path is not None:
         model, layers, kind = vgg.vgg19(weights=path), CONTENT_LAYERS[config.content], "vgg19"
     else:

@@ -191,7 +191,7 @@ def save_png(path: str, img, title: str = "", caption: str = "") -> None:
     """(H, W, 3) float in [0, 1] -> PNG, written atomically (``tinygen.io.save_image``), with
     ``title`` (and ``caption``) above the picture when given (:func:`tinygen.io.plot.titled`)."""
     from tinygen.io import save_image
-    from tinygen.io.plot import common_size, titled
+    from tinygen.io.plot import titled
     save_image(titled(to_uint8(img), title, caption) if title else to_uint8(img), path)
 
 
@@ -257,20 +257,31 @@ def find_vgg_weights(path: Optional[str] = None):
     return str(found), None
 
 
+def vgg_weights_or_fallback(features: str, weights, log=print, notice=None):
+    """The VGG19 weight file to use, or None for the random multi-scale fallback.
+
+    ``features``: "auto" (the weights when found, else the fallback, with ``notice(reason)``
+    logged: style transfer's by default), "vgg19" (the weights or a FileNotFoundError saying
+    how to get them) or "random"."""
+    from tinygen.models import vgg
+    if features not in ("auto", "vgg19"):
+        return None
+    path, reason = find_vgg_weights(weights)
+    if path is None and features == "vgg19":
+        raise FileNotFoundError(
+            f"--features vgg19: VGG19 weights ({vgg.VGG19_WEIGHTS}) not found{reason}. Get "
+            f"them with `tinygen weights download {vgg.VGG19_WEIGHTS}`, pass --weights PATH, "
+            "or use --features random (the fallback)")
+    if path is None:
+        log((notice or fallback_notice)(reason))
+    return path
+
+
 def build_features(config: Config, log=print):
     """-> (extractor, content_layers, style_layers, kind) where kind is 'vgg19' or 'random'."""
     from tinygen.models import vgg
     _check_choice(config, "features")
-    path = None
-    if config.features in ("auto", "vgg19"):
-        path, reason = find_vgg_weights(config.weights)
-        if path is None and config.features == "vgg19":
-            raise FileNotFoundError(
-                f"--features vgg19: VGG19 weights ({vgg.VGG19_WEIGHTS}) not found{reason}. Get "
-                f"them with `tinygen weights download {vgg.VGG19_WEIGHTS}`, pass --weights PATH, "
-                "or use --features random (the fallback)")
-        if path is None:
-            log(fallback_notice(reason))
+    path = vgg_weights_or_fallback(config.features, config.weights, log)
     if path is not None:
         model = vgg.vgg19(weights=path, pool=config.pool)
         content_layers, style_layers, kind = vgg.GATYS_CONTENT_LAYERS, vgg.GATYS_STYLE_LAYERS, "vgg19"

@@ -80,6 +80,16 @@ def unet_depth_for(size: int, max_depth: int = 8) -> int:
     return depth
 
 
+def _check_images(x, channels: int, step: int, who: str) -> None:
+    """A generator's input must be (N, channels, H, W) with H and W multiples of ``step``
+    (its downsampling factor), or a one-line error naming the fix."""
+    if x.ndim != 4 or x.shape[1] != channels:
+        raise ValueError(f"{who}: expected (N, {channels}, H, W), got shape {tuple(x.shape)}")
+    if x.shape[2] % step or x.shape[3] % step:
+        raise ValueError(f"{who} needs H and W divisible by {step}, got "
+                         f"{x.shape[2]}x{x.shape[3]}; pad or crop the image")
+
+
 class UNetGenerator(nn.Module):
     """pix2pix's U-Net G(a): an encoder-decoder with skip connections between mirrored layers.
 
@@ -127,13 +137,7 @@ class UNetGenerator(nn.Module):
         dcgan_init_(self)
 
     def forward(self, a):
-        if a.ndim != 4 or a.shape[1] != self.in_channels:
-            raise ValueError(f"UNetGenerator: expected (N, {self.in_channels}, H, W), "
-                             f"got shape {tuple(a.shape)}")
-        step = 2 ** self.depth
-        if a.shape[2] % step or a.shape[3] % step:
-            raise ValueError(f"UNetGenerator of depth {self.depth} needs H and W divisible by "
-                             f"{step}, got {a.shape[2]}x{a.shape[3]}; pad or crop the image")
+        _check_images(a, self.in_channels, 2 ** self.depth, f"UNetGenerator of depth {self.depth}")
         skips, h = [], a
         for layer in self.down:
             h = layer(h)                                   # (N, w_i, H / 2^(i+1), W / 2^(i+1))
@@ -283,11 +287,6 @@ class ResNetGenerator(nn.Module):
         return cls(in_channels, out_channels, **kwargs)
 
     def forward(self, x):
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"ResNetGenerator: expected (N, {self.in_channels}, H, W), "
-                             f"got shape {tuple(x.shape)}")
-        step = 2 ** self.n_down
-        if x.shape[2] % step or x.shape[3] % step:
-            raise ValueError(f"ResNetGenerator with {self.n_down} downs needs H and W divisible "
-                             f"by {step}, got {x.shape[2]}x{x.shape[3]}; pad or crop the image")
+        _check_images(x, self.in_channels, 2 ** self.n_down,
+                      f"ResNetGenerator with {self.n_down} downs")
         return self.main(x)                                # (N, out_channels, H, W)
