@@ -100,7 +100,7 @@ def test_fast_conv3d_matches_the_naive_loop_values_and_gradients(cfg, seed):
     args = (cfg["s"], cfg["p"], cfg["d"], cfg["g"])
     y_fast, y_slow = C.conv3d(x, w, b, *args), C.conv3d_naive(x, w, b, *args)
     np.testing.assert_allclose(y_fast.cpu().numpy(), y_slow.cpu().numpy(), rtol=1e-10, atol=1e-12)
-    gy = tg.Tensor(np.random.default_rng(seed + 1).standard_normal(y_fast.shape))
+    gy = t64(np.random.default_rng(seed + 1).standard_normal(y_fast.shape), requires_grad=False)
     for a, c in zip(tg.grad(y_fast, [x, w, b], gy), tg.grad(y_slow, [x, w, b], gy)):
         np.testing.assert_allclose(a.cpu().numpy(), c.cpu().numpy(), rtol=1e-10, atol=1e-12)
 
@@ -160,7 +160,7 @@ def _double(orig):
 
 def _ignore_upstream(orig):
     def backward(self, gy):
-        return orig(self, tg.Tensor(np.ones(gy.shape)))
+        return orig(self, tg.ones(gy.shape, dtype=gy.dtype, device=gy.device))
     return backward
 
 
@@ -275,7 +275,7 @@ def test_against_pytorch_conv3d_and_conv_transpose3d(cfg, seed):
             ours, theirs = C.conv3d, TF.conv3d
         y = ours(x, w, b, *args)
         gy = np.random.default_rng(seed).standard_normal(y.shape)
-        grads = tg.grad(y, [x, w, b], tg.Tensor(gy))
+        grads = tg.grad(y, [x, w, b], t64(gy, requires_grad=False))
         ts = [torch.tensor(t.cpu().numpy(), requires_grad=True) for t in (x, w, b)]
         y_t = theirs(*ts, *args)
         y_t.backward(torch.tensor(gy))
@@ -298,7 +298,7 @@ def test_against_pytorch_3d_modules_outputs_gradients_and_repr():
     ]
     for ours, theirs in pairs:
         theirs = theirs.double()
-        ours.double()
+        ours.double().to(tg.get_default_device())
         with torch.no_grad():
             for p in theirs.parameters():                    # non-trivial gamma, beta too
                 p.copy_(torch.from_numpy(rng.uniform(-1, 1, tuple(p.shape))))
@@ -313,7 +313,7 @@ def test_against_pytorch_3d_modules_outputs_gradients_and_repr():
             y_t, y = theirs(xt), ours(xo)
             gy = rng.standard_normal(y.shape)
             y_t.backward(torch.tensor(gy))
-            y.backward(gy)
+            y.backward(t64(gy, requires_grad=False))
             np.testing.assert_allclose(y.cpu().numpy(), y_t.detach().numpy(), rtol=1e-12,
                                        atol=1e-12)
             np.testing.assert_allclose(xo.grad.cpu().numpy(), xt.grad.numpy(), rtol=1e-11,
