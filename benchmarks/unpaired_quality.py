@@ -39,7 +39,8 @@ def make_tasks(folder: str, mnist_dir: str = MNIST) -> dict:
     """The npz files of both tasks (and of the classifiers' training data) in ``folder``;
     files already there are kept (the classifiers' cache key includes their time stamp)."""
     from tinygen.data import load_dataset
-    from tinygen.data.unpaired import pad_to, stroke_domains, style_domains, thicken
+    from tinygen.data.paired import pad_images
+    from tinygen.data.unpaired import stroke_domains, style_domains, thicken
     os.makedirs(folder, exist_ok=True)
     paths = {k: os.path.join(folder, f"{k}.npz") for k in
              ("strokes_train", "strokes_test", "styles_train", "styles_test", "digits",
@@ -60,7 +61,7 @@ def make_tasks(folder: str, mnist_dir: str = MNIST) -> dict:
     # and thin (0) vs thick (1) on disjoint halves; shuffled so that the LeNet's held-out
     # calibration part is a mix
     rng = np.random.default_rng(0)
-    x32 = pad_to(x[:8000], 32)
+    x32 = pad_images(x[:8000], 32)
     both = np.concatenate([x32[:4000], thicken(x32[4000:])])
     order = rng.permutation(8000)
     np.savez(paths["digits"], x=both[order], y=y[:8000][order])

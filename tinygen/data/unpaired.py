@@ -35,6 +35,7 @@ from typing import Optional, Tuple
 import numpy as np
 from scipy import ndimage
 
+from tinygen.data.paired import pad_images
 from tinygen.data.byo import _images_in
 from tinygen.io.images import read_image
 
@@ -132,16 +133,6 @@ def _limit(x, n: int):
 
 # ----------------------------------------------------------------------------- the tasks
 
-def pad_to(x: np.ndarray, size: int) -> np.ndarray:
-    """uint8 (N, H, W[, C]) -> (N, size, size[, C]), centred, zero (black) border."""
-    h, w = x.shape[1:3]
-    if h > size or w > size:
-        raise ValueError(f"pad_to: images of {h}x{w} are larger than {size}x{size}")
-    top, left = (size - h) // 2, (size - w) // 2
-    pad = [(0, 0), (top, size - h - top), (left, size - w - left)] + [(0, 0)] * (x.ndim - 3)
-    return np.pad(x, pad)
-
-
 def thicken(x: np.ndarray, size: int = 3) -> np.ndarray:
     """Thicker strokes: the grey dilation of white-on-black images by a size x size square
     (each pixel becomes the maximum of its neighbourhood), uint8 (N, H, W) -> same."""
@@ -152,7 +143,7 @@ def stroke_domains(images: np.ndarray, labels=None, size: int = 32) -> UnpairedS
     """The thin -> thick task from grey digits (N, H, W) uint8: A = the first half as they
     are, B = the second half thickened (:func:`thicken`), both padded to ``size``. The two
     domains come from disjoint images, so no image of A has its partner in B."""
-    x = pad_to(check_image_array(images, "stroke_domains"), size)
+    x = pad_images(check_image_array(images, "stroke_domains"), size)
     half = len(x) // 2
     la = lb = None
     if labels is not None:
@@ -173,7 +164,7 @@ def style_domains(images: np.ndarray, labels=None, seed: int = 0, size: int = 32
     """3 colours x 2 stroke widths from grey digits (N, H, W): image i gets a random domain
     y_i = 2 colour + width (thin: as it is, thick: :func:`thicken`), drawn with ``seed``;
     RGB uint8 (N, size, size, 3). Every image appears once, in one domain."""
-    x = pad_to(check_image_array(images, "style_domains"), size)
+    x = pad_images(check_image_array(images, "style_domains"), size)
     rng = np.random.default_rng(seed)
     k = len(COLOURS) * len(WIDTHS)
     y = rng.integers(0, k, len(x)).astype(np.int64)
@@ -293,6 +284,6 @@ def _labelled(x, y, spec: str, names, split: str = "train") -> DomainSet:
                      name=spec)
 
 
-__all__ = ["UnpairedSet", "DomainSet", "COLOURS", "WIDTHS", "check_image_array", "pad_to",
+__all__ = ["UnpairedSet", "DomainSet", "COLOURS", "WIDTHS", "check_image_array",
            "thicken", "stroke_domains", "colourise", "style_domains", "load_unpaired",
            "load_domains", "has_test_split"]
