@@ -341,7 +341,7 @@ class Tensor:
     # ----- metadata -------------------------------------------------------
     @property
     def shape(self) -> tuple:
-        return tuple(self._data.shape)
+        return self._data.shape
 
     @property
     def ndim(self) -> int:
@@ -991,6 +991,9 @@ def as_tensor(value, like: Optional[Tensor] = None) -> Tensor:
     """
     if isinstance(value, Tensor):
         return value
+    if like is not None and type(like._data) is _ndarray and (
+            type(value) is int or type(value) is float and like._data.dtype.kind == "f"):
+        return _result(_ndarray_of(value, like._data.dtype), False)   # the hot path: x * 0.5
     if isinstance(value, (bool, int, float)) and like is not None:
         dtype = like.dtype
         if isinstance(value, float) and not is_floating_dtype(dtype):
@@ -1040,27 +1043,55 @@ class Function:
     _versions = ()                      # the saved inputs' version counters at save time
 
     def __call__(self, *inputs):
-        like = next((x for x in inputs if isinstance(x, Tensor)), None)
-        tensors = tuple(as_tensor(x, like) for x in inputs)
-        _check_same_device(tensors, type(self).__name__)
-        record = _GRAD_ENABLED and any(t.requires_grad for t in tensors)
-        arrays = _forward_arguments(tensors) if record else [t._data for t in tensors]
-        with backend.device_scope(arrays[0] if arrays else None):   # CuPy: kernels on x's GPU
-            outputs = self.forward(*arrays)
-        single = not isinstance(outputs, tuple)
-        if single:
-            outputs = (outputs,)
-        results = tuple(Tensor(y, requires_grad=record) for y in outputs)
+        tensors = inputs
+        for x in inputs:
+            if not isinstance(x, Tensor):          # a Python scalar or an array: wrap them all
+                tensors = _as_tensors(inputs)
+                break
+        arrays = [t._data for t in tensors]
+        on_host = True
+        for a in arrays:
+            if type(a) is not _ndarray:            # a GPU array, a NumPy scalar: check them
+                on_host = False
+                break
+        if not on_host:
+            _check_same_device(tensors, type(self).__name__)
+        record = False
+        if _GRAD_ENABLED:
+            for t in tensors:
+                if t.requires_grad:
+                    record = True
+                    break
         if record:
-            self.inputs = tensors
-            self._output_meta = tuple((y.shape, y.dtype) for y in outputs)
-            to_save = self.__dict__.pop("_to_save", ())
+            arrays = _forward_arguments(arrays, tensors)
+        if on_host:
+            outputs = self.forward(*arrays)
+        else:
+            with backend.device_scope(arrays[0] if arrays else None):   # CuPy: x's GPU
+                outputs = self.forward(*arrays)
+        if not isinstance(outputs, tuple):
+            result = _result(outputs, record)
+            if record:
+                self._record(tensors, arrays, (outputs,), (result,))
+            return result
+        results = tuple(_result(y, record) for y in outputs)
+        if record:
+            self._record(tensors, arrays, outputs, results)
+        return results
+
+    def _record(self, tensors, arrays, outputs, results) -> None:
+        """Attach this call to the graph: its inputs (edges), outputs and saved tensors."""
+        self.inputs = tensors
+        self._output_meta = tuple([(y.shape, y.dtype) for y in outputs])
+        to_save = self.__dict__.pop("_to_save", ())
+        if to_save:
             self._saved = _resolve_saved(self, to_save, tensors, arrays, outputs)
             self._versions = _saved_versions(self._saved)
-            for i, r in enumerate(results):
-                r.grad_fn = self
-                r._output_index = i
-        return results[0] if single else results
+        else:
+            self._saved = ()
+        for i, r in enumerate(results):
+            r.grad_fn = self
+            r._output_index = i
 
     def forward(self, *xs):
         raise NotImplementedError
@@ -1114,14 +1145,31 @@ class _SavedOutput:
         return t
 
 
-def _forward_arguments(tensors):
+def _as_tensors(inputs) -> tuple:
+    """Every input as a Tensor; scalars take the dtype of the first tensor (weak scalars)."""
+    like = next((x for x in inputs if isinstance(x, Tensor)), None)
+    return tuple(as_tensor(x, like) for x in inputs)
+
+
+def _result(array, requires_grad: bool) -> "Tensor":
+    """A forward's output array as a Tensor (Tensor() without the constructor's checks)."""
+    t = _new_tensor(Tensor)
+    t._data, t.requires_grad, t.grad, t.grad_fn, t._output_index = array, requires_grad, None, None, 0
+    return t
+
+
+_new_tensor = object.__new__
+_ndarray_of = backend.numpy.asarray
+
+
+def _forward_arguments(arrays, tensors):
     """The arrays handed to forward: one array *object* per distinct input tensor.
 
     ``x * x.detach()`` passes two tensors that share one array; a view of it
     for the second lets ``save_for_backward`` tell which tensor was meant.
     """
-    arrays = [t._data for t in tensors]
-    if len(arrays) > 1 and len({id(a) for a in arrays}) < len(arrays):
+    n = len(arrays)
+    if n == 2 and arrays[0] is arrays[1] or n > 2 and len({id(a) for a in arrays}) < n:
         owner = {}
         for j, t in enumerate(tensors):
             if owner.setdefault(id(arrays[j]), t) is not t:
@@ -1133,18 +1181,21 @@ def _resolve_saved(fn, to_save, tensors, arrays, outputs):
     """Map each array given to ``save_for_backward`` to its input tensor or output slot."""
     saved = []
     for k, a in enumerate(to_save):
-        j = next((j for j, x in enumerate(arrays) if a is x), None)
-        if j is not None:
-            saved.append(tensors[j])
-            continue
-        i = next((i for i, y in enumerate(outputs) if a is y), None)
-        if i is None:
-            raise TypeError(
-                f"{type(fn).__name__}.save_for_backward: argument {k} is neither an input nor an "
-                "output array of forward. Save inputs/outputs only (backward gets them back as "
-                "tensors of the graph); keep constants such as masks as attributes, and "
-                "recompute in backward, with Tensor ops, anything that depends on an input")
-        saved.append(_SavedOutput(i, a))
+        for j, x in enumerate(arrays):
+            if a is x:
+                saved.append(tensors[j])
+                break
+        else:
+            for i, y in enumerate(outputs):
+                if a is y:
+                    saved.append(_SavedOutput(i, a))
+                    break
+            else:
+                raise TypeError(
+                    f"{type(fn).__name__}.save_for_backward: argument {k} is neither an input nor "
+                    "an output array of forward. Save inputs/outputs only (backward gets them back "
+                    "as tensors of the graph); keep constants such as masks as attributes, and "
+                    "recompute in backward, with Tensor ops, anything that depends on an input")
     return tuple(saved)
 
 
@@ -1292,6 +1343,10 @@ def _output_gradients(f, grads, requested):
     is a result asked for by ``grad(..., inputs=[that intermediate])``.
     """
     fid = id(f)
+    if len(f._output_meta) == 1:                  # the common case: one output
+        k = (fid, 0)
+        g = grads.get(k) if requested is not None and k in requested else grads.pop(k, None)
+        return None if g is None else [g]
     gys = []
     for i in range(len(f._output_meta)):
         k = (fid, i)
@@ -1299,18 +1354,20 @@ def _output_gradients(f, grads, requested):
                    else grads.pop(k, None))
     if all(g is None for g in gys):
         return None
-    if len(gys) > 1:
-        device = f.inputs[0].device
-        gys = [g if g is not None else Tensor(backend.full(shape, 0, dtype, device))
-               for g, (shape, dtype) in zip(gys, f._output_meta)]
-    return gys
+    device = f.inputs[0].device
+    return [g if g is not None else Tensor(backend.full(shape, 0, dtype, device))
+            for g, (shape, dtype) in zip(gys, f._output_meta)]
 
 
 def _call_backward(f, gys) -> tuple:
     # A backward may compute on raw arrays (masks, constants) outside any op: run it with
     # its gradients' GPU current, as Function.__call__ runs forward (CuPy's current device).
-    with backend.device_scope(next(g for g in gys if g is not None)._data):
+    where = next(g for g in gys if g is not None)._data
+    if type(where) is _ndarray:
         gxs = f.backward(*gys)
+    else:
+        with backend.device_scope(where):
+            gxs = f.backward(*gys)
     if not isinstance(gxs, tuple):
         gxs = (gxs,)
     if len(gxs) != len(f.inputs):
@@ -1356,7 +1413,12 @@ def _accumulate_into_leaves(outputs, order, grads, create_graph) -> None:
         else:
             # Always a fresh array: gy can reach several leaves unchanged (y = a + b)
             # or be the caller's own gradient, and .grad is updated in place later.
-            leaf.grad = ops.clone(g) if create_graph else Tensor(ops.clone(g)._data)
+            if create_graph:
+                leaf.grad = ops.clone(g)
+            elif type(g._data) is _ndarray:
+                leaf.grad = Tensor(g._data.copy())
+            else:
+                leaf.grad = Tensor(ops.clone(g)._data)
 
 
 def _free(order) -> None:

@@ -71,8 +71,9 @@ def linear(x, weight, bias=None):
     if x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the "
                          f"weight expects {weight.shape[1]} (weight shape {weight.shape})")
-    y = ops.matmul(x, ops.transpose(weight))
-    return y + bias if bias is not None else y
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):   # a broadcast bias
+        return ops.matmul(x, ops.transpose(weight)) + bias
+    return ops.linear(x, weight, bias)                 # one primitive (ops/linalg.py)
 
 
 def elu(x, alpha: float = 1.0):

@@ -71,7 +71,11 @@ def test_importing_tinygen_does_not_import_cupy():
 
 
 def test_mixing_devices_names_both_and_the_fix(monkeypatch):
-    fake_gpu_array = np.ones((2, 2))
+    # A stand-in for a GPU array: any array that is not a plain host ndarray takes the
+    # engine's checked path (plain ndarrays are known to be on the host, and skip it).
+    class FakeGPUArray(np.ndarray):
+        pass
+    fake_gpu_array = np.ones((2, 2)).view(FakeGPUArray)
     real = backend.device_of
     monkeypatch.setattr(backend, "device_of",
                         lambda a: "cuda:0" if a is fake_gpu_array else real(a))

@@ -63,3 +63,37 @@ def test_matmul_errors_name_the_shapes():
         ops.matmul(tg.zeros(2, 3), tg.zeros(2, 3))
     with pytest.raises(ValueError, match="at least one dimension"):
         ops.matmul(tg.zeros(()), tg.zeros(2))
+
+
+# ----------------------------------------------------------------------------
+# linear: y = x W^T + b as one primitive (nn.Linear's map)
+# ----------------------------------------------------------------------------
+
+@SETTINGS
+@given(data=st.data(), lead=st.lists(side, max_size=2).map(tuple), n_in=side, n_out=side,
+       with_bias=st.booleans())
+def test_linear_primitive_is_the_composite_and_differentiates_twice(data, lead, n_in, n_out,
+                                                                    with_bias):
+    """ops.linear(x, W, b) = x @ W^T + b for any leading axes (none: a vector), first and
+    second order gradients by finite differences, for x, W and b."""
+    x, w = leaf(data.draw, lead + (n_in,)), leaf(data.draw, (n_out, n_in))
+    b = leaf(data.draw, (n_out,)) if with_bias else None
+    ref = np.matmul(x.data, w.data.T) + (b.data if with_bias else 0)
+    y = ops.linear(x, w, b)
+    assert y.shape == lead + (n_out,)
+    assert_allclose(y.data, ref, rtol=1e-12, atol=1e-12)
+    if with_bias:
+        check_grads(ops.linear, (x, w, b))
+    else:
+        check_grads(ops.linear, (x, w))
+
+
+def test_linear_primitive_gives_only_the_gradients_asked_for():
+    """A frozen weight (requires_grad False) gets none; the input's still flows."""
+    x = t64(np.linspace(-1, 1, 6).reshape(2, 3))
+    w = t64(np.arange(12.0).reshape(4, 3) / 10, requires_grad=False)
+    b = t64(np.ones(4))
+    ops.linear(x, w, b).sum().backward()
+    assert w.grad is None
+    assert_allclose(x.grad.data, np.tile(w.data.sum(0), (2, 1)), rtol=1e-12)
+    assert_allclose(b.grad.data, np.full(4, 2.0), rtol=1e-12)

@@ -6,7 +6,7 @@ Grouped by theme:
 * :mod:`~tinygen.ops.elementwise` — arithmetic, exp/log, activations, where, cast
 * :mod:`~tinygen.ops.reduction`   — sum, max/min, mean, var, logsumexp
 * :mod:`~tinygen.ops.shape`       — reshape, permute, getitem, concat, pad, flip
-* :mod:`~tinygen.ops.linalg`      — matmul
+* :mod:`~tinygen.ops.linalg`      — matmul, linear
 """
 from tinygen.ops.broadcast import broadcast_to, sum_to  # noqa: F401
 from tinygen.ops.shape import (  # noqa: F401
@@ -20,4 +20,4 @@ from tinygen.ops.elementwise import (  # noqa: F401
     add, sub, mul, div, neg, pow, exp, log, sqrt, abs, maximum, minimum, clip, clamp,
     where, cast, to_device, clone, tanh, sigmoid, relu, leaky_relu, softplus, erf,
 )
-from tinygen.ops.linalg import matmul  # noqa: F401
+from tinygen.ops.linalg import linear, matmul  # noqa: F401

@@ -402,6 +402,8 @@ def _promote(a, b):
     """
     like = a if isinstance(a, Tensor) else b
     a, b = as_tensor(a, like), as_tensor(b, like)
+    if a._data.dtype == b._data.dtype:          # the common case: nothing to promote
+        return a, b
     if is_floating_dtype(a.dtype) and not is_floating_dtype(b.dtype):
         b = cast(b, a.dtype)
     elif is_floating_dtype(b.dtype) and not is_floating_dtype(a.dtype):

@@ -7,11 +7,20 @@ Gradients:
     gb = a^T @ gy   (likewise for b)
 Vectors are promoted to matrices (and the extra dimension removed) as in
 NumPy/PyTorch, by composing reshape with the 2-D-or-more primitive.
+
+``linear`` (y = x W^T + b, nn.Linear's map) is one primitive of its own rather than the
+composite transpose -> matmul -> add: the same arithmetic in one recorded op instead of three
+(a small MLP step is mostly per-op cost; benchmarks/engine_overhead.py):
+
+    x (*, in), W (out, in), b (out,)  ->  y = x W^T + b: (*, out)
+    gx = gy W,    gW = gy_2^T x_2,    gb = sum of gy over every leading axis
+where x_2 (M, in) and gy_2 (M, out) are x and gy with the leading axes merged (M of them).
 """
 from __future__ import annotations
 
 from tinygen.autograd import Function, as_tensor
-from tinygen.ops.shape import squeeze, transpose, unsqueeze
+from tinygen.ops.reduction import sum as _sum
+from tinygen.ops.shape import reshape, squeeze, transpose, unsqueeze
 
 
 class MatMul(Function):
@@ -39,3 +48,29 @@ def matmul(a, b):
     if b.ndim == 1:
         return squeeze(MatMul()(a, unsqueeze(b, 1)), -1)
     return MatMul()(a, b)
+
+
+class Linear(Function):
+    """y = x W^T (+ b): x (*, in), W (out, in), b (out,) -> (*, out)."""
+
+    def forward(self, x, w, b=None):
+        self.save_for_backward(x, w)
+        y = x @ w.T
+        if b is not None:
+            y += b                         # y is a fresh array: add the bias in place
+        return y
+
+    def backward(self, gy):
+        x, w = self.saved_tensors
+        gx = matmul(gy, w) if x.requires_grad else None                     # (*, in)
+        gy_2 = reshape(gy, (-1, gy.shape[-1]))                              # (M, out)
+        gw = matmul(transpose(gy_2), reshape(x, (-1, x.shape[-1]))) if w.requires_grad else None
+        if len(self.inputs) == 2:
+            return gx, gw
+        gb = _sum(gy_2, 0) if self.inputs[2].requires_grad else None       # (out,)
+        return gx, gw, gb
+
+
+def linear(x, w, b=None):
+    """y = x W^T + b as one primitive (shapes and dtypes checked by functional.linear)."""
+    return Linear()(x, w) if b is None else Linear()(x, w, b)

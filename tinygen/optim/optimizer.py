@@ -58,8 +58,12 @@ class Optimizer:
 
     @staticmethod
     def _follow_device(state, p):
-        device = p.device
+        on_host = type(p._data) is backend.numpy.ndarray
+        device = None
         for k, v in state.items():
+            if on_host and (type(v) is backend.numpy.ndarray or not hasattr(v, "shape")):
+                continue                        # the usual case, checked cheaply: both on the host
+            device = device or p.device
             if hasattr(v, "shape") and hasattr(v, "dtype") and backend.device_of(v) != device:
                 state[k] = backend.to_device(v, device)
 
@@ -259,14 +263,23 @@ class Adam(Optimizer):
         state["step"] += 1
         t = state["step"]
         beta1, beta2 = group["betas"]
-        m = state["exp_avg"] = beta1 * state["exp_avg"] + (1 - beta1) * g
-        v = state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
+        # In place (the state's arrays are updated, not replaced): fewer temporaries, and the
+        # same bits as the expressions in the docstring (each operation in the same order).
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m *= beta1
+        m += (1 - beta1) * g                             # m <- beta1 m + (1 - beta1) g
+        v *= beta2
+        v += (1 - beta2) * g * g                         # v <- beta2 v + (1 - beta2) g^2
         if group["amsgrad"]:
-            v = state["max_exp_avg_sq"] = xp.maximum(state["max_exp_avg_sq"], v)
+            v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
         bias_correction1 = 1 - beta1 ** t
         bias_correction2 = 1 - beta2 ** t
-        denom = xp.sqrt(v) / math.sqrt(bias_correction2) + group["eps"]
-        p._data -= (group["lr"] / bias_correction1) * (m / denom)
+        denom = xp.sqrt(v)
+        denom /= math.sqrt(bias_correction2)
+        denom += group["eps"]                            # sqrt(v) / sqrt(1 - beta2^t) + eps
+        step = m / denom
+        step *= group["lr"] / bias_correction1
+        p._data -= step
 
     def _update_fused(self, p, g, state, group):
         """The same update as one fused kernel (``backend.fused``) on a real GPU: ~10
