@@ -7,7 +7,7 @@ Functions -> the WGAN-GP penalty through a conv critic -> sabotage -> errors
 """
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import tinygen as tg
@@ -85,6 +85,35 @@ def test_col2im_is_the_adjoint_of_im2col(cfg, seed):
     back = I.col2im(c, (cfg["H"], cfg["W"]), cfg["s"], cfg["p"], cfg["d"])
     assert back.shape == x.shape
     assert_allclose((cols * c).sum(), (x * back).sum(), rtol=1e-10)
+
+
+@given(cfg=conv_transpose_config(), seed=st.integers(0, 2 ** 16))
+@MANY
+def test_channels_last_transposed_conv_equals_the_plain_path(cfg, seed):
+    """The groups = 1 fast path (GEMM into channels-last columns, col2im_channels_last) gives
+    the plain path's values, whatever the geometry, and takes no part when groups > 1."""
+    assume(all(I.conv_transpose_output_size(i, k, s, p, d, op) > 0 for i, k, s, p, d, op in zip(
+        (cfg["H"], cfg["W"]), cfg["k"], cfg["s"], cfg["p"], cfg["d"], cfg["op"])))
+    x, w, _ = _conv_inputs(cfg, seed, transposed=True)
+    geo = C._Geometry(cfg["k"], cfg["s"], cfg["p"], cfg["d"], cfg["g"])
+    fast = C.ConvTransposeFunction(geo, cfg["op"]).forward(x._data, w._data)
+    plain_path = C.ConvTransposeFunction(geo, cfg["op"])
+    plain_path.channels_last = False
+    plain = plain_path.forward(x._data, w._data)
+    assert fast.shape == plain.shape and fast.flags.c_contiguous
+    assert_allclose(fast, plain, rtol=1e-12, atol=1e-12)
+
+
+def test_channels_last_col2im_is_the_adjoint_of_channels_last_im2col():
+    """<cols, im2col(x) in (N, OH, OW, KH, KW, C) order> = <col2im_channels_last(cols), x>."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 7, 6))
+    k, s, p, d = (3, 2), (2, 1), (1, 0), (1, 2)
+    windows = I.im2col(x, k, s, p, d).transpose(3, 4, 5, 1, 2, 0)      # (N, OH, OW, KH, KW, C)
+    c = rng.standard_normal(windows.shape)
+    back = I.col2im_channels_last(c, (7, 6), s, p, d)
+    assert back.shape == x.shape
+    assert_allclose((windows * c).sum(), (x * back).sum(), rtol=1e-10)
 
 
 def test_batch_chunking_gives_the_same_result(monkeypatch):

@@ -54,7 +54,8 @@ import itertools
 from tinygen import backend
 from tinygen.autograd import Function, Tensor
 from tinygen.ops.im2col import (
-    batch_chunks, col2im, conv_output_size, conv_transpose_output_size, im2col,
+    batch_chunks, col2im, col2im_channels_last, conv_output_size, conv_transpose_output_size,
+    im2col,
 )
 from tinygen.ops.shape import concat, pad as _pad
 
@@ -149,6 +150,12 @@ class ConvTransposeFunction(Function):
     GEMM  (g, K', C/g) @ (g, C/g, N H W) -> columns, then col2im scatters the
     columns onto the output canvas (K' = O/g KH KW). Volumes likewise, with a
     depth axis in front of H everywhere.
+
+    Fast path (groups = 1, the usual case): the same GEMM with its operands swapped,
+    x (N H W, C) @ Wt (C, KH KW O) -> columns (N, H, W, KH, KW, O), scattered by
+    :func:`~tinygen.ops.im2col.col2im_channels_last` (runs of O contiguous numbers per add);
+    10-25 % faster at DCGAN shapes (benchmarks/conv.py), equal to the plain path up to the
+    order of the floating-point sums (tested).
     """
 
     def __init__(self, geometry: _Geometry, output_padding):
@@ -164,6 +171,8 @@ class ConvTransposeFunction(Function):
         out_size = tuple(conv_transpose_output_size(i, k, s, p, d, op) for i, k, s, p, d, op in zip(
             size, ksize, stride, padding, dilation, self.output_padding))
         self.save_for_backward(x, w)
+        if g == 1 and self.channels_last:
+            return self._forward_channels_last(x, w, out_size)
         w_mat = w.reshape(g, C // g, (O // g) * KK).transpose(0, 2, 1)      # (g, K', C/g)
         y = xp.empty((N, O) + out_size, dtype=x.dtype)
         for part in batch_chunks(N, O * KK * _prod(size) * x.itemsize):
@@ -172,6 +181,21 @@ class ConvTransposeFunction(Function):
             cols = xp.matmul(w_mat, x_mat)                                  # (g, K', n H W)
             cols = cols.reshape((O,) + ksize + (n,) + size)                 # (O, KH, KW, n, H, W)
             y[part] = col2im(cols, out_size, stride, padding, dilation)     # (n, O, OH', OW')
+        return y
+
+    channels_last = True       # take the fast path when groups = 1 (False: the plain one)
+
+    def _forward_channels_last(self, x, w, out_size):
+        xp = xp_of(x)
+        ksize, stride, padding, dilation, _ = self.geo.args()
+        N, C, size, O, nd = x.shape[0], x.shape[1], x.shape[2:], w.shape[1], x.ndim - 2
+        w_mat = xp.moveaxis(w, 1, -1).reshape(C, _prod(ksize) * O)         # (C, KH KW O)
+        y = xp.empty((N, O) + out_size, dtype=x.dtype)
+        for part in batch_chunks(N, O * _prod(ksize) * _prod(size) * x.itemsize):
+            n = part.stop - part.start
+            x_mat = xp.moveaxis(x[part], 1, -1).reshape(n * _prod(size), C)   # (n H W, C)
+            cols = xp.matmul(x_mat, w_mat).reshape((n,) + size + ksize + (O,))  # (n,H,W,KH,KW,O)
+            y[part] = col2im_channels_last(cols, out_size, stride, padding, dilation)
         return y
 
     def backward(self, gy):

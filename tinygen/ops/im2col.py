@@ -49,6 +49,14 @@ contributions). It loops over the KH KW kernel offsets (16 iterations for a
 4x4 kernel), each one a vectorised strided add of a whole (C, N, OH, OW)
 slab — never a loop over pixels.
 
+col2im, channels last
+---------------------
+The same sum with the channel axis innermost: cols (N, OH, OW, KH, KW, C) -> image
+(N, C, H, W) through a (N, Hp, Wp, C) canvas. Each of the KH KW strided adds then moves runs
+of C contiguous numbers instead of runs of OW numbers at stride sW (4..32 numbers in a DCGAN),
+so NumPy's per-run cost is paid C/OW times less often: the transposed convolution's fast path
+(:mod:`tinygen.ops.conv`), whose GEMM can write its columns in this layout directly.
+
 Volumes (and any number of spatial axes)
 ----------------------------------------
 Nothing above depends on there being two spatial axes: for a volume
@@ -75,7 +83,7 @@ xp_of = backend.get_array_module
 
 MAX_COLUMN_BYTES = 256 * 2 ** 20   # keep one chunk's im2col matrix below 256 MB
 
-__all__ = ["im2col", "col2im", "pad_zeros", "batch_chunks", "conv_output_size",
+__all__ = ["im2col", "col2im", "col2im_channels_last", "pad_zeros", "batch_chunks", "conv_output_size",
            "conv_transpose_output_size", "MAX_COLUMN_BYTES"]
 
 
@@ -158,3 +166,25 @@ def col2im(cols, image_size, stride, padding, dilation):
     inside = tuple(slice(p, p + i) for p, i in zip(padding, image_size))  # drop the padding
     image = canvas[(slice(None), slice(None)) + inside]                    # (C, N, H, W)
     return xp.ascontiguousarray(image.swapaxes(0, 1))                      # (N, C, H, W)
+
+
+def col2im_channels_last(cols, image_size, stride, padding, dilation):
+    """:func:`col2im` with channels last: cols (N, OH, OW, KH, KW, C) -> image (N, C, H, W).
+
+    The same sum, in another order: entry [n, oh, ow, kh, kw, c] is added to pixel (1) of
+    channel c of image n. Volumes: cols (N, OD, OH, OW, KD, KH, KW, C) -> (N, C, D, H, W).
+    """
+    xp = xp_of(cols)
+    nd = len(image_size)
+    N, out, kernel, C = cols.shape[0], cols.shape[1:1 + nd], cols.shape[1 + nd:1 + 2 * nd], cols.shape[-1]
+    canvas_size = tuple(max(i + 2 * p, (k - 1) * d + (o - 1) * s + 1) for i, k, o, s, p, d in zip(
+        image_size, kernel, out, stride, padding, dilation))
+    canvas = xp.zeros((N,) + canvas_size + (C,), dtype=cols.dtype)        # (N, Hp, Wp, C)
+    all_positions = (slice(None),) * (1 + nd)                            # n, oh, ow
+    for offset in itertools.product(*(range(k) for k in kernel)):        # (kh, kw)
+        window = tuple(slice(k * d, k * d + s * (o - 1) + 1, s) for k, d, s, o in zip(
+            offset, dilation, stride, out))                               # rows, cols of (1)
+        canvas[(slice(None),) + window] += cols[all_positions + offset]   # (N, OH, OW, C)
+    inside = tuple(slice(p, p + i) for p, i in zip(padding, image_size))
+    image = canvas[(slice(None),) + inside]                               # (N, H, W, C)
+    return xp.ascontiguousarray(xp.moveaxis(image, -1, 1))               # (N, C, H, W)
