@@ -188,7 +188,7 @@ class ConvTransposeFunction(Function):
     def _forward_channels_last(self, x, w, out_size):
         xp = xp_of(x)
         ksize, stride, padding, dilation, _ = self.geo.args()
-        N, C, size, O, nd = x.shape[0], x.shape[1], x.shape[2:], w.shape[1], x.ndim - 2
+        N, C, size, O = x.shape[0], x.shape[1], x.shape[2:], w.shape[1]
         w_mat = xp.moveaxis(w, 1, -1).reshape(C, _prod(ksize) * O)         # (C, KH KW O)
         y = xp.empty((N, O) + out_size, dtype=x.dtype)
         for part in batch_chunks(N, O * _prod(ksize) * _prod(size) * x.itemsize):
