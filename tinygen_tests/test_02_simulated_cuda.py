@@ -167,6 +167,37 @@ def test_conv_bn_adam_step_is_bit_identical_on_cpu_and_simulated_cuda(sim):
         assert c.dtype == g.dtype and np.array_equal(c, g)
 
 
+def test_a_run_reads_gpu_losses_only_when_it_logs_and_still_stops_on_nan(sim, tmp_path,
+                                                                         monkeypatch):
+    """No host synchronisation per step: Run.record keeps a GPU's 0-d losses unread (reading
+    one is a backend.to_host of a device array, counted here) until a log line or a
+    checkpoint; a NaN recorded at step 7 still stops the run at step 8's checkpoint, before it
+    is written, naming step 7 and the last good checkpoint (step 4)."""
+    from tinygen.methods import run as R
+    reads = []
+    real_to_host = backend.to_host
+    monkeypatch.setattr(backend, "to_host", lambda a: reads.append(1) or real_to_host(a))
+    run = R.Run(R.RunConfig(steps=10, log_every=3, checkpoint_every=4, quiet=True,
+                            out=str(tmp_path / "run")), "test")
+    read_after = {}
+    for step in run.steps():
+        value = float("nan") if step == 7 else float(step)
+        run.record(step, loss=tg.tensor(np.float32(value), device="cuda"), lr=0.1)
+        if run.due(step, 3):
+            assert run.log(step)["loss"] == pytest.approx(step - 1.0)   # mean of 3 steps
+        if step == 8:
+            with pytest.raises(R.NonFiniteLoss, match="step 7: loss is nan"):
+                run.checkpoint(step)
+            break
+        run.checkpoint(step)
+        read_after[step] = len(reads)
+    # steps 1-2 read nothing; the log at 3 reads 3 values, the checkpoint at 4 one, the log
+    # at 6 two (5 and 6); step 7's NaN waits, unread, for the checkpoint of step 8
+    assert read_after == {1: 0, 2: 0, 3: 3, 4: 4, 5: 4, 6: 6, 7: 6}
+    assert run._last_checkpoint == 4
+    assert [r["step"] for r in R.read_metrics(run.dir)] == [3, 6]
+
+
 # ----------------------------------------------------------------------------
 # every method and demo end to end on the stand-in, as a user runs them
 # ----------------------------------------------------------------------------

@@ -245,3 +245,27 @@ def test_clone_is_a_copy_with_identity_gradient():
     assert y._data is not x._data
     assert_array_equal(y.data, x.data)
     check_grads(lambda t: t.clone() * t, x)
+
+
+def test_fused_leaky_relu_gives_the_same_bits_as_the_readable_one(monkeypatch):
+    """LeakyReLU's one-kernel forms (what a real GPU runs through cupy.fuse) are plain
+    functions of operators: forced on NumPy they give the host path's values and gradients,
+    bit for bit, NaN and -0 included."""
+    from tinygen import backend
+    x = np.array([-2.0, -0.0, 0.0, 1e-30, 3.0, np.nan, -np.inf], np.float32)
+    gy = np.linspace(-1, 1, x.size).astype(np.float32)
+
+    def forward_backward():
+        t = tg.tensor(x, requires_grad=True)
+        y = ops.leaky_relu(t, 0.2)
+        y.backward(tg.tensor(gy))
+        return y.cpu().numpy(), t.grad.cpu().numpy()
+
+    plain = forward_backward()
+    monkeypatch.setattr(backend, "fused_kernels_for", lambda a: True)
+    calls = []
+    fused = backend.fused
+    monkeypatch.setattr(backend, "fused", lambda fn: calls.append(fn.__name__) or fused(fn))
+    for a, b in zip(forward_backward(), plain):
+        assert_array_equal(a.view(np.uint32), b.view(np.uint32))
+    assert calls == ["_leaky_relu", "_leaky_relu_factor"]

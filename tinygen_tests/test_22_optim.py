@@ -184,3 +184,4 @@ def test_fused_adam_update_gives_the_same_bits_as_the_readable_one(cls, monkeypa
     for a, b in zip(trajectory(), plain):
         assert_array_equal(a, b)
     assert len(calls) == 3 * 4       # steps 2-4 of the 4 parameters went through the kernel
+

@@ -104,7 +104,7 @@ def discriminator_step(config: Config, G, D, opt_d, x, c, nz: int) -> dict:
     classes = F.cross_entropy(k_real, c) + F.cross_entropy(k_fake, c)
     loss = source + config.class_weight * classes
     R.descend(loss, opt_d)
-    return {"loss_d": float(loss.item()), "loss_class": float(classes.item())}
+    return {"loss_d": loss.detach(), "loss_class": classes.detach()}
 
 
 def generator_step(config: Config, G, D, opt_g, c, nz: int) -> dict:

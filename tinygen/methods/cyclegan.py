@@ -235,11 +235,11 @@ def generator_step(config: Config, nets: dict, opt_g, real_a, real_b) -> tuple:
     if config.lambda_identity > 0 and real_a.shape[1] == real_b.shape[1]:
         loss_idt = cycle_loss(G(real_b), real_b) + cycle_loss(F(real_a), real_a)
         loss = loss + config.lambda_identity * config.lambda_cyc * loss_idt
-        out["loss_idt"] = float(loss_idt.item())
+        out["loss_idt"] = loss_idt.detach()
     R.descend(loss, opt_g)
     D_A.requires_grad_(True)
     D_B.requires_grad_(True)
-    out.update(loss_g=float(loss_gan.item()), loss_cyc=float(loss_cyc.item()))
+    out.update(loss_g=loss_gan.detach(), loss_cyc=loss_cyc.detach())
     return out, fake_a, fake_b
 
 
@@ -252,7 +252,7 @@ def discriminator_step(nets: dict, opt_d, pools: dict, real_a, real_b, fake_a, f
     loss_d_b = L.d_loss_least_squares(D_B(real_b), D_B(old_b))
     loss_d_a = L.d_loss_least_squares(D_A(real_a), D_A(old_a))
     R.descend(loss_d_a + loss_d_b, opt_d)
-    return {"loss_d_a": float(loss_d_a.item()), "loss_d_b": float(loss_d_b.item())}
+    return {"loss_d_a": loss_d_a.detach(), "loss_d_b": loss_d_b.detach()}
 
 
 # ---------------------------------------------------------------------------- looking

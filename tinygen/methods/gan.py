@@ -164,7 +164,7 @@ def discriminator_step(config: Config, G, D, opt_d, x, nz: int, step: int) -> di
     out = {}
     if config.loss == "wgan-gp":
         gp = L.gradient_penalty(D, x, x_fake, config.gp_lambda)     # lambda (||grad|| - 1)^2
-        out["gp"] = float(gp.item())
+        out["gp"] = gp.detach()
         loss = loss + gp
     out["loss_d"] = R.descend(loss, opt_d)
     if config.clip > 0:

@@ -122,7 +122,7 @@ def discriminator_step(G, D, opt_d, x, nz: int, acc_max: float) -> dict:
     update = accuracy <= acc_max
     if update:
         R.descend(loss, opt_d)
-    return {"loss_d": float(loss.item()), "d_acc": accuracy, "d_updated": float(update)}
+    return {"loss_d": loss.detach(), "d_acc": accuracy, "d_updated": float(update)}
 
 
 def generator_step(G, D, opt_g, m: int, nz: int, device) -> dict:

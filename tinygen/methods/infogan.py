@@ -133,7 +133,7 @@ def generator_step(config: Config, G, D, opt_g, opt_d, m: int, nz: int, device) 
         p.grad = None
     opt_g.step()
     opt_d.step()
-    return {"loss_g": float(loss.item()), "loss_info": float(info.item())}
+    return {"loss_g": loss.detach(), "loss_info": info.detach()}
 
 
 def traversals(config: Config, G, device, rng, steps: int = 10):

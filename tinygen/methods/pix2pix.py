@@ -197,7 +197,7 @@ def generator_step(config: Config, D, opt_g, a, b, y) -> dict:
     if "l1" in config.loss:
         terms["loss_l1"] = tinygen.abs(b - y).mean()
     total = sum((config.lambda_l1 if k == "loss_l1" else 1.0) * v for k, v in terms.items())
-    out = {k: float(v.item()) for k, v in terms.items()}
+    out = {k: v.detach() for k, v in terms.items()}
     return {"loss_g": R.descend(total, opt_g), **out}
 
 

@@ -243,7 +243,7 @@ def discriminator_step(config: Config, G, D, opt_d, x) -> dict:
     gp = L.gradient_penalty(D, x, x_tilde, config.gp_lambda)            # double backward
     drift = config.eps_drift * (real_scores * real_scores).mean()       # eps_drift E[D(x)^2]
     value = R.descend(loss_w + gp + drift, opt_d)
-    return {"loss_d": value, "gp": float(gp.item()), "wasserstein": -float(loss_w.item())}
+    return {"loss_d": value, "gp": gp.detach(), "wasserstein": -loss_w.detach()}
 
 
 def generator_step(config: Config, G, D, opt_g, m: int) -> dict:

@@ -181,7 +181,7 @@ class Run:
         self.start_time = time.time()
         self.time_offset = 0.0
         self.frames = []
-        self._window = []
+        self._window, self._window_steps = [], []    # recorded values since the last log line
         self._progress = None
         self._t_first = None
         self._signal = None            # SIGINT / SIGTERM received: stop at the next checkpoint
@@ -235,11 +235,21 @@ class Run:
     def record(self, step: int, **values) -> None:
         """Remember this step's losses (averaged into the next log line); update the progress.
 
-        A non-finite loss ends the run (:class:`NonFiniteLoss`): training on would only
-        overwrite the last good checkpoint with NaN weights.
+        A value is a number or a 0-d tensor/array. Host values are read at once; a GPU's are
+        kept as they are and read when the window is logged or checkpointed (reading one waits
+        for the GPU: a training step on a GPU never does). A non-finite loss ends the run
+        (:class:`NonFiniteLoss`), at the latest before the next checkpoint: training on would
+        only overwrite the last good checkpoint with NaN weights.
         """
-        values = {k: float(v.item() if hasattr(v, "item") else v) for k, v in values.items()}
-        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        values = {k: _scalar(v) for k, v in values.items()}
+        self._check_finite(step, values)
+        self._window.append(values)
+        self._window_steps.append(step)
+        if not self.config.quiet and step != self.config.steps:   # the last: its log line
+            self._show(step, {k: v for k, v in values.items() if isinstance(v, float)})
+
+    def _check_finite(self, step, values) -> None:
+        bad = [k for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
             self.close()
             kept = (f"the last good checkpoint is {self.path('checkpoint.npz')} (step "
@@ -247,19 +257,25 @@ class Run:
                     else "no checkpoint was written yet")
             raise NonFiniteLoss(f"step {step}: {bad[0]} is {values[bad[0]]}, so the run stopped; "
                                 f"{kept}. Lower the learning rate(s) or check the data")
-        self._window.append(values)
-        if not self.config.quiet and step != self.config.steps:   # the last: its log line
-            self._show(step, self._window[-1])
+
+    def _read_window(self) -> None:
+        """Read the GPU values of the window (one wait for the device), checking each step's."""
+        for i, values in enumerate(self._window):
+            if any(not isinstance(v, float) for v in values.values()):
+                self._window[i] = values = {k: v if isinstance(v, float) else
+                                            float(backend.to_host(v)) for k, v in values.items()}
+                self._check_finite(self._window_steps[i], values)
 
     def log(self, step: int, **metrics) -> dict:
         """Append one line to metrics.jsonl: step, time, the recorded means, then ``metrics``."""
         record = {"step": int(step),
                   "time": round(self.time_offset + time.time() - self.start_time, 3)}
+        self._read_window()
         if self._window:
             keys = [k for k in self._window[-1]]
             record.update({k: float(np.mean([w[k] for w in self._window if k in w]))
                            for k in keys})
-            self._window = []
+            self._window, self._window_steps = [], []
         record.update({k: jsonable(float(v) if hasattr(v, "item") else v)
                        for k, v in metrics.items()})
         if self._t_first is not None:
@@ -336,6 +352,7 @@ class Run:
         rng_state = {"tinygen": backend.get_rng_state()}
         rng_state.update({name: rng.bit_generator.state for name, rng in self._rngs().items()})
         path = self.path("checkpoint.npz")
+        self._read_window()                          # a NaN stops the run before it is saved
         save_checkpoint(path, step=step, rng_state=rng_state, method=self.method,
                         elapsed=self.time_offset + time.time() - self.start_time,
                         log_window=self._window, **objects)   # losses since the last log line
@@ -387,6 +404,7 @@ class Run:
                 rng.bit_generator.state = rngs[name]
         self.time_offset = float(state.get("elapsed", 0.0))
         self._window = list(state.get("log_window", []))
+        self._window_steps = [None] * len(self._window)
         step = self._last_checkpoint = int(state["step"])
         self._truncate_metrics(step)
         self._write_config()
@@ -705,12 +723,23 @@ def sample_generator(config, build_models, checkpoint: str, n: int, seed: int):
 
 # ---------------------------------------------------------------- loop helpers
 
-def descend(loss, optimizer) -> float:
-    """One gradient step on ``loss``: clear old gradients, backpropagate, update; the value."""
+def descend(loss, optimizer):
+    """One gradient step on ``loss``: clear old gradients, backpropagate, update; the value
+    (a 0-d tensor on the loss's device, for :meth:`Run.record`: reading it as a number here
+    would make every GPU step wait for the GPU)."""
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
-    return float(loss.item())
+    return loss.detach()
+
+
+def _scalar(value):
+    """A recorded value as a float, or, on a GPU, as its 0-d device array (read later)."""
+    if isinstance(value, tinygen.Tensor):
+        value = value._data
+    if isinstance(value, (backend.numpy.ndarray, backend.numpy.generic, int, float)):
+        return float(value)
+    return value
 
 
 def update_ema(averaged, model, decay: float) -> None:

@@ -172,8 +172,8 @@ def discriminator_step(config: Config, G, D, opt_d, x_l, y_l, x_u, z) -> dict:
     unsup = L.sgan_unsupervised_loss(logits[n_l:n_l + n_u], logits[n_l + n_u:])
     loss = sup + config.unsupervised_weight * unsup
     R.descend(loss, opt_d)
-    return {"loss_d": float(loss.item()), "loss_sup": float(sup.item()),
-            "loss_unsup": float(unsup.item())}
+    return {"loss_d": loss.detach(), "loss_sup": sup.detach(),
+            "loss_unsup": unsup.detach()}
 
 
 def generator_step(config: Config, G, D, opt_g, x_u, z) -> dict:

@@ -223,7 +223,7 @@ def generator_step(G, D, opt_g, phi, layers, y, x_hr, config) -> dict:
     l_x = content_loss(phi, layers, y, x_hr, config)
     l_gen = L.g_loss_nonsaturating(D(y))
     R.descend(l_x + l_gen * config.adv_weight, opt_g)
-    return {"loss_content": float(l_x.item()), "loss_gen": float(l_gen.item())}
+    return {"loss_content": l_x.detach(), "loss_gen": l_gen.detach()}
 
 
 def train(config: Config) -> str:

@@ -157,8 +157,8 @@ def discriminator_step(config: Config, G, D, opt_d, x, c_org, c_trg) -> dict:
     loss_gp = L.gradient_penalty(D.critic, x, x_fake, lambda_=config.lambda_gp)
     loss_cls = domain_classification_loss(cls_real, c_org)
     R.descend(loss_adv + loss_gp + config.lambda_cls * loss_cls, opt_d)
-    return {"loss_d": float(loss_adv.item()), "loss_gp": float(loss_gp.item()),
-            "loss_cls_real": float(loss_cls.item())}
+    return {"loss_d": loss_adv.detach(), "loss_gp": loss_gp.detach(),
+            "loss_cls_real": loss_cls.detach()}
 
 
 def generator_step(config: Config, G, D, opt_g, x, c_org, c_trg) -> dict:
@@ -172,8 +172,8 @@ def generator_step(config: Config, G, D, opt_g, x, c_org, c_trg) -> dict:
     loss_rec = cycle_loss(G(x_fake, c_org), x)                       # back to domain c'
     R.descend(loss_adv + config.lambda_cls * loss_cls + config.lambda_rec * loss_rec, opt_g)
     D.requires_grad_(True)
-    return {"loss_g": float(loss_adv.item()), "loss_cls_fake": float(loss_cls.item()),
-            "loss_rec": float(loss_rec.item())}
+    return {"loss_g": loss_adv.detach(), "loss_cls_fake": loss_cls.detach(),
+            "loss_rec": loss_rec.detach()}
 
 
 # ---------------------------------------------------------------------------- looking

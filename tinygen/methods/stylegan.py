@@ -157,7 +157,7 @@ def discriminator_step(config: Config, G, D, opt_d, x, step: int) -> dict:
     out = {}
     if step % config.r1_every == 0:
         r1 = L.r1_penalty(D, x, config.r1_gamma)
-        out["r1"] = float(r1.item())
+        out["r1"] = r1.detach()
         loss = loss + config.r1_every * r1
     out["loss_d"] = R.descend(loss, opt_d)
     return out

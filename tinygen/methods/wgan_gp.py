@@ -104,7 +104,7 @@ def critic_step(config: Config, G, D, opt_d, x, nz: int) -> dict:
     loss_w = L.d_loss_wasserstein(D(x), D(x_tilde))                  # D(x_tilde) - D(x)
     gp = L.gradient_penalty(D, x, x_tilde, config.gp_lambda)         # lambda (||grad|| - 1)^2
     value = R.descend(loss_w + gp, opt_d)                            # double backward through D
-    return {"loss_d": value, "gp": float(gp.item()), "wasserstein": -float(loss_w.item())}
+    return {"loss_d": value, "gp": gp.detach(), "wasserstein": -loss_w.detach()}
 
 
 def train(config: Config, frames=None) -> str:

@@ -317,17 +317,34 @@ class LeakyReLU(Function):
         slope = x.dtype.type(self.slope)
         if not 0 <= self.slope <= 1:                       # general case: the reference form
             return xp.where(x > 0, x, x * slope)
+        if backend.fused_kernels_for(x):                   # a real GPU: one kernel, not two
+            return backend.fused(_leaky_relu)(x, slope)
         y = xp.empty_like(x)
         xp.multiply(x, slope, out=y)                       # slope x
         return xp.maximum(x, y, out=y)                     # max(x, slope x), same values
 
     def backward(self, gy):
         x = self.saved_tensors[0]._data
+        if backend.fused_kernels_for(x):            # a real GPU: the factor in one kernel
+            return gy * _const(backend.fused(_leaky_relu_factor)(x, gy.dtype.type(self.slope)))
         positive = x > 0                                                   # constant mask
         factor = (~positive).astype(gy.dtype)                              # 1 where x <= 0
         factor *= gy.dtype.type(self.slope)                                # slope where x <= 0
         factor += positive                                                 # 1 where x > 0
         return gy * _const(factor)
+
+
+def _leaky_relu(x, slope):
+    """x times the factor below: for 0 <= slope <= 1 the same values as max(x, slope x)
+    (NaN and -0 included), with operators only, so ``cupy.fuse`` compiles it."""
+    return x * _leaky_relu_factor(x, slope)
+
+
+def _leaky_relu_factor(x, slope):
+    """LeakyReLU's derivative: 1 where x > 0, slope elsewhere (NaN included), in slope's dtype;
+    the same values as the three-step host form, written for ``cupy.fuse``."""
+    positive = x > 0
+    return (~positive) * slope + positive
 
 
 class Softplus(Function):
