@@ -80,9 +80,9 @@ def test_tinygen_sample_writes_uint8_images_and_a_grid(tmp_path, capsys):
 def test_digits_get_the_measured_cpu_preset_and_paper_keeps_sec_4(tmp_path):
     from tinygen import cli
     c = cli.build_config(dcgan, [])                                    # digits
-    assert (c.ngf, c.ndf, c.batch_size, c.lr, c.steps) == (32, 16, 32, 5e-4, 6000)
+    assert (c.ngf, c.ndf, c.batch_size, c.lr, c.steps, c.reuse_fake) == (32, 16, 32, 5e-4, 7000, True)
     p = cli.build_config(dcgan, ["--preset", "paper"])
-    assert (p.ngf, p.ndf, p.batch_size, p.lr) == (64, 64, 128, 2e-4)
+    assert (p.ngf, p.ndf, p.batch_size, p.lr, p.reuse_fake) == (64, 64, 128, 2e-4, False)
     np.savez(tmp_path / "gray28.npz", x=np.zeros((4, 28, 28), np.uint8))
     np.savez(tmp_path / "rgb32.npz", x=np.zeros((4, 32, 32, 3), np.uint8))
     assert dcgan.default_preset(f"npz:{tmp_path / 'gray28.npz'}") == "digits28"
