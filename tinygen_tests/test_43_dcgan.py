@@ -80,12 +80,50 @@ def test_tinygen_sample_writes_uint8_images_and_a_grid(tmp_path, capsys):
 def test_digits_get_the_measured_cpu_preset_and_paper_keeps_sec_4(tmp_path):
     from tinygen import cli
     c = cli.build_config(dcgan, [])                                    # digits
-    assert (c.ngf, c.ndf, c.batch_size, c.lr, c.steps) == (32, 16, 32, 5e-4, 6000)
+    assert (c.ngf, c.ndf, c.batch_size, c.lr, c.steps, c.reuse_fake) == (32, 16, 32, 5e-4, 7000, True)
     p = cli.build_config(dcgan, ["--preset", "paper"])
-    assert (p.ngf, p.ndf, p.batch_size, p.lr) == (64, 64, 128, 2e-4)
+    assert (p.ngf, p.ndf, p.batch_size, p.lr, p.reuse_fake) == (64, 64, 128, 2e-4, False)
     np.savez(tmp_path / "gray28.npz", x=np.zeros((4, 28, 28), np.uint8))
     np.savez(tmp_path / "rgb32.npz", x=np.zeros((4, 32, 32, 3), np.uint8))
     assert dcgan.default_preset(f"npz:{tmp_path / 'gray28.npz'}") == "digits28"
     assert dcgan.default_preset(f"npz:{tmp_path / 'rgb32.npz'}") == "paper"
     assert dcgan.default_preset("shapes") == "paper"
     assert cli.build_config(dcgan, ["--dataset", "mnist", "--ndf", "8"]).ndf == 8
+
+
+def test_the_g_step_reuses_the_d_steps_fakes_only_when_asked(tmp_path, monkeypatch):
+    # Algorithm 1 draws a fresh z for G's step; --reuse-fake (PyTorch's DCGAN example) backs
+    # the G step through the very batch G(z) the D step saw, so G runs once a step, not twice.
+    seen, calls = {"d": [], "g": []}, []
+    d_step, g_step, forward = dcgan.discriminator_step, dcgan.generator_step, DCGANGenerator.forward
+    monkeypatch.setattr(dcgan, "discriminator_step", lambda D, opt, x, x_fake: (
+        seen["d"].append(x_fake.cpu().numpy().copy()), d_step(D, opt, x, x_fake))[1])
+    monkeypatch.setattr(dcgan, "generator_step", lambda D, opt, x_fake: (
+        seen["g"].append(x_fake.cpu().numpy().copy()), g_step(D, opt, x_fake))[1])
+    monkeypatch.setattr(DCGANGenerator, "forward",
+                        lambda self, z: (calls.append(1), forward(self, z))[1])
+    n_calls = {}
+    for reuse in (False, True):
+        seen["d"], seen["g"], calls[:] = [], [], []
+        dcgan.train(dcgan.Config(dataset="digits", n_train=64, steps=3, ngf=4, ndf=4,
+                                 batch_size=8, log_every=3, sample_every=1000, n_samples=512,
+                                 quiet=True, reuse_fake=reuse, out=str(tmp_path / str(reuse))))
+        assert len(seen["d"]) == len(seen["g"]) == 3
+        for d, g in zip(seen["d"], seen["g"]):
+            assert d.shape == g.shape == (8, 1, 28, 28)
+            assert np.array_equal(d, g) == reuse
+        n_calls[reuse] = len(calls)
+    assert n_calls[False] - n_calls[True] == 3                     # one G forward less a step
+
+
+def test_reuse_fake_resumes_bit_identically(tmp_path):
+    base = dict(dataset="digits", n_train=64, ngf=4, ndf=4, batch_size=8, log_every=2,
+                sample_every=1000, n_samples=512, quiet=True, reuse_fake=True, checkpoint_every=2)
+    full = dcgan.train(dcgan.Config(steps=4, out=str(tmp_path / "full"), **base))
+    dcgan.train(dcgan.Config(steps=2, out=str(tmp_path / "half"), **base))
+    resumed = dcgan.train(dcgan.Config(steps=4, resume=str(tmp_path / "half"), **base))
+    a, b = (np.load(os.path.join(out, "checkpoint.npz")) for out in (full, resumed))
+    keys = [k for k in a.files if k != "__tinygen_checkpoint__.json"]
+    assert any(k.startswith("G") for k in keys) and any(k.startswith("D") for k in keys)
+    for k in keys:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
