@@ -135,7 +135,7 @@ def test_conditioning_augmentation_samples_mu_plus_sigma_eps_and_its_kl():
     h = phi.numpy() @ ca.fc.weight.numpy().T + ca.fc.bias.numpy()
     np.testing.assert_allclose(mu.numpy(), h[:, :2])
     np.testing.assert_allclose(c_hat.numpy(), h[:, :2] + np.exp(h[:, 2:] / 2) * eps.numpy())
-    kl = 0.5 * (h[:, :2] ** 2 + np.exp(h[:, 2:]) - 1 - h[:, 2:]).sum(1).mean()
+    kl = 0.5 * (h[:, :2] ** 2 + np.exp(h[:, 2:]) - 1 - h[:, 2:]).mean()   # over batch and N_g
     assert S.kl_term(mu, logvar).item() == pytest.approx(kl)
     zero = tg.zeros(4, 2, dtype=tg.float64)
     assert S.kl_term(zero, zero).item() == 0.0                       # N(0, I) itself
