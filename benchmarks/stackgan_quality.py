@@ -28,12 +28,11 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from unpaired_quality import MNIST, _load, classifiers, grey, make_tasks  # noqa: E402
+from unpaired_quality import MNIST, classifiers, grey, make_tasks, run_method  # noqa: E402
 
 
 def make_captions(folder: str, mnist_dir: str = MNIST) -> dict:
@@ -79,24 +78,6 @@ def score(x: np.ndarray, text, clf: dict) -> dict:
             "width": float(width.mean()), "all_three": float((digit & colour & width).mean())}
 
 
-def run_stackgan(paths: dict, out: str, steps=None, seed: int = 0) -> dict:
-    """``tinygen run stackgan`` with its default preset on the task; wall and CPU seconds."""
-    from tinygen import cli
-    from tinygen.methods import stackgan
-    argv = ["--dataset", f"npz:{paths['captions_train']}",
-            "--test-dataset", f"npz:{paths['captions_test']}", "--out", out, "--quiet",
-            "--seed", str(seed)]
-    if steps:
-        argv += ["--steps", str(steps)]
-    config = cli.build_config(stackgan, argv, "tinygen run stackgan")   # as `tinygen run`
-    load_before = _load()
-    t0, c0 = time.time(), time.process_time()
-    folder = stackgan.train(config)
-    wall, cpu = time.time() - t0, time.process_time() - c0
-    return {"folder": folder, "steps": config.steps, "wall_s": round(wall, 1),
-            "cpu_s": round(cpu, 1), "load_before": load_before, "load_after": _load()}
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=None, help="override the default budget")
@@ -117,7 +98,7 @@ def main(argv=None) -> int:
         info = {"folder": a.score_only}
     else:
         folder = os.path.join(a.out, f"stackgan-seed{a.seed}" + (f"-{a.steps}" if a.steps else ""))
-        info = run_stackgan(paths, folder, a.steps, a.seed)
+        info = run_method("stackgan", paths, folder, a.steps, a.seed, task="captions")
     pred = np.load(os.path.join(info["folder"], "predictions.npz"))
     info.update({k: round(v, 4) for k, v in score(pred["x"], pred["text"], clf).items()})
     if "steps" in info:

@@ -30,9 +30,9 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from tinygen.data.byo import _images_in
-from tinygen.data.unpaired import COLOURS, WIDTHS, _read_npz, check_image_array, style_domains
+from tinygen.data.unpaired import (COLOURS, WIDTHS, _read_folder, _read_npz, check_image_array,
+                                   style_domains)
 from tinygen.io.files import atomic_write_bytes
-from tinygen.io.images import read_image
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 CAPTION_NAMES = ("digit-captions", "npz:PATH", "folder:PATH")
@@ -162,26 +162,17 @@ def _check_text(text, n_images: Optional[int], spec: str) -> np.ndarray:
 
 
 def _read_caption_folder(folder: str, spec: str) -> CaptionSet:
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{spec}: no such folder (it should hold image files, each "
-                                "with its caption in a .txt file of the same name)")
-    files = _images_in(folder)
-    if not files:
-        raise ValueError(f"{spec}: no image files in {folder!r}")
+    x = _read_folder(folder, spec, "image files, each with its caption in a .txt file of the "
+                                   "same name")
     text = []
-    for f in files:
+    for f in _images_in(folder):                         # the order _read_folder reads them
         txt = os.path.splitext(f)[0] + ".txt"
         if not os.path.isfile(txt):
             raise ValueError(f"{spec}: {os.path.basename(f)} has no caption file "
                              f"{os.path.basename(txt)} beside it (one .txt per image)")
         with open(txt, encoding="utf-8") as t:
             text.append(" ".join(t.read().split()))
-    images = [read_image(f, mode="RGB") for f in files]
-    shapes = sorted({im.shape for im in images})
-    if len(shapes) > 1:
-        raise ValueError(f"{spec}: the images have different sizes {shapes[:3]}; resize them "
-                         "to one size first")
-    return CaptionSet(text=_check_text(text, len(images), spec), x=np.stack(images), name=spec)
+    return CaptionSet(text=_check_text(text, len(x), spec), x=x, name=spec)
 
 
 def _digits(n: int, seed: int):
