@@ -309,3 +309,20 @@ def test_paper_preset_keeps_the_papers_sizes():
     paper = cli.build_config(S, ["--preset", "paper"])
     assert (paper.batch_size, paper.lr, paper.beta1, paper.kl_lambda, paper.nz, paper.c_dim,
             paper.n_d, paper.t_dim) == (64, 2e-4, 0.5, 1.0, 100, 128, 128, 1024)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="measured 2026-12-01 at the 2,400-step default: all three 32.3 % "
+                          "(digit 38 %, colour 100 %, width 85 %; docs/stackgan.md)", strict=False)
+def test_quality_bar_held_out_captions_get_their_digit_colour_and_width(tmp_path):
+    """The default budget on the real MNIST digits (~20 CPU-minutes):
+    benchmarks/stackgan_quality.py; the bar: all three words right >= 60 %."""
+    mnist = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist")
+    if not os.path.isdir(mnist):
+        pytest.skip("needs ../shared/data/mnist")
+    bench = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "stackgan_quality.py")
+    done = subprocess.run([sys.executable, bench, "--out", str(tmp_path)], capture_output=True,
+                          text=True, timeout=7200)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["all_three"] >= 0.6, result
