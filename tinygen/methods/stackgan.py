@@ -3,22 +3,24 @@
 Zhang, Xu, Li, Zhang, Wang, Huang & Metaxas, "StackGAN: Text to Photo-realistic Image Synthesis
 with Stacked Generative Adversarial Networks", ICCV 2017, arXiv:1612.03242. A caption t is
 embedded (phi_t); conditioning augmentation draws the condition c_hat ~ N(mu(phi_t),
-Sigma(phi_t)) (Sec. 3.1); Stage-I G0 draws a low-resolution image from (z, c_hat0); Stage-II G1
-redraws it at a higher resolution from (s0 = G0(z, c_hat0), c_hat) (Sec. 3.2). Both Ds are
-matching-aware (Sec. 4, after Reed et al. 2016's GAN-CLS): a real image with a WRONG caption is
-a negative too, so D judges "real and matching the text", and G must follow the text.
+Sigma(phi_t)) (Sec. "Conditioning Augmentation"); Stage-I G0 draws a low-resolution image
+from (z, c_hat0); Stage-II G1 redraws it at a higher resolution from (s0 = G0(z, c_hat0),
+c_hat) (Sec. "Stage-II GAN"). Both Ds are matching-aware (after Reed et al. 2016's GAN-CLS):
+a real image with a WRONG caption is a negative too, so D judges "real and matching the
+text", and G must follow the text.
 
-    L_D0 = E_(I0, t) log D0(I0, phi_t) + E_(z, t) log(1 - D0(G0(z, c_hat0), phi_t))      (eq. 3)
+    L_D0 = E_(I0, t) log D0(I0, phi_t) + E_(z, t) log(1 - D0(G0(z, c_hat0), phi_t))
     L_G0 = E_(z, t) log(1 - D0(G0(z, c_hat0), phi_t)) + lambda KL(N(mu0, Sigma0) || N(0, I))
-    L_D  = E_(I, t) log D(I, phi_t) + E_(s0, t) log(1 - D(G(s0, c_hat), phi_t))          (eq. 5)
-    L_G  = E_(s0, t) log(1 - D(G(s0, c_hat), phi_t)) + lambda KL(N(mu, Sigma) || N(0, I))  (eq. 6)
+    L_D  = E_(I, t) log D(I, phi_t) + E_(s0, t) log(1 - D(G(s0, c_hat), phi_t))
+    L_G  = E_(s0, t) log(1 - D(G(s0, c_hat), phi_t)) + lambda KL(N(mu, Sigma) || N(0, I))
 
-lambda = 1 (Sec. 4.1), the KL averaged over the N_g dimensions as the authors' code does
-(:func:`kl_term`). D maximises, G minimises. As the authors' code, D's loss is the
-binary cross-entropy of real/right-text as 1 and, with weight 1/2 each, real/wrong-text and
-fake/right-text as 0; G's adversarial term is the non-saturating -log D(G(.), phi_t).
+lambda = 1 (Sec. "Implementation details"), the KL averaged over the N_g dimensions as the
+authors' code does (:func:`kl_term`). D maximises, G minimises. As in the authors' code, D's
+loss is the binary cross-entropy of real/right-text as 1 and, with weight 1/2 each,
+real/wrong-text and fake/right-text as 0; G's adversarial term is the non-saturating
+-log D(G(.), phi_t).
 One iteration of :func:`train` (Stage-I for the first ``stage1_fraction`` of the steps, then
-Stage-II with Stage-I fixed, as the paper trains them, Sec. 4.1):
+Stage-II with Stage-I fixed, as the paper trains them, Sec. "Implementation details"):
 
     (I, t) ~ data; wrong I_w = another image of the batch (its caption differs, mostly)
     Stage-I:  fake = G0(z, t) at side/2, I at side/2 (2 x 2 means)
@@ -26,7 +28,8 @@ Stage-II with Stage-I fixed, as the paper trains them, Sec. 4.1):
     descend BCE(D(I, t), 1) + 1/2 [BCE(D(I_w, t), 0) + BCE(D(fake, t), 0)]   discriminator_step
     descend BCE(D(fake, t), 1) + lambda KL                                   generator_step
 
-Adam, lr 0.0002 for G and D, beta1 0.5, batch 64 (Sec. 4.1). Nets: tinygen.models.stackgan_nets.
+Adam, lr 0.0002 for G and D, beta1 0.5, batch 64 (Sec. "Implementation details"). Nets:
+tinygen.models.stackgan_nets.
 
 Departures (each also in its Config comment): the text encoder is learned (a word-embedding
 table per net, mean-pooled over the caption's words) instead of the pretrained char-CNN-RNN;
@@ -76,7 +79,7 @@ class Config(R.RunConfig):
                                        # 0.0002; departure: not halved every 100 epochs)
     beta1: float = 0.5                 # Adam beta1 (the paper: 0.5)
     beta2: float = 0.999               # Adam beta2 (Adam's default; the paper names one beta)
-    kl_lambda: float = 1.0             # lambda of the KL term (the paper: 1, Sec. 4.1; the KL
+    kl_lambda: float = 1.0             # lambda of the KL term (the paper: 1; the KL
                                        # is averaged over the N_g dimensions, as the authors'
                                        # code)
     nz: int = 100                      # N_z, the noise size (the paper: 100)
@@ -111,8 +114,8 @@ PRESETS = {
                   n_res=2),
 }
 PRESET_DOCS = {
-    "paper": "Sec. 4.1: batch 64, Adam 2e-4 (0.5), N_g 128, N_z 100, N_d 128, 1024-D phi_t, "
-             "600 + 600 epochs",
+    "paper": "Implementation details: batch 64, Adam 2e-4 (0.5), N_g 128, N_z 100, N_d 128, "
+             "1024-D phi_t, 600 + 600 epochs",
     "small": "a ~20-minute CPU budget on 32x32 images (departs from the paper): 2,400 "
              "iterations of batch 32 (1,560 Stage-I, 840 Stage-II, which costs 3x more a step), "
              "ngf = ndf = 32, a 64-D word embedding, 2 residual blocks",
@@ -154,8 +157,8 @@ def build_optimizers(config: Config, nets: dict) -> dict:
 # ---------------------------------------------------------------------------- the losses
 
 def matching_aware_d_loss(real_right, real_wrong, fake_right):
-    """BCE(D(I, t), 1) + 1/2 [BCE(D(I_w, t), 0) + BCE(D(G(.), t), 0)]: the negative of eq. 3 / 5's
-    L_D with the mismatched real pairs as a second kind of fake (Sec. 4; the authors' code's
+    """BCE(D(I, t), 1) + 1/2 [BCE(D(I_w, t), 0) + BCE(D(G(.), t), 0)]: the negative of the paper's
+    L_D0 / L_D with the mismatched real pairs as a second kind of fake (the authors' code's
     weights). Logits (m, 1) each -> scalar."""
     ones = tinygen.ones_like(real_right)
     zeros = tinygen.zeros_like(real_wrong)
@@ -165,7 +168,7 @@ def matching_aware_d_loss(real_right, real_wrong, fake_right):
 
 
 def kl_term(mu, logvar):
-    """KL(N(mu(phi_t), diag(exp logvar)) || N(0, I)), the regulariser of eq. 3 / 6, averaged
+    """KL(N(mu(phi_t), diag(exp logvar)) || N(0, I)), the regulariser of L_G0 / L_G, averaged
     over the batch AND the N_g dimensions, as the authors' code does (its KL_loss is the mean
     of the per-element terms): the per-caption KL divided by N_g (mu, logvar (m, N_g) ->
     scalar). Summed over the dimensions instead, the KL (an upper bound on what c_hat can
@@ -184,7 +187,7 @@ def discriminator_step(D, opt_d, real, wrong, fake, bow) -> dict:
 
 
 def generator_step(D, opt_g, fake, mu, logvar, bow, kl_lambda: float) -> dict:
-    """Descend -log D(G(.), phi_t) + lambda KL (eq. 3 / 6's G side, non-saturating)."""
+    """Descend -log D(G(.), phi_t) + lambda KL (L_G0 / L_G, non-saturating)."""
     D.requires_grad_(False)
     adv = L.g_loss_nonsaturating(D(fake, bow))
     kl = kl_term(mu, logvar)

@@ -1,4 +1,5 @@
-"""StackGAN's networks (Zhang et al. 2017, arXiv:1612.03242, Sec. 3 and 4.1, Fig. 2).
+"""StackGAN's networks (Zhang et al. 2017, arXiv:1612.03242, Sec. 3, "Implementation details",
+Fig. 2).
 
     TextEncoder          phi_t = mean of the caption's word embeddings = bow @ E, bow the
                          normalised bag of words (N, V), E (V, t_dim) learned. Departure: the
@@ -7,21 +8,24 @@
                          loss (as cGANs learn their label embeddings), word order is dropped.
     ConditioningAugmentation
                          (mu, log sigma^2) = FC(phi_t); c_hat = mu + sigma * eps, eps ~ N(0, I)
-                         (Sec. 3.1): the N_g-D condition, a sample of N(mu(phi_t), Sigma(phi_t)).
-                         Its KL(N(mu, Sigma) || N(0, I)) is the regulariser of eq. 3 / 6.
+                         (Sec. "Conditioning Augmentation"): the N_g-D condition, a
+                         sample of N(mu(phi_t), Sigma(phi_t)).
+                         Its KL(N(mu, Sigma) || N(0, I)) is the regulariser in G's losses.
     Stage1Generator      G0(z, c_hat0): FC of [c_hat0, z] to (8 ngf', 4, 4), then "nearest-
                          neighbour upsampling + 3 x 3 conv" blocks with batch norm and ReLU
-                         (Sec. 4.1) to the Stage-I side (the paper: 64; here 16), tanh.
+                         ("Implementation details") to the Stage-I side (the paper: 64;
+                         here 16), tanh.
     Stage2Generator      G1(s0, c_hat): the Stage-I image s0 encoded by down-sampling to
-                         M_g x M_g (Sec. 3.2; the paper 64 -> 16, here 16 -> 8), c_hat spatially
-                         replicated and concatenated, a 3 x 3 conv joining them, residual blocks
-                         (conv-BN-ReLU-conv-BN + x, then ReLU, as the authors' code), and
+                         M_g x M_g (Sec. "Stage-II GAN"; the paper 64 -> 16, here 16 -> 8),
+                         c_hat spatially replicated and concatenated, a 3 x 3 conv joining
+                         them, residual blocks (conv-BN-ReLU-conv-BN + x, then ReLU, as the
+                         authors' code), and
                          up-sampling blocks to the Stage-II side (the paper 256, here 32), tanh.
     StageDiscriminator   D(I, phi_t): 4 x 4 stride-2 convs (batch norm and LeakyReLU 0.2, none
                          on the first) down to M_d x M_d = 4 x 4; phi_t compressed to N_d by a
                          fully connected layer (+ LeakyReLU) and spatially replicated; the two
-                         concatenated, a 1 x 1 conv, and a 4 x 4 conv to one logit (Sec. 3.1,
-                         "Model Architecture"). Stage-I's and Stage-II's D differ only in the
+                         concatenated, a 1 x 1 conv, and a 4 x 4 conv to one logit
+                         ("Implementation details"). Stage-I's and Stage-II's D differ only in the
                          number of down-sampling convs.
 
 Shapes: bow (N, V) float, rows summing to 1; z (N, nz); images (N, C, S, S) in [-1, 1]; logits
@@ -61,7 +65,7 @@ def _log2(n: int) -> int:
 
 
 def _up_block(c_in: int, c_out: int) -> list:
-    """Nearest-neighbour x2 upsampling + 3 x 3 conv + BN + ReLU (Sec. 4.1)."""
+    """Nearest-neighbour x2 upsampling + 3 x 3 conv + BN + ReLU ("Implementation details")."""
     return [nn.Upsample(scale_factor=2, mode="nearest"),
             nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
 
@@ -78,7 +82,8 @@ class TextEncoder(nn.Module):
 
 
 class ConditioningAugmentation(nn.Module):
-    """c_hat = mu(phi_t) + sigma(phi_t) * eps (Sec. 3.1); forward -> (c_hat, mu, logvar).
+    """c_hat = mu(phi_t) + sigma(phi_t) * eps (Sec. "Conditioning Augmentation");
+    forward -> (c_hat, mu, logvar).
 
     One fully connected layer gives mu and log sigma^2 (the authors' code puts a ReLU on both;
     the paper names only the FC layer, which is what this is). ``eps``: N(0, I) drawn on
