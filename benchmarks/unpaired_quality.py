@@ -119,12 +119,14 @@ def _load() -> str:
         return "?"
 
 
-def run_method(method: str, paths: dict, out: str, steps=None, seed: int = 0) -> dict:
-    """Train ``method`` with its default preset on the npz task; wall and CPU seconds."""
+def run_method(method: str, paths: dict, out: str, steps=None, seed: int = 0,
+               task: str = "") -> dict:
+    """Train ``method`` with its default preset on the npz task (``paths[task + '_train']``
+    and ``_test``; by default strokes for cyclegan, styles for stargan); wall and CPU seconds."""
     import importlib
     from tinygen import cli
     module = importlib.import_module(f"tinygen.methods.{method}")
-    task = "strokes" if method == "cyclegan" else "styles"
+    task = task or ("strokes" if method == "cyclegan" else "styles")
     argv = ["--dataset", f"npz:{paths[task + '_train']}",
             "--test-dataset", f"npz:{paths[task + '_test']}", "--out", out, "--quiet",
             "--seed", str(seed)]

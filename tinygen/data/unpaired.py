@@ -109,10 +109,12 @@ def _read_npz(path: str, keys, spec: str) -> dict:
     return arrays
 
 
-def _read_folder(folder: str, spec: str) -> np.ndarray:
+def _read_folder(folder: str, spec: str, layout: str = "CycleGAN's layout: PATH/trainA, "
+                 "PATH/trainB, optionally PATH/testA, PATH/testB") -> np.ndarray:
+    """The images of ``folder`` (sorted by name) as one uint8 array; ``layout`` says in the
+    missing-folder message what the folder should hold."""
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{spec}: no folder {folder!r} (CycleGAN's layout: "
-                                "PATH/trainA, PATH/trainB, optionally PATH/testA, PATH/testB)")
+        raise FileNotFoundError(f"{spec}: no folder {folder!r} ({layout})")
     files = _images_in(folder)
     if not files:
         raise ValueError(f"{spec}: no image files in {folder!r}")

@@ -27,6 +27,8 @@ METHODS = {
     "pix2pix": "tinygen.methods.pix2pix",
     "cyclegan": "tinygen.methods.cyclegan",
     "stargan": "tinygen.methods.stargan",
+    # text to image
+    "stackgan": "tinygen.methods.stackgan",
     # autoencoders, style transfer
     "autoencoder": "tinygen.methods.autoencoder",
     "vae": "tinygen.methods.vae",

@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import inspect
 import json
 import math
 import os
@@ -805,6 +806,9 @@ def sample_main(argv=None) -> int:
     parser.add_argument("--out", default=None,
                         help="output .npz (default: RUN/sampled-<seed>.npz)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    parser.add_argument("--text", action="append", default=None, metavar="CAPTION",
+                        help="text-to-image runs (stackgan): a caption to draw (repeat the "
+                             "flag for more; the samples take them in turn)")
     args = parser.parse_args(argv)
     if args.n <= 0:
         parser.error(f"--n must be a positive number of samples, got {args.n}")
@@ -823,20 +827,27 @@ def sample_main(argv=None) -> int:
               "sampling works for the generative methods", file=sys.stderr)
         return 2
     config = module.Config(**config_options(saved, module.Config))
+    text = {"text": args.text} if args.text else {}
+    if text and "text" not in inspect.signature(module.sample_run).parameters:
+        print(f"tinygen sample: --text is for text-to-image runs (stackgan), not {method}",
+              file=sys.stderr)
+        return 2
     try:
-        x, value_range = module.sample_run(config, checkpoint_path(args.run), args.n, args.seed)
+        x, value_range, *more = module.sample_run(config, checkpoint_path(args.run), args.n,
+                                                  args.seed, **text)
     except FileNotFoundError as exc:
         print(f"tinygen sample: {exc}", file=sys.stderr)
         return 2
+    extra = more[0] if more else {}                          # e.g. stackgan's captions
     out = args.out or os.path.join(args.run, f"sampled-{args.seed}.npz")
     if x.ndim == 4 and value_range is not None:            # images (None: e.g. voxel grids)
-        save_npz(out, x=to_uint8_images(x, value_range))
+        save_npz(out, x=to_uint8_images(x, value_range), **extra)
         from tinygen.io import save_image_grid
         png = os.path.splitext(out)[0] + ".png"
         save_image_grid(x[:64], png, nrow=8, normalize=True, value_range=value_range)
         print(png)
     else:
-        save_npz(out, x=x)
+        save_npz(out, x=x, **extra)
     print(out)
     return 0
 
