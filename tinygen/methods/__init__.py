@@ -27,6 +27,7 @@ METHODS = {
     "pix2pix": "tinygen.methods.pix2pix",
     "cyclegan": "tinygen.methods.cyclegan",
     "stargan": "tinygen.methods.stargan",
+    "deblurgan": "tinygen.methods.deblurgan",
     # autoencoders, style transfer
     "autoencoder": "tinygen.methods.autoencoder",
     "vae": "tinygen.methods.vae",

@@ -703,6 +703,16 @@ def sample_generator(config, build_models, checkpoint: str, n: int, seed: int):
     return generate(G, n, nz, config.device, np.random.default_rng(seed)), (-1.0, 1.0)
 
 
+def save_image_predictions(path: str, outputs, names) -> None:
+    """predictions.npz of whole test images (float (H, W, C) in [0, 1], in test-set order):
+    ``x`` uint8 (N, H, W, C) when they share a size, else ``x_0``, ``x_1``, ...; and ``names``."""
+    u8 = [np.round(np.clip(o, 0.0, 1.0) * 255).astype(np.uint8) for o in outputs]
+    if len({o.shape for o in u8}) == 1:
+        save_npz(path, x=np.stack(u8), names=np.array(names))
+    else:
+        save_npz(path, names=np.array(names), **{f"x_{i}": o for i, o in enumerate(u8)})
+
+
 # ---------------------------------------------------------------- loop helpers
 
 def descend(loss, optimizer) -> float:
