@@ -389,9 +389,11 @@ def train(config: Config) -> str:
         if run.due(step, config.sample_every):
             run.save_grid(frame(G, test[0], config, seed=seed)[None], f"deblur_{step:06d}.png",
                           nrow=1, value_range=(0.0, 1.0), title=f"{title}, step {step}")
-        if run.due(step, config.log_every):
+        evaluate_now = step == config.steps or bool(config.eval_every and
+                                                    step % config.eval_every == 0)
+        if run.due(step, config.log_every) or evaluate_now:
             extra = {}
-            if step == config.steps or (config.eval_every and step % config.eval_every == 0):
+            if evaluate_now:
                 t0 = time.process_time()
                 rows, outputs, _ = evaluate(G, test, test_names, config, seed)
                 extra = {f"test_{k}": v for k, v in _means(rows).items()}
