@@ -144,7 +144,7 @@ class Config(R.RunConfig):
 
 PRESETS = {
     "paper": {},
-    # about 16 minutes of one core (docs/deblurgan.md): 64-px patches, G 16 filters x 4
+    # 19 minutes of one core, measured (docs/deblurgan.md): 64-px patches, G 16 filters x 4
     # blocks, a 34 x 34 critic of 8 -> 32 channels, batch 4, no dropout, lr 1e-3 (at 1e-4 the
     # held-out gain after 150 steps was -0.23 dB, at 1e-3 +0.15 dB)
     "small": dict(steps=1500, batch_size=4, patch_size=64, ngf=16, g_blocks=4, dropout=0.0,
@@ -154,7 +154,7 @@ PRESETS = {
 PRESET_DOCS = {
     "paper": "Sec. 4: 256-px crops, batch 1, 9 ResBlocks of 64 -> 256 filters with dropout 0.5, "
              "70x70 critic, Adam 1e-4, 300 epochs' worth of steps",
-    "small": "a ~16-minute CPU budget: 64-px patches, batch 4, G 16 filters x 4 ResBlocks "
+    "small": "a ~19-minute CPU budget: 64-px patches, batch 4, G 16 filters x 4 ResBlocks "
              "without dropout, 34x34 critic 8 -> 32, Adam 1e-3 (departure), 1,500 steps",
 }
 
