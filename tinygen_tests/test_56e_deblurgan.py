@@ -310,3 +310,18 @@ def test_runs_on_the_stand_in_cuda_device(tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.load(open(tmp_path / "run" / "config.json"))["device"] == "cuda"
     assert np.load(tmp_path / "run" / "predictions.npz")["x"].shape == (1, 40, 52, 3)
+
+
+def test_npz_photos_and_a_separate_test_set(tmp_path):
+    rng = np.random.default_rng(5)
+    np.savez(tmp_path / "x.npz", x=rng.integers(0, 256, (3, 40, 44, 3), dtype=np.uint8))
+    np.savez(tmp_path / "g.npz", x=rng.integers(0, 256, (2, 30, 30), dtype=np.uint8))  # grey
+    config = cli.build_config(DB, TINY + ["--dataset", f"npz:{tmp_path / 'x.npz'}",
+                                          "--test-dataset", f"npz:{tmp_path / 'g.npz'}"])
+    train, names, test, test_names = DB.load_data(config)
+    assert len(train) == 3 and train[0].shape == (40, 44, 3) and names == ["0", "1", "2"]
+    assert test[0].shape == (30, 30, 3) and (test[0][..., 0] == test[0][..., 2]).all()
+    np.testing.assert_allclose(train[1] * 255, np.load(tmp_path / "x.npz")["x"][1], atol=1e-4)
+    np.savez(tmp_path / "bad.npz", y=np.zeros(3))
+    with pytest.raises(ValueError, match="no array named 'x'"):
+        DB.load_data(cli.build_config(DB, TINY + ["--dataset", f"npz:{tmp_path / 'bad.npz'}"]))
