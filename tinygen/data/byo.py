@@ -101,3 +101,41 @@ def load_npz(path: str, n: Optional[int] = None, size: Optional[int] = None) -> 
             raise ValueError(f"npz:{path}: resizing (size={size}) needs uint8 images; got {x.dtype}")
         x = np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.BICUBIC)) for im in x])
     return Dataset(x if x.dtype == np.uint8 else x.astype(np.float32), y, f"npz:{path}", {})
+
+
+def load_photos(spec: str, exclude: str = "", where: str = "--dataset"):
+    """Photos of any sizes, as float32 (H, W, 3) in [0, 1] -> (images, names).
+
+    folder:PATH (every image file in it, sorted by name, less the comma-separated file names
+    ``exclude``), files:A.png,B.png,... or npz:PATH (array x, uint8 (N, H, W[, 3]) or float in
+    [0, 1]). Grey images are read as RGB (R = G = B). ``where`` names the option in errors.
+    """
+    left_out = {e.strip() for e in exclude.split(",") if e.strip()}
+    if spec.startswith("npz:"):
+        x = load_npz(spec[len("npz:"):]).x
+        if x.ndim == 2:
+            raise ValueError(f"{where} {spec}: x holds points of shape {x.shape}, not images "
+                             "(N, H, W[, C])")
+        x = np.repeat(x[..., None], 3, -1) if x.ndim == 3 else x
+        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+        names = [str(i) for i in range(len(x))]
+        keep = [i for i, name in enumerate(names) if name not in left_out]
+        return [x[i] for i in keep], [names[i] for i in keep]
+    if spec.startswith("folder:"):
+        path = spec[len("folder:"):]
+        if not os.path.isdir(path):
+            raise FileNotFoundError(f"{where} {spec}: no such folder (give the folder that holds "
+                                    "the photos)")
+        files = [f for f in _images_in(path) if os.path.basename(f) not in left_out]
+    elif spec.startswith("files:"):
+        files = [f for f in spec[len("files:"):].split(",") if f]
+        missing = [f for f in files if not os.path.isfile(f)]
+        if missing:
+            raise FileNotFoundError(f"{where} {spec}: no such file {missing[0]!r}")
+    else:
+        raise ValueError(f"{where} {spec!r}: give folder:PATH, files:A.png,B.png or npz:PATH")
+    if not files:
+        raise ValueError(f"{where} {spec}: no image files ({', '.join(IMAGE_EXTENSIONS)})"
+                         + (f" besides the held-out {sorted(left_out)}" if left_out else ""))
+    images = [read_image(f, mode="RGB").astype(np.float32) / 255.0 for f in files]
+    return images, [os.path.basename(f) for f in files]

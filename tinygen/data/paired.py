@@ -152,6 +152,17 @@ def pad_images(x, size: int) -> np.ndarray:
     return np.pad(x, pad)
 
 
+def pad_to_multiple(x, step: int) -> np.ndarray:
+    """(N, C, H, W) padded at the bottom and right to multiples of ``step`` (a fully
+    convolutional generator's downsampling factor): mirrored, or edge pixels repeated when the
+    image is too small to mirror; crop the output back with ``[..., :H, :W]``."""
+    x = np.asarray(x)
+    h, w = x.shape[2:]
+    ph, pw = -h % step, -w % step
+    mode = "reflect" if ph < h and pw < w else "edge"
+    return np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=mode)
+
+
 def edges2digits(n: int, seed: int = 0, size: int = 32) -> PairedImages:
     """The offline default task: a = edges_pairs' edge map of a synthetic digit, b = the digit
     (tinygen.data.digits, 28 x 28 zero-padded to ``size``), both uint8 (n, size, size)."""

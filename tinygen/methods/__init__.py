@@ -27,6 +27,7 @@ METHODS = {
     "pix2pix": "tinygen.methods.pix2pix",
     "cyclegan": "tinygen.methods.cyclegan",
     "stargan": "tinygen.methods.stargan",
+    "deblurgan": "tinygen.methods.deblurgan",
     # text to image
     "stackgan": "tinygen.methods.stackgan",
     # autoencoders, style transfer

@@ -28,6 +28,9 @@ on test pairs; step 0 is the "before" picture, the last step the "after" one), p
 (``x`` = G(a_i) for every test input, in the data's layout, uint8), the test PSNR of G(a) and of
 the input itself against b, and the mean gradient magnitude (sharpness) of outputs and targets.
 
+deblurgan (Kupyn et al. 2018) builds on this paper: its critic is the PatchGAN and it runs G
+at test time as pix2pix does (dropout and instance norm on), through :func:`translate`.
+
 Notation / Shapes: a (B, Ca, H, W) and b, y = G(a) (B, Cb, H, W) in [-1, 1];
 D(a, b): (B, 1, H', W') logits.
 """
@@ -42,7 +45,7 @@ import tinygen
 from tinygen import backend, optim
 from tinygen import losses as L
 from tinygen.data.arrays import to_float_images, to_uint8_images
-from tinygen.data.paired import jitter_size, load_paired, random_crop_flip
+from tinygen.data.paired import jitter_size, load_paired, pad_to_multiple, random_crop_flip
 from tinygen.methods import run as R
 from tinygen.models.translation import PatchGANDiscriminator, UNetGenerator, receptive_field
 
@@ -386,11 +389,7 @@ def apply_run(config: Config, checkpoint: str, image, seed: int = 0):
     if x.shape[1] != ca:
         x = x.mean(axis=1, keepdims=True) if ca == 1 else np.repeat(x[:, :1], ca, axis=1)
     h, w = x.shape[2:]
-    step = 2 ** G.depth
-    ph, pw = -h % step, -w % step
-    mode = "reflect" if ph < h and pw < w else "edge"
-    x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=mode)
-    y = translate(G, x, config, seed)[:, :, :h, :w]
+    y = translate(G, pad_to_multiple(x, 2 ** G.depth), config, seed)[:, :, :h, :w]
     return to_uint8_images(y, (-1.0, 1.0))[0]
 
 

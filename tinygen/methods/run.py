@@ -722,6 +722,16 @@ def sample_generator(config, build_models, checkpoint: str, n: int, seed: int):
     return generate(G, n, nz, config.device, np.random.default_rng(seed)), (-1.0, 1.0)
 
 
+def save_image_predictions(path: str, outputs, names) -> None:
+    """predictions.npz of whole test images (float (H, W, C) in [0, 1], in test-set order):
+    ``x`` uint8 (N, H, W, C) when they share a size, else ``x_0``, ``x_1``, ...; and ``names``."""
+    u8 = [np.round(np.clip(o, 0.0, 1.0) * 255).astype(np.uint8) for o in outputs]
+    if len({o.shape for o in u8}) == 1:
+        save_npz(path, x=np.stack(u8), names=np.array(names))
+    else:
+        save_npz(path, names=np.array(names), **{f"x_{i}": o for i, o in enumerate(u8)})
+
+
 # ---------------------------------------------------------------- loop helpers
 
 def descend(loss, optimizer):
@@ -855,12 +865,13 @@ def sample_main(argv=None) -> int:
 def apply_main(argv=None) -> int:
     """``tinygen apply RUN INPUT --out FILE``: an image-to-image run's generator on one image
     file of any size, written as a PNG. The run's method module supplies
-    ``apply_run(config, checkpoint, image uint8, seed) -> image uint8`` (pix2pix; any
+    ``apply_run(config, checkpoint, image uint8, seed) -> image uint8`` (pix2pix, deblurgan; any
     translation method that defines it plugs in the same way)."""
     import importlib
     parser = argparse.ArgumentParser(
         prog="tinygen apply", formatter_class=DefaultsHelp,
-        description="Translate one image file with a trained image-to-image run (pix2pix...).")
+        description="Translate one image file with a trained image-to-image run (pix2pix, "
+                    "deblurgan...).")
     parser.add_argument("run", help="a run folder written by `tinygen run METHOD`")
     parser.add_argument("input", help="the image file to translate (any size)")
     parser.add_argument("--out", required=True, help="the PNG to write")
@@ -872,7 +883,8 @@ def apply_main(argv=None) -> int:
     module = importlib.import_module(METHODS[method]) if method in METHODS else None
     if module is None or not hasattr(module, "apply_run"):
         raise ValueError(f"{args.run}: a {method} run, not an image-to-image one; "
-                         "tinygen apply works on runs of methods with apply_run (pix2pix)")
+                         "tinygen apply works on runs of methods with apply_run (pix2pix, "
+                         "deblurgan)")
     config = module.Config(**{**config_options(saved, module.Config), "out": None,
                               "resume": None, "device": "cpu"})
     from tinygen.io import save_image

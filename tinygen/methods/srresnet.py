@@ -122,31 +122,13 @@ def load_hr_images(spec: str, exclude: str = "", split: str = "train"):
     ``exclude``), files:A,B,... , npz:PATH (array x uint8 (N, H, W[, 3]) or float in [0, 1]).
     Grey images are read as RGB (R = G = B).
     """
-    from tinygen.data.byo import _images_in
-    from tinygen.io.images import read_image
+    from tinygen.data.byo import load_photos
     if spec == "scenes":
         n, seed = (8, 0) if split == "train" else (2, 1000)
         return scenes(n, seed), [f"scene{seed + i}" for i in range(n)]
-    if spec.startswith("folder:"):
-        path = spec[len("folder:"):]
-        if not os.path.isdir(path):
-            raise FileNotFoundError(f"--dataset {spec}: no such folder")
-        left_out = {e.strip() for e in exclude.split(",") if e.strip()}
-        files = [f for f in _images_in(path) if os.path.basename(f) not in left_out]
-    elif spec.startswith("files:"):
-        files = [f for f in spec[len("files:"):].split(",") if f]
-    elif spec.startswith("npz:"):
-        with np.load(spec[4:], allow_pickle=False) as z:
-            x = z["x"]
-        x = np.repeat(x[..., None], 3, -1) if x.ndim == 3 else x
-        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-        return list(x), [f"{i}" for i in range(len(x))]
-    else:
+    if not spec.startswith(("folder:", "files:", "npz:")):
         raise ValueError(f"dataset {spec!r}: use scenes, folder:PATH, files:A,B or npz:PATH")
-    if not files:
-        raise ValueError(f"dataset {spec!r}: no image files")
-    images = [read_image(f, mode="RGB").astype(np.float32) / 255.0 for f in files]
-    return images, [os.path.basename(f) for f in files]
+    return load_photos(spec, exclude)
 
 
 # ---------------------------------------------------------------------------------------
@@ -310,7 +292,7 @@ class SRMonitor:
             self.rows, self.outputs = evaluate(self.model, self.test_images, self.test_names,
                                                self.config.scale)
         self.run.finish(**objects)
-        _save_predictions(self.run.path("predictions.npz"), self.outputs, self.test_names)
+        R.save_image_predictions(self.run.path("predictions.npz"), self.outputs, self.test_names)
         from tinygen.io.files import atomic_write_bytes
         atomic_write_bytes(self.run.path("eval.json"), json.dumps(
             {"scale": self.config.scale, "images": self.rows, "mean": _means(self.rows)},
@@ -348,14 +330,6 @@ def set_lr(optimizer, lr: float) -> float:
     for group in optimizer.param_groups:
         group["lr"] = lr
     return lr
-
-
-def _save_predictions(path: str, outputs, names) -> None:
-    u8 = [np.round(o * 255).astype(np.uint8) for o in outputs]
-    if len({o.shape for o in u8}) == 1:
-        R.save_npz(path, x=np.stack(u8), names=np.array(names))
-    else:
-        R.save_npz(path, names=np.array(names), **{f"x_{i}": o for i, o in enumerate(u8)})
 
 
 def train(config: Config) -> str:

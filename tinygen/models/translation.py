@@ -252,15 +252,21 @@ class ResNetGenerator(nn.Module):
         n_blocks: residual blocks (9 at 256 px, 6 at 128: ``resnet_blocks_for``).
         norm: 'instance' (CycleGAN), 'batch' (Johnson et al.) or 'none'.
         dropout: in the residual blocks (0; CycleGAN's code offers 0.5 as an option).
+        global_skip: DeblurGAN's "ResOut" (Kupyn et al. 2018, arXiv:1711.07064, Sec. 3.2):
+            the network predicts the residual, G(x) = clamp(x + net(x), -1, 1) (the clamp
+            as in the authors' code), so it starts near the identity; needs in = out channels.
     H and W must be divisible by 2^n_down.
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
                  n_blocks: int = 9, n_down: int = 2, norm: str = "instance",
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, global_skip: bool = False):
         super().__init__()
         _norm(norm, 1)
-        self.in_channels, self.n_down = in_channels, n_down
+        if global_skip and in_channels != out_channels:
+            raise ValueError(f"ResNetGenerator: the global skip x + net(x) needs as many input "
+                             f"as output channels, got {in_channels} and {out_channels}")
+        self.in_channels, self.n_down, self.global_skip = in_channels, n_down, global_skip
         bias = norm == "none"
         layers = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=bias)]
         layers += _norm(norm, ngf) + [nn.ReLU()]                          # c7s1-ngf
@@ -289,4 +295,6 @@ class ResNetGenerator(nn.Module):
     def forward(self, x):
         _check_images(x, self.in_channels, 2 ** self.n_down,
                       f"ResNetGenerator with {self.n_down} downs")
+        if self.global_skip:                               # ResOut: I_S = I_B + I_R
+            return (x + self.main(x)).clamp(-1.0, 1.0)     # (N, C, H, W)
         return self.main(x)                                # (N, out_channels, H, W)
