@@ -191,10 +191,11 @@ def test_the_objective_terms_by_value():
     rng = np.random.default_rng(0)
     sharp = tg.tensor(rng.uniform(-1, 1, (2, 3, 16, 16)).astype(np.float32))
     y = G(tg.tensor(rng.uniform(-1, 1, (2, 3, 16, 16)).astype(np.float32)))
-    out = DB.critic_step(config, D, opt_d, sharp, y)
+    out = {k: float(v) for k, v in DB.critic_step(config, D, opt_d, sharp, y).items()}
     assert out["loss_d"] == pytest.approx(-out["wasserstein"] + out["gp"], rel=1e-5)
     assert out["gp"] >= 0
-    out = DB.generator_step(config, D, opt_g, phi, layers, y, sharp)
+    out = {k: float(v) for k, v in DB.generator_step(config, D, opt_g, phi, layers, y,
+                                                     sharp).items()}
     assert out["loss_g"] == pytest.approx(out["loss_gan"] + 100 * out["loss_x"], rel=1e-5)
     assert all(p.requires_grad for p in D.parameters())               # D given back
 
