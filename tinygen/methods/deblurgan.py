@@ -284,7 +284,7 @@ def critic_step(config: Config, D, opt_d, sharp, y) -> dict:
     loss_w = L.d_loss_wasserstein(D(sharp), D(fake))                 # mean over patches
     gp = L.gradient_penalty(D, sharp, fake, config.lambda_gp)
     value = R.descend(loss_w + gp, opt_d)                            # double backward through D
-    return {"loss_d": value, "gp": float(gp.item()), "wasserstein": -float(loss_w.item())}
+    return {"loss_d": value, "gp": gp.detach(), "wasserstein": -loss_w.detach()}
 
 
 def generator_step(config: Config, D, opt_g, phi, layers, y, sharp) -> dict:
@@ -294,7 +294,7 @@ def generator_step(config: Config, D, opt_g, phi, layers, y, sharp) -> dict:
     l_x = perceptual_loss(phi, layers, y, sharp)
     value = R.descend(l_gan + config.lambda_x * l_x, opt_g)
     D.requires_grad_(True)
-    return {"loss_g": value, "loss_gan": float(l_gan.item()), "loss_x": float(l_x.item())}
+    return {"loss_g": value, "loss_gan": l_gan.detach(), "loss_x": l_x.detach()}
 
 
 def train_step(config: Config, G, D, opt_g, opt_d, phi, layers, blurred, sharp) -> dict:

@@ -193,7 +193,7 @@ def generator_step(D, opt_g, fake, mu, logvar, bow, kl_lambda: float) -> dict:
     kl = kl_term(mu, logvar)
     R.descend(adv + kl_lambda * kl, opt_g)
     D.requires_grad_(True)
-    return {"loss_g": float(adv.item()), "kl": float(kl.item())}
+    return {"loss_g": adv.detach(), "kl": kl.detach()}
 
 
 def half_size(x):
