@@ -27,6 +27,9 @@ METHODS = {
     "pix2pix": "tinygen.methods.pix2pix",
     "cyclegan": "tinygen.methods.cyclegan",
     "stargan": "tinygen.methods.stargan",
+    # applications: face frontalisation, pixel-level domain transfer
+    "tpgan": "tinygen.methods.tpgan",
+    "pixeldtgan": "tinygen.methods.pixeldtgan",
     # autoencoders, style transfer
     "autoencoder": "tinygen.methods.autoencoder",
     "vae": "tinygen.methods.vae",
