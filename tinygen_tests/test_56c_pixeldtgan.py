@@ -90,9 +90,13 @@ def test_converter_gradcheck():
 
 
 class _Fixed(tg.nn.Module):
-    """A 'discriminator' whose logit is the mean of its input: known values."""
+    """A 'discriminator' whose logit is the mean of its input (times a weight of 1)."""
+    def __init__(self):
+        super().__init__()
+        self.w = tg.nn.Parameter(np.ones(1))
+
     def forward(self, x):
-        return x.reshape(x.shape[0], -1).mean(1, keepdims=True)
+        return x.reshape(x.shape[0], -1).mean(1, keepdim=True) * self.w
 
 
 def test_discriminator_and_converter_losses_by_value():
@@ -100,7 +104,7 @@ def test_discriminator_and_converter_losses_by_value():
     a, pos, neg, y = (tg.tensor(rng.uniform(-1, 1, (3, 1, 4, 4)).astype(np.float64))
                       for _ in range(4))
     D = _Fixed()
-    opt = tg.optim.SGD([tg.tensor(np.zeros(1), requires_grad=True)], lr=0.0)
+    opt = tg.optim.SGD(D.parameters(), lr=0.0)
     logit = lambda *xs: np.concatenate([x.numpy() for x in xs], 1).reshape(3, -1).mean(1)
     r = P.discriminator_r_step(D, opt, pos, y)["loss_d_r"]
     assert np.isclose(r, _softplus(-logit(pos)).mean() + _softplus(logit(y)).mean())
@@ -189,7 +193,7 @@ def test_bad_input_is_one_line_on_the_command_line(tmp_path):
 
 def test_presets():
     auto = cli.build_config(P, [])
-    assert (auto.steps, auto.batch_size, auto.lambda_l1, auto.nz) == (1500, 16, 0.0, 64)
+    assert (auto.steps, auto.batch_size, auto.lambda_l1, auto.nz) == (750, 16, 0.0, 64)
     paper = cli.build_config(P, ["--preset", "paper"])
     assert (paper.batch_size, paper.ngf, paper.ndf, paper.lr, paper.beta1) == \
         (128, 64, 64, 2e-4, 0.5)

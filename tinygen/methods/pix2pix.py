@@ -50,17 +50,35 @@ np = backend.numpy   # host arrays: the data, pictures, scores
 
 
 @dataclasses.dataclass
-class Config(R.RunConfig):
-    """pix2pix (Isola et al. 2017, arXiv:1611.07004): cGAN + lambda L1, U-Net G, PatchGAN D."""
+class PairedConfig(R.RunConfig):
+    """The data, test-time and picture options every paired-translation method shares
+    (pix2pix, tpgan, pixeldtgan: :func:`load_data`, :func:`paired_loop`)."""
     dataset: str = "edges2digits"      # aligned pairs: edges2digits (offline, edge map ->
                                        # digit), npz:PATH (arrays a, b) or folder:PATH (A|B
                                        # side-by-side images, pix2pix's datasets)
     test_dataset: Optional[str] = None  # pairs translated at the end into predictions.npz
-                                       # (b optional); default edges2digits' test split
+                                       # (b optional); default: the offline task's test split
     direction: Literal["AtoB", "BtoA"] = "AtoB"   # BtoA: translate b into a
     size: int = 0                      # resize every image to S x S (0: as they are)
-    n_train: int = 0                   # first n training pairs (0: all; edges2digits: 3,000)
-    n_test: int = 0                    # first n test pairs (0: all; edges2digits: 500)
+    n_train: int = 0                   # first n training pairs (0: all; offline tasks: 3,000)
+    n_test: int = 0                    # first n test pairs (0: all; offline tasks: 500)
+    test_mode: Literal["train", "eval"] = "eval"   # G at test time: eval mode (running batch-
+                                       # norm statistics) or as in training
+    n_grid: int = 8                    # test pairs in each translations picture
+    log_every: int = 100               # steps between metrics.jsonl lines
+    sample_every: int = 500            # steps between translation pictures
+    checkpoint_every: int = 500        # steps between checkpoint.npz writes
+
+    def check_non_negative(self, *names: str) -> None:
+        for name in names:
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got "
+                                 f"{getattr(self, name)}")
+
+
+@dataclasses.dataclass
+class Config(PairedConfig):
+    """pix2pix (Isola et al. 2017, arXiv:1611.07004): cGAN + lambda L1, U-Net G, PatchGAN D."""
     loss: Literal["l1+cgan", "l1", "cgan", "gan", "l1+gan"] = "l1+cgan"   # Table 1's rows:
                                        # the paper's cGAN + L1, or an ablation
     lambda_l1: float = 100.0           # lambda of the L1 term (the paper: 100)
@@ -80,15 +98,10 @@ class Config(R.RunConfig):
                                        # test-batch statistics; the paper) or eval mode
     jitter: bool = True                # resize by 286/256 and random-crop back (the paper)
     flip: bool = True                  # random horizontal mirroring (the paper)
-    n_grid: int = 8                    # test pairs in each translations picture
-    log_every: int = 100               # steps between metrics.jsonl lines
-    sample_every: int = 500            # steps between translation pictures
-    checkpoint_every: int = 500        # steps between checkpoint.npz writes
 
     def __post_init__(self):
         super().__post_init__()
-        if self.lambda_l1 < 0:
-            raise ValueError(f"--lambda-l1 must be >= 0, got {self.lambda_l1}")
+        self.check_non_negative("lambda_l1")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
 
@@ -419,7 +432,7 @@ def apply_generator(G, config, image, seed: int, ca: int, step: int):
     return to_uint8_images(y, (-1.0, 1.0))[0]
 
 
-__all__ = ["Config", "PRESETS", "build_models", "build_optimizers", "discriminator_step",
+__all__ = ["Config", "PairedConfig", "PRESETS", "build_models", "build_optimizers", "discriminator_step",
            "generator_step", "train_step", "translate", "scores", "train", "load_data",
            "d_layers_for", "mean_gradient_magnitude", "psnr_per_image", "apply_run",
            "load_generator", "apply_generator", "picture", "predictions_layout", "paired_loop"]

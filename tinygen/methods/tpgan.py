@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal, Optional
 
 import tinygen
 from tinygen import backend, optim
@@ -63,18 +62,12 @@ np = backend.numpy   # host arrays: the data, pictures, scores
 
 
 @dataclasses.dataclass
-class Config(R.RunConfig):
+class Config(pix2pix.PairedConfig):
     """TP-GAN (Huang et al. 2017, arXiv:1704.04086): two-pathway G, pixel + symmetry +
     adversarial + identity + TV losses."""
     dataset: str = "rotdigits"         # aligned pairs: rotdigits (offline: a synthetic digit
                                        # turned +-30..75 deg -> upright), npz:PATH (arrays a,
                                        # b, optional labels y) or folder:PATH (A|B images)
-    test_dataset: Optional[str] = None  # pairs translated at the end into predictions.npz
-                                       # (b optional); default rotdigits' test split
-    direction: Literal["AtoB", "BtoA"] = "AtoB"   # BtoA: translate b into a
-    size: int = 0                      # resize every image to S x S (0: as they are)
-    n_train: int = 0                   # first n training pairs (0: all; rotdigits: 3,000)
-    n_test: int = 0                    # first n test pairs (0: all; rotdigits: 500)
     lambda_sym: float = 0.0            # lambda_1, symmetry loss (the paper: 0.3 for faces;
                                        # 0 here: digits are not mirror-symmetric, a departure)
     lambda_adv: float = 1e-3           # lambda_2, adversarial loss (the paper: 1e-3)
@@ -96,19 +89,11 @@ class Config(R.RunConfig):
     nlf: int = 16                      # each local pathway's first filters
     features: int = 16                 # channels each pathway hands to the fusion convs
     ndf: int = 32                      # PatchGAN D's first filters
-    test_mode: Literal["train", "eval"] = "eval"   # G at test time: eval mode (running batch-
-                                       # norm statistics; G has no noise) or as in training
-    n_grid: int = 8                    # test pairs in each translations picture
-    log_every: int = 100               # steps between metrics.jsonl lines
     sample_every: int = 250            # steps between translation pictures
-    checkpoint_every: int = 500        # steps between checkpoint.npz writes
 
     def __post_init__(self):
         super().__post_init__()
-        for name in ("lambda_sym", "lambda_adv", "lambda_ip", "lambda_tv"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got "
-                                 f"{getattr(self, name)}")
+        self.check_non_negative("lambda_sym", "lambda_adv", "lambda_ip", "lambda_tv")
         R._check_positive(self, "identity_steps")
 
 
