@@ -737,6 +737,20 @@ def total_variation_loss(x: Tensor, reduction: str = "mean") -> Tensor:
     raise ValueError(f"total_variation_loss: reduction must be 'mean' or 'sum', got {reduction!r}")
 
 
+def symmetry_loss(x: Tensor) -> Tensor:
+    """TP-GAN's symmetry loss (Huang et al. 2017, arXiv:1704.04086, Sec. 3.3, eq. 4):
+
+        L_sym = 1 / (W/2 x H) sum_{x=1}^{W/2} sum_{y=1}^{H} | I(x, y) - I(W - (x - 1), y) |
+
+    the mean absolute difference between the image and its horizontal mirror over the left
+    half (the right half gives the same terms, so it is the mean over the whole image).
+    Frontal faces are nearly mirror-symmetric; digits are not (the method's option).
+    Shapes: x (N, C, H, W) -> scalar.
+    """
+    x = _features_4d("symmetry_loss", x)
+    return (x - x.flip(3)).abs().mean()
+
+
 # ==== Super-resolution ================================================================
 
 def perceptual_loss(features, sr: Tensor, hr, layers=("relu5_4",), rescale: float = 1 / 12.75):

@@ -9,10 +9,13 @@ a seeded ``numpy.random.Generator``.
 * :func:`edges_pairs`             (edge map, image)                         pix2pix edges2x
 * :func:`inpainting_pairs`        (masked, image, mask)                     context encoders
 * :func:`denoising_pairs`         (noisy, clean)                            denoising AE
+* :func:`rotation_pairs`          (rotated digit, upright digit)            TP-GAN miniature
+* :func:`clutter_pairs`           (small off-centre digit on clutter, clean) PixelDTGAN miniature
 
 Aligned pairs for the translation methods (pix2pix), as uint8 host arrays:
 
-* :func:`load_paired`   ``edges2digits`` (offline: edge map -> digit, 32 x 32), ``npz:PATH``
+* :func:`load_paired`   ``edges2digits`` (offline: edge map -> digit, 32 x 32), ``rotdigits``
+  (rotation_pairs of synthetic digits), ``clutterdigits`` (clutter_pairs of them), ``npz:PATH``
   (arrays ``a`` and ``b``, aligned), ``folder:PATH`` (pix2pix's side-by-side A|B image files);
   ``direction="BtoA"`` swaps the two
 * :func:`pad_images`    centre zero-padding (MNIST's 28 x 28 -> 32 x 32)
@@ -104,14 +107,94 @@ def denoising_pairs(images, sigma: float = 0.2, seed: int = 0, clip: bool = True
     return (np.clip(noisy, 0.0, 1.0) if clip else noisy), clean
 
 
+def rotation_pairs(images, seed: int = 0, min_deg: float = 30.0, max_deg: float = 75.0
+                   ) -> Tuple[np.ndarray, np.ndarray]:
+    """(rotated, upright): each grey image turned about its centre by +-U(min_deg, max_deg)
+    degrees (the sign at random; bilinear, zeros outside), beside the image itself. The
+    TP-GAN miniature's "profile -> frontal view": a digit seen at an angle -> the upright one.
+    uint8 (N, H, W) both; pad digits first (pad_images) so the corners stay in the frame."""
+    x = _uint8_images(images, "rotation_pairs")
+    if x.ndim != 3:
+        raise ValueError(f"rotation_pairs needs grey images (N, H, W); got shape {x.shape}")
+    if not 0 <= min_deg <= max_deg:
+        raise ValueError(f"need 0 <= min_deg <= max_deg; got {min_deg}, {max_deg}")
+    rng = np.random.default_rng(seed)
+    angles = rng.uniform(min_deg, max_deg, len(x)) * rng.choice([-1.0, 1.0], len(x))
+    turned = [ndimage.rotate(im.astype(np.float32), ang, reshape=False, order=1, mode="constant")
+              for im, ang in zip(x, angles)]
+    return np.clip(np.round(turned), 0, 255).astype(np.uint8).reshape(x.shape), x
+
+
+def _clutter(shape, rng: np.random.Generator, sources: np.ndarray, n_items: int,
+             max_level: float) -> np.ndarray:
+    """A float (H, W) background of ``n_items`` random strokes, blobs and digit fragments
+    (a random quarter of one of ``sources`` at half size), each at most ``max_level`` bright."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    out = np.zeros(shape, np.float32)
+    for _ in range(n_items):
+        level = rng.uniform(0.4, 1.0) * max_level
+        kind = rng.integers(3)
+        if kind == 0:                                   # a straight stroke, 1-2 px wide
+            (y0, x0), (y1, x1) = rng.uniform(0, [h, w], (2, 2))
+            t = np.clip(((yy - y0) * (y1 - y0) + (xx - x0) * (x1 - x0))
+                        / max((y1 - y0) ** 2 + (x1 - x0) ** 2, 1e-6), 0, 1)
+            dist = np.hypot(yy - y0 - t * (y1 - y0), xx - x0 - t * (x1 - x0))
+            item = (dist < rng.uniform(0.6, 1.2)).astype(np.float32)
+        elif kind == 1:                                 # a Gaussian blob
+            cy, cx = rng.uniform(0, [h, w])
+            r = rng.uniform(1.0, 3.0)
+            item = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
+        else:                                 # a fragment of another digit, at half size
+            src = sources[rng.integers(len(sources))][::2, ::2].astype(np.float32) / 255.0
+            sh, sw = src.shape
+            top, left = rng.integers(0, sh // 2 + 1), rng.integers(0, sw // 2 + 1)
+            frag = src[top:top + sh // 2, left:left + sw // 2]
+            item = np.zeros(shape, np.float32)
+            ty, tx = rng.integers(0, h - frag.shape[0] + 1), rng.integers(0, w - frag.shape[1] + 1)
+            item[ty:ty + frag.shape[0], tx:tx + frag.shape[1]] = frag
+        out = np.maximum(out, level * item)
+    return out
+
+
+def clutter_pairs(images, seed: int = 0, min_scale: float = 0.4, max_scale: float = 0.6,
+                  n_items: int = 6, clutter_level: float = 0.6) -> Tuple[np.ndarray, np.ndarray]:
+    """(cluttered, clean): each grey image shrunk by U(min_scale, max_scale), put at a random
+    place of an (H, W) canvas of random clutter (``n_items`` strokes, blobs and fragments of
+    other images of the set, at most ``clutter_level`` x 255 bright, under the digit: the
+    maximum of the two), beside the image itself. The PixelDTGAN miniature's "dressed person
+    -> the garment alone": a small digit somewhere in a scene -> the clean centred digit.
+    uint8 (N, H, W) both."""
+    x = _uint8_images(images, "clutter_pairs")
+    if x.ndim != 3:
+        raise ValueError(f"clutter_pairs needs grey images (N, H, W); got shape {x.shape}")
+    if not 0 < min_scale <= max_scale <= 1:
+        raise ValueError(f"need 0 < min_scale <= max_scale <= 1; got {min_scale}, {max_scale}")
+    rng = np.random.default_rng(seed)
+    n, h, w = x.shape
+    out = np.zeros(x.shape, np.uint8)
+    for i in range(n):
+        s = rng.uniform(min_scale, max_scale)
+        sh, sw = max(1, round(h * s)), max(1, round(w * s))
+        small = np.asarray(Image.fromarray(x[i]).resize((sw, sh), Image.BILINEAR), np.float32)
+        canvas = _clutter((h, w), rng, x, n_items, clutter_level)
+        top, left = rng.integers(0, h - sh + 1), rng.integers(0, w - sw + 1)
+        region = canvas[top:top + sh, left:left + sw]
+        canvas[top:top + sh, left:left + sw] = np.maximum(region, small / 255.0)
+        out[i] = np.clip(np.round(canvas * 255), 0, 255).astype(np.uint8)
+    return out, x
+
+
 PAIRED_TASKS = {
     "sr": super_resolution_pairs, "colorize": colorization_pairs, "edges": edges_pairs,
-    "inpaint": inpainting_pairs, "denoise": denoising_pairs,
+    "inpaint": inpainting_pairs, "denoise": denoising_pairs, "rotate": rotation_pairs,
+    "clutter": clutter_pairs,
 }
 
 
 def make_pairs(task: str, images, **kwargs):
-    """Dispatch by name: ``sr``, ``colorize``, ``edges``, ``inpaint``, ``denoise``."""
+    """Dispatch by name: ``sr``, ``colorize``, ``edges``, ``inpaint``, ``denoise``,
+    ``rotate``, ``clutter``."""
     if task not in PAIRED_TASKS:
         raise ValueError(f"unknown paired task {task!r}; valid: {sorted(PAIRED_TASKS)}")
     return PAIRED_TASKS[task](images, **kwargs)
@@ -121,8 +204,8 @@ def make_pairs(task: str, images, **kwargs):
 # aligned pairs (a, b) for image-to-image translation
 # ---------------------------------------------------------------------------------------
 
-PAIRED_NAMES = ("edges2digits", "npz:PATH", "folder:PATH")
-EDGES2DIGITS_N = (3000, 500)       # default (train, test) sizes of the offline task
+PAIRED_NAMES = ("edges2digits", "rotdigits", "clutterdigits", "npz:PATH", "folder:PATH")
+EDGES2DIGITS_N = (3000, 500)       # default (train, test) sizes of the offline tasks
 EDGES2DIGITS_TEST_SEED = 1_000_003  # the test digits come from another seed (another "hand")
 
 
@@ -131,11 +214,13 @@ class PairedImages:
     """Aligned image pairs: a[i] (the input) goes with b[i] (its target).
 
     a: uint8 (N, H, W) or (N, H, W, C), C 1 or 3; b: the same N, H and W, its own C, or None
-    (a test set may come without targets). ``name`` is the spec it was loaded from.
+    (a test set may come without targets). ``name`` is the spec it was loaded from; ``y``
+    int64 (N,) class labels when the data has them (the digit tasks; an npz's array ``y``).
     """
     a: np.ndarray
     b: Optional[np.ndarray]
     name: str = ""
+    y: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.a)
@@ -170,6 +255,29 @@ def edges2digits(n: int, seed: int = 0, size: int = 32) -> PairedImages:
     b = pad_images(synthetic_digits(n, seed=seed).x, size)
     a, _ = edges_pairs(b)
     return PairedImages(a, b, "edges2digits")
+
+
+def _digit_pairs(make, name: str, n: int, seed: int, size: int) -> PairedImages:
+    from tinygen.data.digits import synthetic_digits
+    digits = synthetic_digits(n, seed=seed)
+    a, b = make(pad_images(digits.x, size), seed=seed)
+    return PairedImages(a, b, name, digits.y)
+
+
+def rotdigits(n: int, seed: int = 0, size: int = 32) -> PairedImages:
+    """Offline TP-GAN miniature: a = rotation_pairs' turned synthetic digit, b = the upright
+    digit (28 x 28 zero-padded to ``size``), uint8 (n, size, size), y its class."""
+    return _digit_pairs(rotation_pairs, "rotdigits", n, seed, size)
+
+
+def clutterdigits(n: int, seed: int = 0, size: int = 32) -> PairedImages:
+    """Offline PixelDTGAN miniature: a = clutter_pairs' small digit on clutter, b = the clean
+    centred digit (28 x 28 zero-padded to ``size``), uint8 (n, size, size), y its class."""
+    return _digit_pairs(clutter_pairs, "clutterdigits", n, seed, size)
+
+
+EMBEDDED_PAIRS = {"edges2digits": edges2digits, "rotdigits": rotdigits,
+                  "clutterdigits": clutterdigits}
 
 
 def _check_pair_arrays(a, b, where: str) -> None:
@@ -218,7 +326,12 @@ def _npz_pairs(path: str, require_b: bool) -> PairedImages:
         need = "'a' (inputs) and 'b' (targets)" if require_b else "'a' (inputs)"
         raise ValueError(f"{where}: paired data needs arrays {need}; it has {sorted(arrays)}. "
                          "Save it as numpy.savez(path, a=inputs, b=targets)")
-    return PairedImages(arrays["a"], arrays.get("b"), where)
+    y = arrays.get("y")
+    if y is not None and (y.ndim != 1 or len(y) != len(arrays["a"])):
+        raise ValueError(f"{where}: y must hold one class label per image of a ({len(arrays['a'])}),"
+                         f" got shape {y.shape}")
+    return PairedImages(arrays["a"], arrays.get("b"), where,
+                        None if y is None else y.astype(np.int64))
 
 
 def split_side_by_side(image: np.ndarray, where: str = "image"):
@@ -257,16 +370,17 @@ def _folder_pairs(path: str, size: Optional[int] = None) -> PairedImages:
 def load_paired(spec: str, split: str = "train", direction: str = "AtoB",
                 n: Optional[int] = None, size: Optional[int] = None, seed: int = 0,
                 require_b: bool = True) -> PairedImages:
-    """Aligned pairs by name: ``edges2digits``, ``npz:PATH`` (arrays ``a`` and ``b``) or
+    """Aligned pairs by name: ``edges2digits``, ``rotdigits``, ``clutterdigits``, ``npz:PATH``
+    (arrays ``a`` and ``b``, optional labels ``y``) or
     ``folder:PATH`` (side-by-side A|B images). ``direction`` 'BtoA' swaps a and b; ``n`` keeps
     the first n pairs; ``size`` resizes both to S x S (bicubic); ``require_b=False`` lets a test
-    set come without targets. ``split`` picks edges2digits' seed (npz / folder: one split)."""
+    set come without targets. ``split`` picks the offline tasks' seed (npz / folder: one split)."""
     if direction not in ("AtoB", "BtoA"):
         raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
-    if spec == "edges2digits":
+    if spec in EMBEDDED_PAIRS:
         count = n if n is not None else EDGES2DIGITS_N[split == "test"]
-        pairs = edges2digits(count, seed + (EDGES2DIGITS_TEST_SEED if split == "test" else 0),
-                             size or 32)
+        pairs = EMBEDDED_PAIRS[spec](count, seed + (EDGES2DIGITS_TEST_SEED if split == "test"
+                                                    else 0), size or 32)
     elif spec.startswith("npz:"):
         pairs = _npz_pairs(spec[4:], require_b and direction == "AtoB")
     elif spec.startswith("folder:"):
@@ -282,12 +396,13 @@ def load_paired(spec: str, split: str = "train", direction: str = "AtoB",
     if require_b and b is None:
         raise ValueError(f"{spec}: no targets; paired training data needs arrays 'a' and 'b'")
     _check_pair_arrays(a, b, spec)
+    y = pairs.y
     if n is not None:
-        a, b = a[:n], (None if b is None else b[:n])
+        a, b, y = a[:n], (None if b is None else b[:n]), (None if y is None else y[:n])
     if size is not None:
         a, b = _resize(a, size), _resize(b, size)
     return PairedImages(np.ascontiguousarray(a), None if b is None else np.ascontiguousarray(b),
-                        spec)
+                        spec, y)
 
 
 def jitter_size(side: int) -> int:

@@ -30,6 +30,9 @@ METHODS = {
     "deblurgan": "tinygen.methods.deblurgan",
     # text to image
     "stackgan": "tinygen.methods.stackgan",
+    # applications: face frontalisation, pixel-level domain transfer
+    "tpgan": "tinygen.methods.tpgan",
+    "pixeldtgan": "tinygen.methods.pixeldtgan",
     # autoencoders, style transfer
     "autoencoder": "tinygen.methods.autoencoder",
     "vae": "tinygen.methods.vae",

@@ -45,7 +45,9 @@ import tinygen
 from tinygen import backend, optim
 from tinygen import losses as L
 from tinygen.data.arrays import to_float_images, to_uint8_images
-from tinygen.data.paired import jitter_size, load_paired, pad_to_multiple, random_crop_flip
+from tinygen.data.paired import (
+    EMBEDDED_PAIRS, jitter_size, load_paired, pad_to_multiple, random_crop_flip,
+)
 from tinygen.methods import run as R
 from tinygen.models.translation import PatchGANDiscriminator, UNetGenerator, receptive_field
 
@@ -53,17 +55,35 @@ np = backend.numpy   # host arrays: the data, pictures, scores
 
 
 @dataclasses.dataclass
-class Config(R.RunConfig):
-    """pix2pix (Isola et al. 2017, arXiv:1611.07004): cGAN + lambda L1, U-Net G, PatchGAN D."""
+class PairedConfig(R.RunConfig):
+    """The data, test-time and picture options every paired-translation method shares
+    (pix2pix, tpgan, pixeldtgan: :func:`load_data`, :func:`paired_loop`)."""
     dataset: str = "edges2digits"      # aligned pairs: edges2digits (offline, edge map ->
                                        # digit), npz:PATH (arrays a, b) or folder:PATH (A|B
                                        # side-by-side images, pix2pix's datasets)
     test_dataset: Optional[str] = None  # pairs translated at the end into predictions.npz
-                                       # (b optional); default edges2digits' test split
+                                       # (b optional); default: the offline task's test split
     direction: Literal["AtoB", "BtoA"] = "AtoB"   # BtoA: translate b into a
     size: int = 0                      # resize every image to S x S (0: as they are)
-    n_train: int = 0                   # first n training pairs (0: all; edges2digits: 3,000)
-    n_test: int = 0                    # first n test pairs (0: all; edges2digits: 500)
+    n_train: int = 0                   # first n training pairs (0: all; offline tasks: 3,000)
+    n_test: int = 0                    # first n test pairs (0: all; offline tasks: 500)
+    test_mode: Literal["train", "eval"] = "eval"   # G at test time: eval mode (running batch-
+                                       # norm statistics) or as in training
+    n_grid: int = 8                    # test pairs in each translations picture
+    log_every: int = 100               # steps between metrics.jsonl lines
+    sample_every: int = 500            # steps between translation pictures
+    checkpoint_every: int = 500        # steps between checkpoint.npz writes
+
+    def check_non_negative(self, *names: str) -> None:
+        for name in names:
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got "
+                                 f"{getattr(self, name)}")
+
+
+@dataclasses.dataclass
+class Config(PairedConfig):
+    """pix2pix (Isola et al. 2017, arXiv:1611.07004): cGAN + lambda L1, U-Net G, PatchGAN D."""
     loss: Literal["l1+cgan", "l1", "cgan", "gan", "l1+gan"] = "l1+cgan"   # Table 1's rows:
                                        # the paper's cGAN + L1, or an ablation
     lambda_l1: float = 100.0           # lambda of the L1 term (the paper: 100)
@@ -83,15 +103,10 @@ class Config(R.RunConfig):
                                        # test-batch statistics; the paper) or eval mode
     jitter: bool = True                # resize by 286/256 and random-crop back (the paper)
     flip: bool = True                  # random horizontal mirroring (the paper)
-    n_grid: int = 8                    # test pairs in each translations picture
-    log_every: int = 100               # steps between metrics.jsonl lines
-    sample_every: int = 500            # steps between translation pictures
-    checkpoint_every: int = 500        # steps between checkpoint.npz writes
 
     def __post_init__(self):
         super().__post_init__()
-        if self.lambda_l1 < 0:
-            raise ValueError(f"--lambda-l1 must be >= 0, got {self.lambda_l1}")
+        self.check_non_negative("lambda_l1")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
 
@@ -118,11 +133,14 @@ def default_preset(dataset: str) -> str:
 # ---------------------------------------------------------------- data
 
 def load_data(config: Config):
-    """(train pairs, test pairs or None) as uint8 PairedImages (tinygen.data.paired)."""
+    """(train pairs, test pairs or None) as uint8 PairedImages (tinygen.data.paired); an
+    offline task (edges2digits, rotdigits, clutterdigits) brings its own test split. Shared
+    with the other paired-translation methods (tpgan, pixeldtgan), whose Configs have the same
+    data fields."""
     size = config.size or None
     train = load_paired(config.dataset, "train", config.direction, config.n_train or None,
                         size, config.seed)
-    test_spec = config.test_dataset or ("edges2digits" if config.dataset == "edges2digits"
+    test_spec = config.test_dataset or (config.dataset if config.dataset in EMBEDDED_PAIRS
                                         else None)
     test = None
     if test_spec:
@@ -280,7 +298,7 @@ def picture(run, G, config: Config, a, b, step: int, seed: int) -> str:
     tiles = np.stack([_rgb(x, c) for x in cols], axis=1)            # (n, 2 or 3, C, H, W)
     what = "input | output | target" if b is not None else "input | output"
     stage = "before training" if step == 0 else f"step {step}"
-    title = f"pix2pix on {config.dataset}: {what} ({stage})"
+    title = f"{run.method} on {config.dataset}: {what} ({stage})"
     return run.save_grid(tiles.reshape((-1,) + tiles.shape[2:]), f"translations_{step:06d}.png",
                          nrow=len(cols), title=title)
 
@@ -330,21 +348,37 @@ def train(config: Config) -> str:
     G, D = build_models(config, a.shape[1], b.shape[1], side)
     opt_g, opt_d = build_optimizers(config, G, D)
     models = {"G": G, "opt_g": opt_g, **({"D": D, "opt_d": opt_d} if D is not None else {})}
+
+    def one_step():
+        xa, xb = paired_batch(a, b, config.batch_size, run.data_rng, config)
+        return train_step(config, G, D, opt_g, opt_d, xa, xb)
+    return paired_loop(run, config, G, models, one_step, pairs, test)
+
+
+def paired_loop(run, config, G, models: dict, one_step, pairs, test, on_start=None,
+                final_scores=None) -> str:
+    """The training loop every paired-translation method shares (pix2pix, tpgan, pixeldtgan):
+    resume, the "before" picture, ``one_step()`` (draws a batch, takes the method's steps,
+    returns its losses) ``config.steps`` times with pictures, log lines and checkpoints, the
+    test scores at the last step (plus ``final_scores(G(test a))``'s), predictions.npz.
+    ``on_start()`` runs once before the first step of a fresh run (not on resume)."""
     if test is not None:
         ta = to_float_images(test.a, (-1.0, 1.0))
         tb = None if test.b is None else to_float_images(test.b, (-1.0, 1.0))
     else:                                   # no held-out pairs: show training pairs
-        ta, tb = a[:config.n_grid], b[:config.n_grid]
+        ta = to_float_images(pairs.a[:config.n_grid], (-1.0, 1.0))
+        tb = to_float_images(pairs.b[:config.n_grid], (-1.0, 1.0))
     seed = int(run.eval_rng.integers(2 ** 31))     # the test-time dropout masks, every time
     show = (ta[:config.n_grid], None if tb is None else tb[:config.n_grid])
     start = run.resume(**models)
     if start == 0:
+        if on_start is not None:
+            on_start()
         picture(run, G, config, *show, 0, seed)
     final = None
     for step in run.steps(start):
         G.train()
-        xa, xb = paired_batch(a, b, config.batch_size, run.data_rng, config)
-        run.record(step, **train_step(config, G, D, opt_g, opt_d, xa, xb))
+        run.record(step, **one_step())
         if run.due(step, config.sample_every):
             picture(run, G, config, *show, step, seed)
         if run.due(step, config.log_every):
@@ -352,6 +386,7 @@ def train(config: Config) -> str:
             if step == config.steps:
                 final = translate(G, ta, config, seed)
                 extra = scores(ta, final, tb) if tb is not None else {}
+                extra.update(final_scores(final) if final_scores is not None else {})
             run.log(step, **extra)
         run.checkpoint(step, **models)
     if final is None:                       # resumed at the end: nothing left to train
@@ -384,16 +419,22 @@ def apply_run(config: Config, checkpoint: str, image, seed: int = 0):
     input channels; the image is reflection-padded to a multiple of 2^depth and cropped back.
     """
     G = load_generator(config, checkpoint)
+    return apply_generator(G, config, image, seed, G.in_channels, 2 ** G.depth)
+
+
+def apply_generator(G, config, image, seed: int, ca: int, step: int):
+    """G(image) for one uint8 image of any size, through :func:`translate`: converted to
+    ``ca`` channels, padded to multiples of ``step`` (G's downsampling) and cropped back.
+    The tail of every paired-translation method's ``apply_run`` (tpgan, pixeldtgan too)."""
     x = to_float_images(np.asarray(image)[None], (-1.0, 1.0))      # (1, C, H, W)
-    ca = G.in_channels
     if x.shape[1] != ca:
         x = x.mean(axis=1, keepdims=True) if ca == 1 else np.repeat(x[:, :1], ca, axis=1)
     h, w = x.shape[2:]
-    y = translate(G, pad_to_multiple(x, 2 ** G.depth), config, seed)[:, :, :h, :w]
+    y = translate(G, pad_to_multiple(x, step), config, seed)[:, :, :h, :w]
     return to_uint8_images(y, (-1.0, 1.0))[0]
 
 
-__all__ = ["Config", "PRESETS", "build_models", "build_optimizers", "discriminator_step",
+__all__ = ["Config", "PairedConfig", "PRESETS", "build_models", "build_optimizers", "discriminator_step",
            "generator_step", "train_step", "translate", "scores", "train", "load_data",
            "d_layers_for", "mean_gradient_magnitude", "psnr_per_image", "apply_run",
-           "load_generator"]
+           "load_generator", "apply_generator", "picture", "predictions_layout", "paired_loop"]

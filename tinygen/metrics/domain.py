@@ -52,7 +52,7 @@ from tinygen.metrics.precision_recall import precision_recall
 
 __all__ = [
     "DomainConfig", "DomainClassifier", "train_domain_classifier", "load_domain_classifier",
-    "domain_cache_path", "evaluate_samples", "evaluate_conditional_samples", "to_unit_nchw",
+    "domain_cache_path", "evaluate_samples", "fit_classifier", "evaluate_conditional_samples", "to_unit_nchw",
     "parse_features_spec",
 ]
 
@@ -270,13 +270,39 @@ def _calibrate(clf: DomainClassifier, x_test, y_test, seed) -> dict:
     }
 
 
-def train_domain_classifier(config: DomainConfig = None, device: str = "cpu",
-                            verbose: bool = False) -> DomainClassifier:
-    """Train a LeNet with Adam on ``config.dataset`` and measure its calibration (not cached)."""
+def fit_classifier(model, x_train, y_train, config: DomainConfig, device: str = "cpu",
+                   name: Optional[str] = None):
+    """Train ``model`` (logits (B, K)) by Adam on cross-entropy for ``config.steps`` batches of
+    ``config.batch_size`` drawn without replacement per pass (seed ``config.seed + 1``);
+    x_train float32 (N, C, H, W), y_train int64 (N,) host arrays. Leaves it in eval mode;
+    prints the loss every 100 steps when ``name`` is given."""
     import tinygen
     from tinygen import functional as F
     from tinygen import optim
 
+    optimizer = optim.Adam(model.parameters(), lr=config.lr)
+    rng = np.random.default_rng(config.seed + 1)
+    order, cursor = rng.permutation(len(x_train)), 0
+    model.train()
+    for step in range(config.steps):
+        if cursor + config.batch_size > len(order):
+            order, cursor = rng.permutation(len(x_train)), 0
+        index = order[cursor:cursor + config.batch_size]
+        cursor += config.batch_size
+        xb = tinygen.tensor(x_train[index], device=device)            # (B, C, H, W)
+        yb = tinygen.tensor(y_train[index], device=device)            # (B,)
+        loss = F.cross_entropy(model(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if name and (step % 100 == 0 or step == config.steps - 1):
+            print(f"{name}: step {step} loss {loss.item():.4f}", flush=True)
+    return model.eval()
+
+
+def train_domain_classifier(config: DomainConfig = None, device: str = "cpu",
+                            verbose: bool = False) -> DomainClassifier:
+    """Train a LeNet with Adam on ``config.dataset`` and measure its calibration (not cached)."""
     config = config or DomainConfig()
     start = time.time()
     x_all, y_all = _load_labelled(config.dataset, config.n_train + config.n_test, config.seed,
@@ -294,25 +320,8 @@ def train_domain_classifier(config: DomainConfig = None, device: str = "cpu",
     image_shape = tuple(int(s) for s in x_all.shape[1:])
 
     model = _build_model(config, image_shape, num_classes, config.seed).to(device)
-    optimizer = optim.Adam(model.parameters(), lr=config.lr)
-    rng = np.random.default_rng(config.seed + 1)
-    order, cursor = rng.permutation(len(x_train)), 0
-    model.train()
-    for step in range(config.steps):
-        if cursor + config.batch_size > len(order):
-            order, cursor = rng.permutation(len(x_train)), 0
-        index = order[cursor:cursor + config.batch_size]
-        cursor += config.batch_size
-        xb = tinygen.tensor(x_train[index], device=device)            # (B, C, H, W)
-        yb = tinygen.tensor(y_train[index], device=device)            # (B,)
-        loss = F.cross_entropy(model(xb), yb)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if verbose and (step % 100 == 0 or step == config.steps - 1):
-            print(f"domain classifier {config.dataset}: step {step} loss {loss.item():.4f}",
-                  flush=True)
-    model.eval()
+    fit_classifier(model, x_train, y_train, config, device,
+                   f"domain classifier {config.dataset}" if verbose else None)
     train_seconds = time.time() - start
 
     probe = DomainClassifier(model, config, {"image_shape": image_shape}, np.zeros((0, 1)),
