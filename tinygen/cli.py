@@ -62,7 +62,8 @@ COMMAND_HELP = {
     "gradcheck": "finite-difference check of a layer's or function's gradients",
     "sr": "upscale an image file with a trained srresnet / edsr / wdsr / srgan run (tiled)",
     "sr-eval": "Y-channel PSNR / SSIM of SR beside bicubic and Lanczos on given HR images",
-    "apply": "translate an image file with a trained image-to-image run (pix2pix, deblurgan)",
+    "apply": "translate an image file with a trained image-to-image run (pix2pix, tpgan, "
+             "pixeldtgan, deblurgan)",
 }
 
 # Demos: name -> "module:function(argv) -> exit code", and one line each for --help.

@@ -334,3 +334,13 @@ def test_impossible_numbers_are_one_line_and_exit_2(tmp_path, capsys, flag, valu
         "tinygen run gan: preset")]
     assert len(err) == 1 and flag in err[0] and value in err[0], err
     assert not out.exists()                   # nothing written
+
+
+def test_apply_names_exactly_the_methods_that_define_apply_run():
+    """`tinygen apply`'s help and errors list the image-to-image methods: the list is the set of
+    method modules with an apply_run, so a new one cannot be left out."""
+    import importlib
+    from tinygen.methods import METHODS
+    from tinygen.methods import run as R
+    have = {k for k, m in METHODS.items() if hasattr(importlib.import_module(m), "apply_run")}
+    assert have == set(R.APPLY_METHODS)

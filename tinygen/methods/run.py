@@ -862,16 +862,19 @@ def sample_main(argv=None) -> int:
     return 0
 
 
+APPLY_METHODS = ("pix2pix", "tpgan", "pixeldtgan", "deblurgan")   # the ones with apply_run
+
+
 def apply_main(argv=None) -> int:
     """``tinygen apply RUN INPUT --out FILE``: an image-to-image run's generator on one image
     file of any size, written as a PNG. The run's method module supplies
-    ``apply_run(config, checkpoint, image uint8, seed) -> image uint8`` (pix2pix, deblurgan; any
-    translation method that defines it plugs in the same way)."""
+    ``apply_run(config, checkpoint, image uint8, seed) -> image uint8`` (:data:`APPLY_METHODS`;
+    any translation method that defines it plugs in the same way)."""
     import importlib
     parser = argparse.ArgumentParser(
         prog="tinygen apply", formatter_class=DefaultsHelp,
-        description="Translate one image file with a trained image-to-image run (pix2pix, "
-                    "deblurgan...).")
+        description="Translate one image file with a trained image-to-image run ("
+                    + ", ".join(APPLY_METHODS) + ").")
     parser.add_argument("run", help="a run folder written by `tinygen run METHOD`")
     parser.add_argument("input", help="the image file to translate (any size)")
     parser.add_argument("--out", required=True, help="the PNG to write")
@@ -883,8 +886,7 @@ def apply_main(argv=None) -> int:
     module = importlib.import_module(METHODS[method]) if method in METHODS else None
     if module is None or not hasattr(module, "apply_run"):
         raise ValueError(f"{args.run}: a {method} run, not an image-to-image one; "
-                         "tinygen apply works on runs of methods with apply_run (pix2pix, "
-                         "deblurgan)")
+                         "tinygen apply works on runs of " + ", ".join(APPLY_METHODS))
     config = module.Config(**{**config_options(saved, module.Config), "out": None,
                               "resume": None, "device": "cpu"})
     from tinygen.io import save_image
