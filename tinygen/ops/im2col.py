@@ -145,6 +145,19 @@ def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
     return xp.ascontiguousarray(windows)                         # (C, KH, KW, N, OH, OW)
 
 
+def _scatter_plan(image_size, kernel, out, stride, padding, dilation):
+    """What col2im needs in either layout: the canvas size (it holds both the padded image and
+    every window position), each kernel offset (kh, kw) with the canvas slices (1) its windows
+    read, and the slices of the image inside the padding."""
+    canvas_size = tuple(max(i + 2 * p, (k - 1) * d + (o - 1) * s + 1) for i, k, o, s, p, d in zip(
+        image_size, kernel, out, stride, padding, dilation))
+    windows = [(offset, tuple(slice(k * d, k * d + s * (o - 1) + 1, s) for k, d, s, o in zip(
+                   offset, dilation, stride, out)))                        # rows, cols of (1)
+               for offset in itertools.product(*(range(k) for k in kernel))]   # KH KW slabs
+    inside = tuple(slice(p, p + i) for p, i in zip(padding, image_size))     # drop the padding
+    return canvas_size, windows, inside
+
+
 def col2im(cols, image_size, stride, padding, dilation):
     """The adjoint of :func:`im2col`: cols (C, KH, KW, N, OH, OW) -> image (N, C, H, W).
 
@@ -155,15 +168,11 @@ def col2im(cols, image_size, stride, padding, dilation):
     xp = xp_of(cols)
     nd = len(image_size)
     C, kernel, N, out = cols.shape[0], cols.shape[1:1 + nd], cols.shape[1 + nd], cols.shape[2 + nd:]
-    # The canvas must hold both the padded image and every window position.
-    canvas_size = tuple(max(i + 2 * p, (k - 1) * d + (o - 1) * s + 1) for i, k, o, s, p, d in zip(
-        image_size, kernel, out, stride, padding, dilation))
+    canvas_size, windows, inside = _scatter_plan(image_size, kernel, out, stride, padding,
+                                                 dilation)
     canvas = xp.zeros((C, N) + canvas_size, dtype=cols.dtype)     # channel-first: matches cols
-    for offset in itertools.product(*(range(k) for k in kernel)):        # (kh, kw): KH KW slabs
-        window = tuple(slice(k * d, k * d + s * (o - 1) + 1, s) for k, d, s, o in zip(
-            offset, dilation, stride, out))                               # rows, cols of (1)
+    for offset, window in windows:
         canvas[(slice(None), slice(None)) + window] += cols[(slice(None),) + offset]  # (C,N,OH,OW)
-    inside = tuple(slice(p, p + i) for p, i in zip(padding, image_size))  # drop the padding
     image = canvas[(slice(None), slice(None)) + inside]                    # (C, N, H, W)
     return xp.ascontiguousarray(image.swapaxes(0, 1))                      # (N, C, H, W)
 
@@ -177,14 +186,11 @@ def col2im_channels_last(cols, image_size, stride, padding, dilation):
     xp = xp_of(cols)
     nd = len(image_size)
     N, out, kernel, C = cols.shape[0], cols.shape[1:1 + nd], cols.shape[1 + nd:1 + 2 * nd], cols.shape[-1]
-    canvas_size = tuple(max(i + 2 * p, (k - 1) * d + (o - 1) * s + 1) for i, k, o, s, p, d in zip(
-        image_size, kernel, out, stride, padding, dilation))
+    canvas_size, windows, inside = _scatter_plan(image_size, kernel, out, stride, padding,
+                                                 dilation)
     canvas = xp.zeros((N,) + canvas_size + (C,), dtype=cols.dtype)        # (N, Hp, Wp, C)
     all_positions = (slice(None),) * (1 + nd)                            # n, oh, ow
-    for offset in itertools.product(*(range(k) for k in kernel)):        # (kh, kw)
-        window = tuple(slice(k * d, k * d + s * (o - 1) + 1, s) for k, d, s, o in zip(
-            offset, dilation, stride, out))                               # rows, cols of (1)
+    for offset, window in windows:
         canvas[(slice(None),) + window] += cols[all_positions + offset]   # (N, OH, OW, C)
-    inside = tuple(slice(p, p + i) for p, i in zip(padding, image_size))
     image = canvas[(slice(None),) + inside]                               # (N, H, W, C)
     return xp.ascontiguousarray(xp.moveaxis(image, -1, 1))               # (N, C, H, W)
