@@ -41,6 +41,7 @@ from tinygen.ops.conv import conv2d, conv_transpose2d  # noqa: E402
 
 import timing  # noqa: E402  (benchmarks/timing.py)
 from conv import LAYERS_28, LAYERS_64  # noqa: E402  (benchmarks/conv.py: DCGAN's layers)
+import dcgan_step  # noqa: E402  (benchmarks/dcgan_step.py)
 from dcgan_step import torch_models  # noqa: E402
 
 try:
@@ -73,13 +74,8 @@ def best(step, sync, repeats: int) -> float:
 # ----------------------------------------------------------------------------
 
 def conv_arrays(layer, batch, rng):
-    _, kind, cin, cout, k, s, p, side = layer
-    x = rng.standard_normal((batch, cin, side, side)).astype(np.float32)
-    w_shape = (cout, cin, k, k) if kind == "conv" else (cin, cout, k, k)
-    w = (0.02 * rng.standard_normal(w_shape)).astype(np.float32)
-    out = (side + 2 * p - k) // s + 1 if kind == "conv" else (side - 1) * s - 2 * p + k
-    gy = rng.standard_normal((batch, cout, out, out)).astype(np.float32)
-    return x, w, gy
+    """x, w, gy for one of conv.py's named layers: dcgan_step.py's arrays for its geometry."""
+    return dcgan_step.conv_arrays(layer[1:], batch, rng)
 
 
 def conv_step_tinygen(layer, batch, rng, device):
