@@ -32,12 +32,14 @@ assignment are refused).
 """
 from __future__ import annotations
 
+import math
 import os
 import types
 
 import numpy
 
-__all__ = ["ndarray", "asarray", "array", "asnumpy", "scatter_add", "cuda", "lib", "ufunc"]
+__all__ = ["ndarray", "asarray", "array", "asnumpy", "scatter_add", "cuda", "lib", "ufunc",
+           "scipy"]
 
 
 # --------------------------------------------------------------------------
@@ -222,6 +224,17 @@ def scatter_add(a, slices, value) -> None:
         raise TypeError("scatter_add only supports int32, float16, float32, float64, uint32, "
                         "uint64, as data type")
     _ufunc("add").at(a, slices, value)
+
+
+def _erf_kernel(a):
+    """erf element by element with Python's correctly rounded ``math.erf`` (so the stand-in's
+    numbers are the host's, bit for bit)."""
+    return numpy.asarray(numpy.frompyfunc(math.erf, 1, 1)(a), dtype=a.dtype)
+
+
+# ``cupyx.scipy.special``: the one special function tinygen needs on a device.
+scipy = types.SimpleNamespace(special=types.SimpleNamespace(
+    erf=lambda x: _run(_erf_kernel, (x,), {})))
 
 
 def _index(key, device: int):

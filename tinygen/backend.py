@@ -26,6 +26,7 @@ Also here:
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 
 import numpy
@@ -65,6 +66,7 @@ def _cupy():
         try:
             import cupy  # noqa: PLC0415 (optional dependency, imported lazily)
             import cupyx  # noqa: PLC0415
+            import cupyx.scipy.special  # noqa: PLC0415, F401 (erf; a subpackage, not loaded by cupyx)
             _CUPY, _CUPYX = cupy, cupyx
         except Exception as exc:  # ImportError, or a broken CUDA install
             _CUPY_ERROR = exc
@@ -285,6 +287,15 @@ def scatter_add(target, index, values) -> None:
             _CUPYX.scatter_add(target, index, values)
     else:
         numpy.add.at(target, index, values)
+
+
+def erf(x):
+    """erf of every entry: Python's correctly rounded ``math.erf`` on the host (NumPy has no
+    erf), ``cupyx.scipy.special.erf`` on a GPU (a CUDA kernel: no copy to the host and back)."""
+    if _is_cupy_array(x):
+        with device_scope(x):
+            return _CUPYX.scipy.special.erf(x)
+    return numpy.asarray(numpy.frompyfunc(math.erf, 1, 1)(x), dtype=x.dtype)
 
 
 # --------------------------------------------------------------------------

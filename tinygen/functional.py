@@ -174,7 +174,8 @@ def nll_loss(log_probs, target, weight=None, reduction: str = "mean", ignore_ind
     """
     t = target._data if isinstance(target, Tensor) else target
     xp = backend.get_array_module(log_probs._data)
-    t = xp.asarray(t)
+    on_host = backend.device_of(t) == "cpu" if hasattr(t, "dtype") else True
+    t = backend.numpy.asarray(t) if on_host else t
     if log_probs.ndim < 2:
         raise ValueError(f"nll_loss: input must be (N, C, ...), got shape {log_probs.shape}")
     if t.shape != log_probs.shape[:1] + log_probs.shape[2:]:
@@ -187,17 +188,26 @@ def nll_loss(log_probs, target, weight=None, reduction: str = "mean", ignore_ind
     lp = ops.permute(log_probs, (0,) + tuple(range(2, log_probs.ndim)) + (1,)).reshape(-1, C)
     t = t.reshape(-1)
     valid = t != ignore_index
-    if bool(((t < 0) | (t >= C))[valid].any()):
+    outside = ((t < 0) | (t >= C)) & valid
+    if on_host and bool(outside.any()):
         raise IndexError(f"nll_loss: target values must lie in [0, {C}), got min {int(t.min())}, "
                          f"max {int(t.max())}")
-    safe_t = xp.where(valid, t, 0)
+    if on_host:
+        t, valid, outside = (backend.to_device(a, backend.device_of(log_probs._data))
+                             for a in (t, valid, outside))
+    safe_t = xp.where(valid & ~outside, t, 0)
     picked = -lp[xp.arange(t.shape[0]), safe_t]            # (M,)
+    if not on_host:
+        # A target already on the GPU is not read back to check its range (that would wait
+        # for the device; PyTorch asserts inside its kernel instead): a target outside [0, C)
+        # makes its term NaN, which stops a run at its next log line.
+        picked = picked + Tensor(xp.where(outside, xp.nan, 0.0).astype(log_probs.dtype))
     w = xp.ones(t.shape, dtype=log_probs.dtype) if weight is None else \
         (weight._data if isinstance(weight, Tensor) else xp.asarray(weight))[safe_t]
     w = Tensor((w * valid).astype(log_probs.dtype))
     losses = picked * w
     if reduction == "mean":
-        return losses.sum() / float(w._data.sum())
+        return losses.sum() / w.sum()
     if reduction == "none":
         return losses.reshape(tuple(log_probs.shape[:1] + log_probs.shape[2:]))
     return _reduce(losses, reduction)
@@ -234,10 +244,10 @@ def cross_entropy(logits, target, weight=None, reduction: str = "mean",
     smooth = -(log_p if w_c is None else log_p * w_c).sum(1) * valid  # (N, *d)
     if reduction == "mean":
         if w_c is None:
-            denominator = float(valid._data.sum())
+            denominator = valid.sum()
         else:
             w = weight._data if isinstance(weight, Tensor) else weight
-            denominator = float((w[t * (t != ignore_index)] * valid._data).sum())
+            denominator = Tensor((w[t * (t != ignore_index)] * valid._data).sum())
         smooth = smooth.sum() / denominator
     else:
         smooth = _reduce(smooth, reduction)

@@ -167,6 +167,54 @@ def test_conv_bn_adam_step_is_bit_identical_on_cpu_and_simulated_cuda(sim):
         assert c.dtype == g.dtype and np.array_equal(c, g)
 
 
+def test_losses_and_norms_do_not_read_the_device_back_and_match_the_cpu(sim, monkeypatch):
+    """nll_loss / cross_entropy (label smoothing, class weights), BatchNorm's momentum=None,
+    erf, clip_grad_norm_ and spectral_norm run without a single device -> host copy, and give
+    the CPU's bits; a target on the device outside [0, C) makes the loss NaN (the range is
+    checked on the host only for host targets, which raise)."""
+    import tinygen.nn.functional as F
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((6, 4)).astype(np.float32)
+    target = np.array([0, 3, 1, -100, 2, 3])
+    weight = np.array([0.5, 1.0, 2.0, 1.5], dtype=np.float32)
+    x = rng.standard_normal((3, 2, 4, 4)).astype(np.float32)
+
+    def compute(device):
+        tg.manual_seed(0)
+        lg = tg.tensor(logits, device=device, requires_grad=True)
+        t = tg.tensor(target, device=device)
+        loss = (F.cross_entropy(lg, t, weight=tg.tensor(weight, device=device),
+                                label_smoothing=0.1)
+                + F.cross_entropy(lg, t, label_smoothing=0.2) + F.nll_loss(lg, t))
+        loss.backward()
+        bn = nn.BatchNorm2d(2, momentum=None).to(device)
+        for k in range(3):
+            bn(tg.tensor(x + k, device=device))
+        lin = nn.utils.spectral_norm(nn.Linear(4, 3)).to(device)
+        y = tg.erf(lin(lg)).sum()
+        y.backward()
+        total = nn.utils.clip_grad_norm_(list(lin.parameters()) + [lg], 0.1)
+        return [loss, lg.grad, bn.running_mean, bn.running_var, y, total,
+                *[p.grad for p in lin.parameters()]]
+
+    on_cpu = [v.numpy().copy() for v in compute("cpu")]
+    reads = []
+
+    def counted(name):
+        real = getattr(sim.ndarray, name)
+        return lambda self, *a, **k: reads.append(name) or real(self, *a, **k)
+    for name in ("get", "item", "tolist", "__float__", "__int__", "__bool__"):
+        monkeypatch.setattr(sim.ndarray, name, counted(name))   # every way CuPy reads back
+    on_gpu = compute("cuda")
+    assert reads == []
+    for c, g in zip(on_cpu, on_gpu):
+        assert g.device == "cuda:0" and np.array_equal(c, g.cpu().numpy())
+    bad = tg.tensor(np.array([0, 4]), device="cuda")
+    assert np.isnan(F.nll_loss(tg.zeros(2, 4, device="cuda"), bad).item())
+    with pytest.raises(IndexError, match=r"must lie in \[0, 4\)"):
+        F.nll_loss(tg.zeros(2, 4, device="cuda"), np.array([0, 4]))
+
+
 def test_a_run_reads_gpu_losses_only_when_it_logs_and_still_stops_on_nan(sim, tmp_path,
                                                                          monkeypatch):
     """No host synchronisation per step: Run.record keeps a GPU's 0-d losses unread (reading

@@ -106,7 +106,8 @@ class _BatchNorm(_NormBase):
             with backend.device_scope(self.num_batches_tracked._data):
                 self.num_batches_tracked._data += 1                  # in place, int64
             if self.momentum is None:                               # cumulative moving average
-                factor = 1.0 / float(self.num_batches_tracked.item())
+                n = self.num_batches_tracked._data                  # on a GPU: stays there
+                factor = 1.0 / (float(n) if backend.device_of(n) == "cpu" else n)
         use_batch_stats = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
         return N.batch_norm(x, self.running_mean if track else None,

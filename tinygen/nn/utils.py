@@ -28,23 +28,32 @@ def _grads(parameters):
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False, foreach=None) -> Tensor:
     """Scale all gradients by min(1, max_norm / (||g|| + 1e-6)), ||g|| the norm of all of them
-    concatenated (PyTorch's rule, its 1e-6 included). Returns that total norm (a 0-d tensor)."""
+    concatenated (PyTorch's rule, its 1e-6 included). Returns that total norm (a 0-d tensor).
+
+    As PyTorch does: the norm of each gradient, then the norm of those norms, all on the
+    gradients' device, so a GPU step does not wait for the host (``error_if_nonfinite`` reads
+    the total back, and so waits).
+    """
     grads = _grads(parameters)
     if not grads:
         return Tensor(backend.numpy.asarray(0.0, dtype=backend.default_float_dtype()))
     xp = backend.get_array_module(grads[0]._data)
-    if norm_type == math.inf:
-        total = max(float(xp.abs(g._data).max()) for g in grads)
-    else:
-        total = sum(float((xp.abs(g._data) ** norm_type).sum()) for g in grads) ** (1.0 / norm_type)
-    if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
-                           f"gradients is {total}; set error_if_nonfinite=False to clip anyway")
-    coef = min(1.0, max_norm / (total + 1e-6))
+    with backend.device_scope(grads[0]._data):
+        if norm_type == math.inf:
+            total = xp.stack([xp.abs(g._data).max() for g in grads]).max()
+        else:
+            norms = xp.stack([(xp.abs(g._data) ** norm_type).sum() ** (1.0 / norm_type)
+                              for g in grads])
+            total = (norms ** norm_type).sum() ** (1.0 / norm_type)
+        if error_if_nonfinite and not bool(xp.isfinite(total)):
+            raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
+                               f"gradients is {float(total)}; set error_if_nonfinite=False to "
+                               "clip anyway")
+        coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
     with no_grad():
         for g in grads:
-            g.mul_(coef)
-    return Tensor(xp.asarray(total, dtype=grads[0].dtype))
+            g.mul_(Tensor(coef.astype(g.dtype)))
+    return Tensor(total)
 
 
 def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
@@ -57,7 +66,7 @@ def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
 def _normalize(v, eps):
     """v / max(||v||, eps), the normalisation of PyTorch's power iteration (an array)."""
     xp = backend.get_array_module(v)
-    return v / max(float(xp.sqrt((v * v).sum())), eps)
+    return v / xp.maximum(xp.sqrt((v * v).sum()), eps)
 
 
 class SpectralNorm:

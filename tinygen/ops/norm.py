@@ -196,10 +196,18 @@ def _affine(x_hat, weight, bias, shape):
 
 
 def _update_running(running, batch_value, momentum):
-    """In place, no graph:  running = (1 - momentum) running + momentum batch_value."""
+    """In place, no graph:  running = (1 - momentum) running + momentum batch_value.
+
+    ``momentum`` is a number, or a 0-d float64 array on the data's device (BatchNorm's
+    momentum=None on a GPU: 1 / num_batches_tracked without reading the count back to the
+    host); both factors are then rounded to the data's dtype as a Python number would be.
+    """
     data = _data(running)
     value = batch_value.reshape(data.shape).astype(data.dtype)
-    data *= 1.0 - momentum
+    keep = 1.0 - momentum
+    if not isinstance(momentum, (int, float)):
+        keep, momentum = keep.astype(data.dtype), momentum.astype(data.dtype)
+    data *= keep
     data += momentum * value
 
 
