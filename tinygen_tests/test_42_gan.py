@@ -208,7 +208,7 @@ def test_demo_frame_layers_are_where_they_should_be():
     # green and the other purple; arrows follow -dL_G/dx, i.e. point to the right.
     tg.manual_seed(0)
     lin = nn.Linear(2, 1)
-    lin.weight.data[...] = np.array([[5.0, 0.0]], dtype=np.float32)
+    lin.weight.data[...] = tg.tensor(np.array([[5.0, 0.0]], dtype=np.float32)).data
     lin.bias.data[...] = 0.0
     view = Canvas.around(np.array([[-2.0, -2.0], [2.0, 2.0]]))
     d = gan2d.decision_surface(lin, view, "nonsaturating", n=20)

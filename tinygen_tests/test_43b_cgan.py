@@ -43,7 +43,7 @@ def test_the_label_changes_both_players(arch, projection):
     with tg.no_grad():
         x = G(z, labels(3, 7))
         assert x.shape == (2, 1, 28, 28)
-        assert np.abs(x[0].numpy() - x[1].numpy()).max() > 1e-4      # y alone moved G
+        assert np.abs(x[0].cpu().numpy() - x[1].cpu().numpy()).max() > 1e-4      # y alone moved G
         d = D(tg.cat([x[:1], x[:1]], 0), labels(3, 7))
         assert d.shape == (2, 1) and abs(float(d[0, 0]) - float(d[1, 0])) > 1e-6
 
@@ -57,7 +57,7 @@ def test_concat_discriminator_lays_the_one_hot_over_every_pixel():
             return x.sum((1, 2, 3)).reshape(-1, 1)
     D = ConcatDiscriminator(Spy(), 4, maps=True)
     D(tg.zeros(2, 1, 3, 3), labels(1, 3))
-    planes = seen["x"].numpy()
+    planes = seen["x"].cpu().numpy()
     assert planes.shape == (2, 5, 3, 3)
     np.testing.assert_array_equal(planes[0, 1:, 0, 0], [0, 1, 0, 0])
     np.testing.assert_array_equal(planes[1, 1:], np.eye(4)[3][:, None, None] * np.ones((4, 3, 3)))
@@ -69,9 +69,9 @@ def test_projection_is_psi_plus_the_inner_product_with_the_embedding():
     D = ProjectionDiscriminator(trunk, 3, 5)
     x, y = tg.randn(2, 1, 2, 2), labels(0, 4)
     with tg.no_grad():
-        phi = trunk(x).numpy()
-        expected = D.psi(trunk(x)).numpy()[:, 0] + (D.embed.weight.numpy()[[0, 4]] * phi).sum(1)
-        np.testing.assert_allclose(D(x, y).numpy()[:, 0], expected, rtol=1e-5, atol=1e-6)
+        phi = trunk(x).cpu().numpy()
+        expected = D.psi(trunk(x)).cpu().numpy()[:, 0] + (D.embed.weight.cpu().numpy()[[0, 4]] * phi).sum(1)
+        np.testing.assert_allclose(D(x, y).cpu().numpy()[:, 0], expected, rtol=1e-5, atol=1e-6)
 
 
 # ---------------------------------------------------------------- sampling helpers
@@ -80,12 +80,12 @@ def test_class_grid_rows_are_classes_and_columns_share_z():
     tg.manual_seed(0)
     G, _ = build_conditional_pair(GANArch(arch="mlp", hidden=8), (1, 4, 4), 3, 2)
     rng = np.random.default_rng(0)
-    grid = C.class_grid(G, 3, 2, "cpu", rng, cols=4)
+    grid = C.class_grid(G, 3, 2, tg.nn.module_device(G), rng, cols=4)
     assert grid.shape == (12, 1, 4, 4)
     z = np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32)
-    again = C.generate_conditional(G, np.array([2, 2, 2, 2]), 2, "cpu", z=z)
+    again = C.generate_conditional(G, np.array([2, 2, 2, 2]), 2, tg.nn.module_device(G), z=z)
     np.testing.assert_allclose(grid[8:], again, atol=1e-6)          # row 2 = class 2, same z
-    path = C.interpolation_grid(G, 3, 2, "cpu", np.random.default_rng(1), steps=5)
+    path = C.interpolation_grid(G, 3, 2, tg.nn.module_device(G), np.random.default_rng(1), steps=5)
     assert path.shape == (15, 1, 4, 4)
     assert np.abs(path[0] - path[4]).max() > 1e-5                   # the walk moves ...
     np.testing.assert_array_equal(C.balanced_labels(2, 3), [0, 0, 1, 1, 2, 2])
@@ -133,7 +133,7 @@ def test_resume_continues_bit_identically(tmp_path, extra):
         restore_checkpoint(os.path.join(out, "checkpoint.npz"), G=G, D=D)
         states.append({**G.state_dict(), **{"D." + k: v for k, v in D.state_dict().items()}})
     for k in states[0]:
-        np.testing.assert_array_equal(states[0][k].numpy(), states[1][k].numpy(), err_msg=k)
+        np.testing.assert_array_equal(states[0][k].cpu().numpy(), states[1][k].cpu().numpy(), err_msg=k)
     np.testing.assert_array_equal(np.load(os.path.join(full, "samples.npz"))["x"],
                                   np.load(os.path.join(resumed, "samples.npz"))["x"])
 

@@ -46,7 +46,7 @@ def lse(a):
 def test_kplus1_logit_is_the_logit_of_z_over_z_plus_one():
     l = np.array([[0.0, 0.0], [1.0, -2.0], [-30.0, -31.0]])
     z = np.exp(l).sum(1)
-    d = 1 / (1 + np.exp(-L.kplus1_logit(T(l)).numpy()))
+    d = 1 / (1 + np.exp(-L.kplus1_logit(T(l)).cpu().numpy()))
     np.testing.assert_allclose(d, z / (z + 1), rtol=1e-12)
     with pytest.raises(ValueError, match=r"\(N, K\)"):
         L.kplus1_logit(T([1.0, 2.0]))
@@ -102,8 +102,8 @@ def test_feature_matching_is_the_mean_squared_difference_of_means(n, m, d, seed)
 def test_feature_matching_sends_no_gradient_to_the_real_features():
     real, fake = T(np.ones((3, 2))).requires_grad_(), T(np.zeros((4, 2))).requires_grad_()
     L.feature_matching_loss(real, fake).backward()
-    assert real.grad is None or not np.any(real.grad.numpy())
-    np.testing.assert_allclose(fake.grad.numpy(), np.full((4, 2), -2 * 1 / 2 / 4))
+    assert real.grad is None or not np.any(real.grad.cpu().numpy())
+    np.testing.assert_allclose(fake.grad.cpu().numpy(), np.full((4, 2), -2 * 1 / 2 / 4))
     with pytest.raises(ValueError, match="same d"):
         L.feature_matching_loss(T(np.ones((3, 2))), T(np.ones((3, 3))))
 
@@ -131,9 +131,9 @@ def test_weight_norm_linear_rows_have_length_g_and_gradchecks():
     tg.manual_seed(0)
     layer = WeightNormLinear(3, 2, scale=1.5).double()
     x = tg.tensor(np.random.default_rng(0).normal(size=(4, 3))).requires_grad_()
-    v = layer.v.numpy()
+    v = layer.v.cpu().numpy()
     w = 1.5 * v / np.linalg.norm(v, axis=1, keepdims=True)
-    np.testing.assert_allclose(layer(x).numpy(), x.numpy() @ w.T, rtol=1e-12)
+    np.testing.assert_allclose(layer(x).cpu().numpy(), x.cpu().numpy() @ w.T, rtol=1e-12)
     fn = lambda x, v, g, b: layer(x)                                  # noqa: E731
     inputs = (x, layer.v, layer.g, layer.bias)
     gradcheck(fn, inputs)
@@ -150,7 +150,7 @@ def test_data_dependent_init_standardises_every_pre_activation():
     x = tg.tensor(np.random.default_rng(1).normal(2.0, 3.0, size=(200, 6)).astype(np.float32))
     layer = WeightNormLinear(6, 4, train_scale=False)
     layer.init_from_data(x)
-    t = layer(x).numpy()
+    t = layer(x).cpu().numpy()
     np.testing.assert_allclose(t.mean(0), 0.0, atol=1e-4)
     np.testing.assert_allclose(t.std(0), 1.0, rtol=1e-4)
     assert [n for n, _ in layer.named_parameters()] == ["v", "bias"]
@@ -160,7 +160,7 @@ def test_data_dependent_init_standardises_every_pre_activation():
     h = x
     for module in list(D.body) + [D.classes]:
         if isinstance(module, WeightNormLinear):
-            t = module(h).numpy()
+            t = module(h).cpu().numpy()
             np.testing.assert_allclose(t.mean(0), 0.0, atol=1e-4)
             np.testing.assert_allclose(t.std(0), 1.0, rtol=1e-3)
         h = module(h)
@@ -254,7 +254,7 @@ def test_resume_continues_bit_identically(tmp_path, paper_parts):
         nets.append((G.state_dict(), D.state_dict()))
     for a, b in zip(*nets):
         for k in a:
-            np.testing.assert_array_equal(a[k].numpy(), b[k].numpy(), err_msg=k)
+            np.testing.assert_array_equal(a[k].cpu().numpy(), b[k].cpu().numpy(), err_msg=k)
     np.testing.assert_array_equal(np.load(os.path.join(full, "samples.npz"))["x"],
                                   np.load(os.path.join(resumed, "samples.npz"))["x"])
     if paper_parts:                 # the averaged D is checkpointed and restored too
@@ -264,8 +264,8 @@ def test_resume_continues_bit_identically(tmp_path, paper_parts):
             restore_checkpoint(os.path.join(out, "checkpoint.npz"), D_avg=D)
             avg.append(D.state_dict())
         for k in avg[0]:
-            np.testing.assert_array_equal(avg[0][k].numpy(), avg[1][k].numpy(), err_msg=k)
-        assert not np.array_equal(avg[0]["classes.v"].numpy(), nets[0][1]["classes.v"].numpy())
+            np.testing.assert_array_equal(avg[0][k].cpu().numpy(), avg[1][k].cpu().numpy(), err_msg=k)
+        assert not np.array_equal(avg[0]["classes.v"].cpu().numpy(), nets[0][1]["classes.v"].cpu().numpy())
 
 
 def test_runs_on_the_stand_in_cuda_device(tmp_path):

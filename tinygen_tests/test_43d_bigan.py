@@ -44,7 +44,7 @@ def test_joint_discriminator_sees_x_and_z():
     D = JointDiscriminator(4, 3, hidden=8, n_hidden=1)
     x, z = tg.randn(2, 1, 2, 2), tg.randn(2, 3)
     with tg.no_grad():
-        a, b = D(x, z).numpy(), D(x, z * 0).numpy()
+        a, b = D(x, z).cpu().numpy(), D(x, z * 0).cpu().numpy()
     assert a.shape == (2, 1) and np.abs(a - b).max() > 1e-6
 
 
@@ -94,7 +94,7 @@ def test_resume_continues_bit_identically(tmp_path):
         states.append([m.state_dict() for m in (G, E, D)])
     for a, b in zip(*states):
         for k in a:
-            np.testing.assert_array_equal(a[k].numpy(), b[k].numpy(), err_msg=k)
+            np.testing.assert_array_equal(a[k].cpu().numpy(), b[k].cpu().numpy(), err_msg=k)
     a, b = read_metrics(full)[-1], read_metrics(resumed)[-1]       # step 6 in both
     for key in ("step", "probe_accuracy", "probe_accuracy_random"):
         assert a[key] == b[key], key

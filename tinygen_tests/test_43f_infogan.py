@@ -19,6 +19,7 @@ from tinygen.data.arrays import TrainingSet
 from tinygen.gradcheck import gradcheck, gradgradcheck
 from tinygen.io.checkpoint import restore_checkpoint
 from tinygen.methods import infogan
+from tinygen_tests.conftest import assert_array_equal
 
 HYP = settings(max_examples=20, deadline=None)
 DATA = TrainingSet(np.zeros((1, 1, 28, 28), np.float32))
@@ -71,7 +72,7 @@ def test_information_loss_gradchecks_and_codes_are_targets():
 def test_q_shares_the_trunk_and_reads_k_plus_l_numbers():
     tg.manual_seed(0)
     G, D = infogan.build_models(infogan.Config(**TINY), DATA)
-    c_cat, c_cont = infogan.sample_codes(infogan.Config(**TINY), 3, "cpu")
+    c_cat, c_cont = infogan.sample_codes(infogan.Config(**TINY), 3, tg.get_default_device())
     assert c_cat.shape == (3,) and c_cont.shape == (3, 2)
     assert float(c_cont.abs().max()) <= 1.0
     x = G(tg.randn(3, 6), c_cat, c_cont)
@@ -83,7 +84,7 @@ def test_traversal_rows_hold_one_category_and_sweep_the_first_code():
     tg.manual_seed(0)
     config = infogan.Config(**TINY)
     G, _ = infogan.build_models(config, DATA)
-    grid = infogan.traversals(config, G, "cpu", np.random.default_rng(0), steps=5)
+    grid = infogan.traversals(config, G, config.device, np.random.default_rng(0), steps=5)
     assert grid.shape == (50, 1, 28, 28)
     assert np.abs(grid[0] - grid[4]).max() > 1e-4                   # c_1 moves the image
     assert np.abs(grid[0] - grid[5]).max() > 1e-4                   # and so does the category
@@ -100,7 +101,7 @@ def test_short_run_and_bit_exact_resume(tmp_path):
         restore_checkpoint(os.path.join(out, "checkpoint.npz"), G=G, D=D)
         states.append({**G.state_dict(), **{"D." + k: v for k, v in D.state_dict().items()}})
     for k in states[0]:
-        np.testing.assert_array_equal(states[0][k].numpy(), states[1][k].numpy(), err_msg=k)
+        assert_array_equal(states[0][k], states[1][k], err_msg=k)
     assert os.path.exists(os.path.join(full, "traversals.png"))
     samples = np.load(os.path.join(full, "samples.npz"))
     assert samples["x"].shape == (64, 28, 28) and samples["y"].max() < 10

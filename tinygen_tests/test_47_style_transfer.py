@@ -392,7 +392,7 @@ def test_fallback_transfer_moves_the_image_towards_the_style():
                            S.image_to_tensor(style), *S.DEFAULT_WEIGHTS["random"])
     x = S.optimise_lbfgs(obj, S.image_to_tensor(content), steps=25)
     style_before = obj(S.image_to_tensor(content))[1]["style"]
-    style_after = obj(tg.tensor(x.astype(np.float32)))[1]["style"]
+    style_after = obj(tg.tensor(x.astype(np.float32), device=config.device))[1]["style"]
     assert style_after < 0.5 * style_before
     result = x[0].transpose(1, 2, 0)
     target = style.reshape(-1, 3).mean(0)

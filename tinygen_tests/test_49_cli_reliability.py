@@ -291,7 +291,7 @@ def test_looking_at_a_dcgan_run_never_changes_it(tmp_path):
 def test_sampling_puts_the_batch_norm_buffers_back():
     G = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
     before = [b.cpu().numpy().copy() for b in G.buffers()]
-    x = R.generate(G, 10, 2, "cpu", np.random.default_rng(0))
+    x = R.generate(G, 10, 2, nn.module_device(G), np.random.default_rng(0))
     assert x.shape == (10, 3) and G.training
     for b, old in zip(G.buffers(), before):
         np.testing.assert_array_equal(b.cpu().numpy(), old)

@@ -18,7 +18,7 @@ from tinygen.models.progan_nets import (
     EqualizedConv2d, EqualizedLinear, FromRGB, MinibatchStdDev, PixelNorm, ToRGB, he_constant,
     minibatch_stddev, pixel_norm,
 )
-from tinygen_tests.conftest import SETTINGS
+from tinygen_tests.conftest import SETTINGS, on_default_device
 
 
 def _x(shape, seed=0):
@@ -87,21 +87,21 @@ def _compare(ours, ref, x_np, params=(), atol=1e-10):
     x = tg.tensor(x_np, requires_grad=True)
     xt = torch.tensor(x_np, requires_grad=True)
     y, yt = ours(x), ref(xt)
-    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), atol=atol, rtol=1e-9)
+    np.testing.assert_allclose(y.cpu().numpy(), yt.detach().cpu().numpy(), atol=atol, rtol=1e-9)
     v = np.random.default_rng(7).normal(size=y.shape)
     (y * tg.tensor(v)).sum().backward()
     (yt * torch.tensor(v)).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), atol=atol, rtol=1e-9)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), xt.grad.cpu().numpy(), atol=atol, rtol=1e-9)
     for p, pt in params:
-        np.testing.assert_allclose(p.grad.numpy(), pt.grad.numpy(), atol=atol, rtol=1e-9)
+        np.testing.assert_allclose(p.grad.cpu().numpy(), pt.grad.cpu().numpy(), atol=atol, rtol=1e-9)
 
 
 def test_equalized_conv_matches_torch():
     tg.manual_seed(1)
     layer = EqualizedConv2d(3, 4, 3).double()
-    w = torch.tensor(layer.weight.numpy(), requires_grad=True)
+    w = torch.tensor(layer.weight.cpu().numpy(), requires_grad=True)
     b = torch.tensor(np.random.default_rng(2).normal(size=4), requires_grad=True)
-    layer.bias.data[...] = b.detach().numpy()
+    layer.bias.data[...] = on_default_device(b.detach().numpy())
     c = math.sqrt(2 / (3 * 3 * 3))
     ref = lambda t: torch.nn.functional.conv2d(t, w * c, b, padding=1)     # noqa: E731
     _compare(layer, ref, np.random.default_rng(0).normal(size=(2, 3, 5, 5)),
@@ -111,12 +111,12 @@ def test_equalized_conv_matches_torch():
 def test_equalized_linear_with_lr_mul_matches_torch():
     tg.manual_seed(2)
     layer = EqualizedLinear(5, 3, lr_mul=0.01, bias_init=1.0).double()
-    w = torch.tensor(layer.weight.numpy(), requires_grad=True)
-    b = torch.tensor(layer.bias.numpy(), requires_grad=True)
+    w = torch.tensor(layer.weight.cpu().numpy(), requires_grad=True)
+    b = torch.tensor(layer.bias.cpu().numpy(), requires_grad=True)
     ref = lambda t: torch.nn.functional.linear(t, w * (math.sqrt(2 / 5) * 0.01), b * 0.01)  # noqa
     _compare(layer, ref, np.random.default_rng(1).normal(size=(4, 5)),
              [(layer.weight, w), (layer.bias, b)])
-    np.testing.assert_allclose(layer.bias.numpy() * 0.01, 1.0)   # bias_init is the effective b
+    np.testing.assert_allclose(layer.bias.cpu().numpy() * 0.01, 1.0)   # bias_init is the effective b
 
 
 @pytest.mark.parametrize("shape, group, f", [((8, 4, 3, 3), 4, 1), ((6, 4, 2, 2), 2, 2),
@@ -140,7 +140,7 @@ def test_pixel_norm_matches_torch():
        scale=st.floats(0.01, 100.0), seed=st.integers(0, 1000))
 def test_pixel_norm_gives_unit_mean_square_per_pixel(n, c, hw, scale, seed):
     x = np.random.default_rng(seed).normal(size=(n, c, hw, hw)) * scale + 0.1
-    y = pixel_norm(tg.tensor(x)).numpy()
+    y = pixel_norm(tg.tensor(x)).cpu().numpy()
     ms = (x ** 2).mean(1)                                      # (n, hw, hw)
     np.testing.assert_allclose((y ** 2).mean(1), ms / (ms + 1e-8), rtol=1e-10)   # exactly
     big = ms > 1e-3                                            # eps = 1e-8 is then negligible
@@ -155,8 +155,8 @@ def test_pixel_norm_gives_unit_mean_square_per_pixel(n, c, hw, scale, seed):
 def test_effective_weight_std_is_the_he_constant(layer, fan_in):
     """Stored w_hat ~ N(0, 1/lr_mul^2); the weight used at run time has std gain/sqrt(fan_in)."""
     c = he_constant(fan_in, layer.gain)
-    w_hat = layer.weight.numpy()
-    w = layer.effective_weight().numpy()
+    w_hat = layer.weight.cpu().numpy()
+    w = layer.effective_weight().cpu().numpy()
     assert abs(w.std() / c - 1) < 0.05, (w.std(), c)
     assert abs(w_hat.std() * layer.lr_mul - 1) < 0.05
     assert abs(w.mean()) < 0.05 * c
@@ -178,7 +178,7 @@ def test_minibatch_stddev_values():
     x = np.zeros((4, 2, 3, 3))
     x[1] = 1.0                            # groups are {0, 2} and {1, 3} (i mod M, M = 2)
     x[3] = 3.0                            # std over {1, 3} of every feature: 1
-    y = minibatch_stddev(tg.tensor(x), group_size=2).numpy()
+    y = minibatch_stddev(tg.tensor(x), group_size=2).cpu().numpy()
     assert y.shape == (4, 3, 3, 3)
     np.testing.assert_allclose(y[:, :2], x)
     np.testing.assert_allclose(y[[0, 2], 2], 1e-4, rtol=1e-6)    # sqrt(1e-8)
@@ -195,8 +195,8 @@ def test_torgb_is_linear_and_fromrgb_leaky():
     to, frm = ToRGB(4, 3), FromRGB(3, 4)
     assert to.conv.gain == 1.0 and to.conv.kernel_size == 1
     x = tg.tensor(np.random.default_rng(0).normal(size=(2, 4, 2, 2)).astype(np.float32))
-    np.testing.assert_allclose(to(x * 2.0).numpy() - to.conv.bias.numpy()[:, None, None],
-                               2 * (to(x).numpy() - to.conv.bias.numpy()[:, None, None]),
+    np.testing.assert_allclose(to(x * 2.0).cpu().numpy() - to.conv.bias.cpu().numpy()[:, None, None],
+                               2 * (to(x).cpu().numpy() - to.conv.bias.cpu().numpy()[:, None, None]),
                                rtol=1e-5, atol=1e-6)
     y = frm(tg.tensor(np.random.default_rng(1).normal(size=(2, 3, 2, 2)).astype(np.float32)))
-    assert y.shape == (2, 4, 2, 2) and (y.numpy() < 0).any()
+    assert y.shape == (2, 4, 2, 2) and (y.cpu().numpy() < 0).any()

@@ -66,11 +66,11 @@ def test_generator_at_alpha_zero_is_the_old_generator_upsampled():
     G = ProGANGenerator(8, 3, 16, fmap_base=32, fmap_max=8)
     z = tg.randn(4, 8)
     for level in (1, 2):
-        old = G.set_stage(level - 1, 1.0)(z).numpy()                 # (4, 3, r/2, r/2)
-        new = G.set_stage(level, 0.0)(z).numpy()                     # (4, 3, r, r)
+        old = G.set_stage(level - 1, 1.0)(z).cpu().numpy()                 # (4, 3, r/2, r/2)
+        new = G.set_stage(level, 0.0)(z).cpu().numpy()                     # (4, 3, r, r)
         np.testing.assert_allclose(new, old.repeat(2, 2).repeat(2, 3), rtol=1e-5, atol=1e-6)
-        half = G.set_stage(level, 0.5)(z).numpy()
-        full = G.set_stage(level, 1.0)(z).numpy()
+        half = G.set_stage(level, 0.5)(z).cpu().numpy()
+        full = G.set_stage(level, 1.0)(z).cpu().numpy()
         np.testing.assert_allclose(half, 0.5 * new + 0.5 * full, rtol=1e-4, atol=1e-5)
         assert not np.allclose(full, new, atol=1e-3)                 # the new block does something
 
@@ -79,8 +79,8 @@ def test_discriminator_at_alpha_zero_is_the_old_discriminator_on_the_downsampled
     tg.manual_seed(1)
     D = ProGANDiscriminator(1, 16, fmap_base=32, fmap_max=8, mbstd_group=4)
     x = tg.randn(8, 1, 16, 16)
-    old = D.set_stage(1, 1.0)(downsample2x(x)).numpy()
-    np.testing.assert_allclose(D.set_stage(2, 0.0)(x).numpy(), old, rtol=1e-5, atol=1e-6)
+    old = D.set_stage(1, 1.0)(downsample2x(x)).cpu().numpy()
+    np.testing.assert_allclose(D.set_stage(2, 0.0)(x).cpu().numpy(), old, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="takes images"):
         D.set_stage(1, 1.0)(x)
 
@@ -90,9 +90,9 @@ def test_real_images_fade_like_the_generator():
     pyramid[0] = pyramid[1].reshape(5, 1, 4, 2, 4, 2).mean((3, 5))
     for alpha in (0.0, 0.25):
         x = progan.real_batch(pyramid, progan.Stage(1, alpha, 1), 3, np.random.default_rng(1),
-                              "cpu").numpy()
+                              "cpu").cpu().numpy()
         idx = np.random.default_rng(1).integers(0, 5, 3)
-        coarse = upsample2x(tg.tensor(pyramid[0][idx])).numpy()
+        coarse = upsample2x(tg.tensor(pyramid[0][idx])).cpu().numpy()
         np.testing.assert_allclose(x, (1 - alpha) * coarse + alpha * pyramid[1][idx], rtol=1e-6)
 
 
@@ -102,7 +102,7 @@ def test_every_conv_and_dense_of_the_pair_is_equalised():
     assert "Conv2d" not in kinds and "Linear" not in kinds
     assert sum(isinstance(m, EqualizedConv2d) for m in G.modules()) == 1 + 2 + 2   # +2 ToRGB
     for p in G.parameters():                                         # stored N(0, 1) or 0
-        assert p.ndim == 1 or p.numel() < 100 or abs(float(p.numpy().std()) - 1) < 0.2
+        assert p.ndim == 1 or p.numel() < 100 or abs(float(p.cpu().numpy().std()) - 1) < 0.2
 
 
 # ----------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def test_resume_is_exact_across_a_resolution_change(tmp_path):
     for out in (full, resumed):
         G, D, G_ema = progan.build_models(config, 1)
         restore_checkpoint(os.path.join(out, "checkpoint.npz"), G=G, D=D, G_ema=G_ema)
-        states.append({f"{name}.{k}": v.numpy() for name, net in (("G", G), ("D", D),
+        states.append({f"{name}.{k}": v.cpu().numpy() for name, net in (("G", G), ("D", D),
                        ("G_ema", G_ema)) for k, v in net.state_dict().items()})
     for k in states[0]:
         np.testing.assert_array_equal(states[0][k], states[1][k], err_msg=k)

@@ -15,6 +15,7 @@ from tinygen import losses as L
 from tinygen.gradcheck import gradcheck, gradgradcheck
 from tinygen.models import stylegan_nets as S
 from tinygen.ops.conv import conv2d
+from tinygen_tests.conftest import assert_allclose, assert_array_equal, host, on_default_device
 
 
 def leaf(rng, *shape, shift=0.0):
@@ -96,9 +97,9 @@ def test_adain_matches_torch():
     ref = torch.nn.functional.instance_norm(tx, eps=1e-8) * ts[:, :, None, None] \
         + tb[:, :, None, None]
     ref.backward(torch.tensor(g))
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-9, atol=1e-9)
+    assert_allclose(out.data, ref.detach().numpy(), rtol=1e-9, atol=1e-9)
     for a, b in zip(ours, (tx, ts, tb)):
-        np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=1e-8, atol=1e-9)
+        assert_allclose(a.grad.data, b.grad.numpy(), rtol=1e-8, atol=1e-9)
 
 
 def test_modulated_conv_matches_torch_per_sample_loop():
@@ -120,9 +121,9 @@ def test_modulated_conv_matches_torch_per_sample_loop():
         ys.append(torch.nn.functional.conv2d(tx[n:n + 1], w2, padding=1))
     ref = torch.cat(ys)
     ref.backward(torch.tensor(g))
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-9, atol=1e-9)
+    assert_allclose(out.data, ref.detach().numpy(), rtol=1e-9, atol=1e-9)
     for a, b in zip(ours, (tx, tw, ts)):
-        np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=1e-8, atol=1e-9)
+        assert_allclose(a.grad.data, b.grad.numpy(), rtol=1e-8, atol=1e-9)
 
 
 def test_r1_matches_torch_double_backward():
@@ -143,8 +144,8 @@ def test_r1_matches_torch_double_backward():
     ref = 5.0 * (gx ** 2).reshape(4, -1).sum(1).mean()
     ref.backward()
     assert float(r1.item()) == pytest.approx(float(ref), rel=1e-10)
-    np.testing.assert_allclose(w1.grad.data, tw1.grad.numpy(), rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(w2.grad.data, tw2.grad.numpy(), rtol=1e-8, atol=1e-10)
+    assert_allclose(w1.grad.data, tw1.grad.numpy(), rtol=1e-8, atol=1e-10)
+    assert_allclose(w2.grad.data, tw2.grad.numpy(), rtol=1e-8, atol=1e-10)
 
 
 # ---------------------------------------------------------------- properties
@@ -155,9 +156,9 @@ def test_adain_output_statistics_are_the_style(n, c, side, seed):
     rng = np.random.default_rng(seed)
     x = tg.tensor(rng.normal(size=(n, c, side, side)) * 3.0 + 2.0)
     ys, yb = rng.normal(size=(n, c)) * 2.0, rng.normal(size=(n, c)) * 2.0
-    y = S.adain(x, tg.tensor(ys), tg.tensor(yb)).data
-    np.testing.assert_allclose(y.mean(axis=(2, 3)), yb, atol=1e-9)
-    np.testing.assert_allclose(y.std(axis=(2, 3)), np.abs(ys), rtol=1e-6, atol=1e-7)
+    y = host(S.adain(x, tg.tensor(ys), tg.tensor(yb)))
+    assert_allclose(y.mean(axis=(2, 3)), yb, atol=1e-9)
+    assert_allclose(y.std(axis=(2, 3)), np.abs(ys), rtol=1e-6, atol=1e-7)
 
 
 @settings(max_examples=15, deadline=None)
@@ -167,15 +168,15 @@ def test_demodulated_weights_have_unit_norm_per_output_channel(n, c, o, k, seed)
     rng = np.random.default_rng(seed)
     w = tg.tensor(rng.normal(size=(o, c, k, k)))
     s = tg.tensor(rng.uniform(0.5, 3.0, size=(n, c)) * rng.choice([-1.0, 1.0], size=(n, c)))
-    w2 = S.modulate(w, s, demodulate=True, eps=0.0).data             # (N, O, C, k, k)
+    w2 = host(S.modulate(w, s, demodulate=True, eps=0.0))             # (N, O, C, k, k)
     norms = np.sqrt((w2 ** 2).sum(axis=(2, 3, 4)))                   # (N, O)
-    np.testing.assert_allclose(norms, 1.0, rtol=1e-6)
+    assert_allclose(norms, 1.0, rtol=1e-6)
 
 
 def test_normalised_latent_lies_on_the_sphere():
     z = tg.tensor(np.random.default_rng(0).normal(size=(5, 16)) * 7.0)
-    r = np.sqrt((S.normalise_latent(z).data ** 2).mean(1))
-    np.testing.assert_allclose(r, 1.0, rtol=1e-6)
+    r = np.sqrt((host(S.normalise_latent(z)) ** 2).mean(1))
+    assert_allclose(r, 1.0, rtol=1e-6)
 
 
 def test_errors_name_the_shapes():
@@ -208,22 +209,22 @@ def test_layers_and_crossover_of_coarse_styles(G):
 def test_crossover_at_zero_layers_is_the_second_latents_image(G):
     z1, z2 = tg.randn(3, 8), tg.randn(3, 8)
     with tg.no_grad():
-        mixed = G(z1, z2=z2, crossover=0, noise_mode="const").data
-        fine = G(z2, noise_mode="const").data
-        coarse = G(z1, noise_mode="const").data
-        all_first = G(z1, z2=z2, crossover=G.num_ws, noise_mode="const").data
-    np.testing.assert_array_equal(mixed, fine)
-    np.testing.assert_array_equal(all_first, coarse)
+        mixed = host(G(z1, z2=z2, crossover=0, noise_mode="const"))
+        fine = host(G(z2, noise_mode="const"))
+        coarse = host(G(z1, noise_mode="const"))
+        all_first = host(G(z1, z2=z2, crossover=G.num_ws, noise_mode="const"))
+    assert_array_equal(mixed, fine)
+    assert_array_equal(all_first, coarse)
     assert np.abs(mixed - coarse).max() > 1e-3
 
 
 def test_truncation_psi_zero_gives_the_w_avg_image_for_every_z(G):
-    G.w_avg.data[...] = np.linspace(-1, 1, 8)
+    G.w_avg.data[...] = on_default_device(np.linspace(-1, 1, 8))
     with tg.no_grad():
-        x = G(tg.randn(4, 8), psi=0.0, noise_mode="const").data
-        ref = G.synthesis(G.broadcast(G.w_avg.reshape(1, 8)),
-                          G.make_noise(1, "const")).data
-    np.testing.assert_allclose(x, np.repeat(ref, 4, axis=0), rtol=1e-5, atol=1e-5)
+        x = host(G(tg.randn(4, 8), psi=0.0, noise_mode="const"))
+        ref = host(G.synthesis(G.broadcast(G.w_avg.reshape(1, 8)),
+                               G.make_noise(1, "const")))
+    assert_allclose(x, np.repeat(ref, 4, axis=0), rtol=1e-5, atol=1e-5)
 
 
 def test_w_avg_tracks_the_mean_w():
@@ -232,16 +233,16 @@ def test_w_avg_tracks_the_mean_w():
     w = tg.tensor(np.ones((3, 4), np.float32) * 2.0)
     g.track_w_avg(w)
     g.track_w_avg(w)
-    np.testing.assert_allclose(g.w_avg.data, 1.5)                    # 0 -> 1 -> 1.5
+    assert_allclose(g.w_avg.data, 1.5)                    # 0 -> 1 -> 1.5
 
 
 def test_noise_modes(G):
     z = tg.randn(2, 8)
     with tg.no_grad():
-        a, b = (G(z, noise_mode="const").data for _ in range(2))
-        r1, r2 = (G(z, noise_mode="random").data for _ in range(2))
-        none = G(z, noise_mode="none").data
-    np.testing.assert_array_equal(a, b)
+        a, b = (host(G(z, noise_mode="const")) for _ in range(2))
+        r1, r2 = (host(G(z, noise_mode="random")) for _ in range(2))
+        none = host(G(z, noise_mode="none"))
+    assert_array_equal(a, b)
     assert np.abs(r1 - r2).max() > 1e-4 and np.abs(none - a).max() > 1e-4
     with pytest.raises(ValueError, match="noise_mode"):
         G.make_noise(2, "fixed")

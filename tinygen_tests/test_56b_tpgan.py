@@ -15,12 +15,13 @@ from PIL import Image
 import tinygen as tg
 from tinygen import cli
 from tinygen import losses as L
-from tinygen.data.paired import load_paired, pad_images, rotation_pairs
+from tinygen.data.paired import load_paired, rotation_pairs
 from tinygen.gradcheck import check_module, gradcheck, gradgradcheck
 from tinygen.io.checkpoint import load_checkpoint
 from tinygen.methods import tpgan as T
 from tinygen.methods.run import read_metrics
 from tinygen.models.zoo_nets import TwoPathwayGenerator, quadrants, tile_quadrants
+from tinygen_tests.conftest import on_default_device
 
 TINY = ["--ngf", "4", "--nlf", "2", "--features", "2", "--ndf", "4", "--batch-size", "4",
         "--identity-steps", "5", "--quiet", "--log-every", "2", "--sample-every", "2"]
@@ -75,14 +76,14 @@ def test_quadrants_tile_back_and_each_local_path_sees_only_its_own():
     x = tg.tensor(np.arange(2 * 3 * 8 * 8, dtype=np.float32).reshape(2, 3, 8, 8))
     parts = quadrants(x)
     assert [tuple(p.shape) for p in parts] == [(2, 3, 4, 4)] * 4
-    np.testing.assert_array_equal(tile_quadrants(parts).numpy(), x.numpy())
+    np.testing.assert_array_equal(tile_quadrants(parts).cpu().numpy(), x.cpu().numpy())
     G = TwoPathwayGenerator(1, 1, size=8, ngf=2, nlf=2, features=2).eval()
     assert (G.depth, G.local_depth, G.multiple) == (3, 2, 8)
     a = np.random.default_rng(0).standard_normal((1, 1, 8, 8)).astype(np.float32)
     h = tg.tensor(a, requires_grad=True)
     out = G.local_paths[0](quadrants(h)[0])
     out.sum().backward()
-    g = np.abs(h.grad.numpy()[0, 0])
+    g = np.abs(h.grad.cpu().numpy()[0, 0])
     assert g[:4, :4].sum() > 0 and g[4:].sum() == 0 and g[:, 4:].sum() == 0
 
 
@@ -91,7 +92,7 @@ def test_two_pathway_generator_gradcheck():
     G = TwoPathwayGenerator(1, 1, size=4, ngf=1, nlf=1, features=1)
     rng = np.random.default_rng(3)
     for p in G.parameters():
-        p.data[...] = rng.standard_normal(p.shape) * 0.5
+        p.data[...] = on_default_device(rng.standard_normal(p.shape) * 0.5)
     x = rng.standard_normal((2, 1, 4, 4))
     assert all(r.passed for r in check_module(G, x))
 
@@ -115,19 +116,20 @@ def test_generator_step_terms_by_value(tmp_path):
     config = T.Config(lambda_sym=0.3, quiet=True, out=str(tmp_path / "unused"))
     G, D = T.build_models(config, 1, 1, 32)
     rng = np.random.default_rng(0)
-    b = tg.tensor(rng.uniform(-1, 1, (2, 1, 32, 32)).astype(np.float32))
-    y = tg.tensor(rng.uniform(-1, 1, (2, 1, 32, 32)).astype(np.float32), requires_grad=True)
+    b = tg.tensor(rng.uniform(-1, 1, (2, 1, 32, 32)).astype(np.float32), device=config.device)
+    y = tg.tensor(rng.uniform(-1, 1, (2, 1, 32, 32)).astype(np.float32), device=config.device,
+                  requires_grad=True)
     phi = T.build_identity_net(config, np.zeros((1, 1, 32, 32), np.float32), np.arange(10))
     opt = tg.optim.SGD([y], lr=0.0)
-    out = T.generator_step(config, D, phi, opt, b, y)
-    yn, bn = y.numpy(), b.numpy()
+    out = {k: float(v) for k, v in T.generator_step(config, D, phi, opt, b, y).items()}
+    yn, bn = y.cpu().numpy(), b.cpu().numpy()
     assert np.isclose(out["loss_pixel"], np.abs(yn - bn).mean(), rtol=1e-5)
     assert np.isclose(out["loss_sym"], np.abs(yn - yn[..., ::-1]).mean(), rtol=1e-5)
     tv = ((yn[:, :, 1:] - yn[:, :, :-1]) ** 2).sum() + ((yn[..., 1:] - yn[..., :-1]) ** 2).sum()
     assert np.isclose(out["loss_tv"], tv / yn.size, rtol=1e-5)
     with tg.no_grad():
-        f = np.abs(phi.features(tg.tensor((yn + 1) / 2)).numpy()
-                   - phi.features(tg.tensor((bn + 1) / 2)).numpy()).mean()
+        f = np.abs(phi.features(tg.tensor((yn + 1) / 2)).cpu().numpy()
+                   - phi.features(tg.tensor((bn + 1) / 2)).cpu().numpy()).mean()
     assert np.isclose(out["loss_ip"], f, rtol=1e-5)
     total = (out["loss_pixel"] + 0.3 * out["loss_sym"] + 1e-3 * out["loss_adv"]
              + 3e-3 * out["loss_ip"] + 1e-4 * out["loss_tv"])

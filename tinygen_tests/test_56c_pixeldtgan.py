@@ -21,6 +21,7 @@ from tinygen.io.checkpoint import load_checkpoint
 from tinygen.methods import pixeldtgan as P
 from tinygen.methods.run import read_metrics
 from tinygen.models.zoo_nets import Converter
+from tinygen_tests.conftest import on_default_device
 
 TINY = ["--ngf", "4", "--ndf", "4", "--nz", "4", "--batch-size", "4", "--quiet",
         "--log-every", "2", "--sample-every", "2"]
@@ -85,7 +86,7 @@ def test_converter_gradcheck():
     C = Converter(1, 1, 8, ndf=1, ngf=1, nz=2)
     rng = np.random.default_rng(3)
     for p in C.parameters():
-        p.data[...] = rng.standard_normal(p.shape) * 0.5
+        p.data[...] = on_default_device(rng.standard_normal(p.shape) * 0.5)
     assert all(r.passed for r in check_module(C, rng.standard_normal((3, 1, 8, 8))))
 
 
@@ -93,7 +94,7 @@ class _Fixed(tg.nn.Module):
     """A 'discriminator' whose logit is the mean of its input (times a weight of 1)."""
     def __init__(self):
         super().__init__()
-        self.w = tg.nn.Parameter(np.ones(1))
+        self.w = tg.nn.Parameter(tg.tensor(np.ones(1)))
 
     def forward(self, x):
         return x.reshape(x.shape[0], -1).mean(1, keepdim=True) * self.w
@@ -105,20 +106,21 @@ def test_discriminator_and_converter_losses_by_value():
                       for _ in range(4))
     D = _Fixed()
     opt = tg.optim.SGD(D.parameters(), lr=0.0)
-    logit = lambda *xs: np.concatenate([x.numpy() for x in xs], 1).reshape(3, -1).mean(1)
-    r = P.discriminator_r_step(D, opt, pos, y)["loss_d_r"]
+    logit = lambda *xs: np.concatenate([x.cpu().numpy() for x in xs], 1).reshape(3, -1).mean(1)
+    r = float(P.discriminator_r_step(D, opt, pos, y)["loss_d_r"])
     assert np.isclose(r, _softplus(-logit(pos)).mean() + _softplus(logit(y)).mean())
-    da = P.discriminator_a_step(D, opt, a, pos, neg, y)["loss_d_a"]
+    da = float(P.discriminator_a_step(D, opt, a, pos, neg, y)["loss_d_a"])
     expected = (_softplus(-logit(a, pos)).mean() + _softplus(logit(a, neg)).mean()
                 + _softplus(logit(a, y)).mean())                   # t = 1, 0, 0
     assert np.isclose(da, expected)
     y.requires_grad = True
     out = P.converter_step(P.Config(quiet=True), D, D, tg.optim.SGD([y], lr=0.0), a, pos, y)
     c = 0.5 * (_softplus(-logit(y)).mean() + _softplus(-logit(a, y)).mean())
-    assert np.isclose(out["loss_c"], c) and "loss_l1" not in out   # the paper: no pixel loss
+    assert np.isclose(float(out["loss_c"]), c) and "loss_l1" not in out   # the paper: no pixel loss
     l1 = P.converter_step(P.Config(lambda_l1=2.0, quiet=True), D, D,
                           tg.optim.SGD([y], lr=0.0), a, pos, y)
-    assert np.isclose(l1["loss_c"], c + 2.0 * np.abs(pos.numpy() - y.numpy()).mean())
+    l1_pixel = np.abs(pos.cpu().numpy() - y.cpu().numpy()).mean()
+    assert np.isclose(float(l1["loss_c"]), c + 2.0 * l1_pixel)
 
 
 def test_unassociated_targets_are_never_the_pairs_own():

@@ -71,8 +71,8 @@ def test_vocabulary_bag_of_words_is_the_mean_of_the_word_embeddings(tmp_path):
     bow = vocab.bag_of_words(["seven red red"])
     np.testing.assert_allclose(bow, [[0, 0, 2 / 3, 1 / 3, 0, 0]])
     enc = TextEncoder(len(vocab), 5)
-    phi = enc(tg.tensor(bow)).numpy()
-    E = enc.embed.weight.numpy()
+    phi = enc(tg.tensor(bow)).cpu().numpy()
+    E = enc.embed.weight.cpu().numpy()
     np.testing.assert_allclose(phi[0], (2 * E[2] + E[3]) / 3, rtol=1e-6)
     with pytest.raises(ValueError, match=r"'green' is not in the run's vocabulary; known "
                                          r"words: blue, one, red, seven, thick, thin"):
@@ -132,15 +132,15 @@ def test_conditioning_augmentation_samples_mu_plus_sigma_eps_and_its_kl():
     phi = tg.tensor(np.random.default_rng(0).normal(size=(5, 3)))
     eps = tg.tensor(np.random.default_rng(1).normal(size=(5, 2)))
     c_hat, mu, logvar = ca(phi, eps)
-    h = phi.numpy() @ ca.fc.weight.numpy().T + ca.fc.bias.numpy()
-    np.testing.assert_allclose(mu.numpy(), h[:, :2])
-    np.testing.assert_allclose(c_hat.numpy(), h[:, :2] + np.exp(h[:, 2:] / 2) * eps.numpy())
+    h = phi.cpu().numpy() @ ca.fc.weight.cpu().numpy().T + ca.fc.bias.cpu().numpy()
+    np.testing.assert_allclose(mu.cpu().numpy(), h[:, :2])
+    np.testing.assert_allclose(c_hat.cpu().numpy(), h[:, :2] + np.exp(h[:, 2:] / 2) * eps.cpu().numpy())
     kl = 0.5 * (h[:, :2] ** 2 + np.exp(h[:, 2:]) - 1 - h[:, 2:]).mean()   # over batch and N_g
     assert S.kl_term(mu, logvar).item() == pytest.approx(kl)
     zero = tg.zeros(4, 2, dtype=tg.float64)
     assert S.kl_term(zero, zero).item() == 0.0                       # N(0, I) itself
-    draws = ca(tg.tensor(np.zeros((4000, 3))))[0].numpy()             # mu, sigma of the bias
-    b = ca.fc.bias.numpy()
+    draws = ca(tg.tensor(np.zeros((4000, 3))))[0].cpu().numpy()             # mu, sigma of the bias
+    b = ca.fc.bias.cpu().numpy()
     np.testing.assert_allclose(draws.mean(0), b[:2], atol=0.1)
     np.testing.assert_allclose(draws.std(0), np.exp(b[2:] / 2), rtol=0.1)
 
@@ -166,7 +166,7 @@ def test_matching_aware_loss_counts_a_real_image_with_wrong_text_as_a_negative()
     rng = np.random.default_rng(3)
     r, w, f = (tg.tensor(rng.normal(size=(4, 1)), requires_grad=True) for _ in range(3))
     sp = lambda a: np.log1p(np.exp(a))                               # softplus
-    want = sp(-r.numpy()).mean() + 0.5 * (sp(w.numpy()).mean() + sp(f.numpy()).mean())
+    want = sp(-r.cpu().numpy()).mean() + 0.5 * (sp(w.cpu().numpy()).mean() + sp(f.cpu().numpy()).mean())
     assert S.matching_aware_d_loss(r, w, f).item() == pytest.approx(want)
     big = tg.tensor(np.full((4, 1), 20.0))
     assert S.matching_aware_d_loss(big, -big, -big).item() < 1e-6    # D right on all three
@@ -187,7 +187,7 @@ def test_the_nets_shapes_and_a_gradient_through_both_generators_and_d():
     s0, mu, logvar = G0(z, bow, eps)
     assert s0.shape == (3, 3, 8, 8) and mu.shape == logvar.shape == (3, 2)
     image = G1(s0, bow, eps)[0]
-    assert image.shape == (3, 3, 16, 16) and float(abs(image.numpy()).max()) <= 1
+    assert image.shape == (3, 3, 16, 16) and float(abs(image.cpu().numpy()).max()) <= 1
     assert D(image, bow).shape == (3, 1)
     assert gradcheck(lambda t: D(G1(G0(t, bow, eps)[0], bow, eps)[0], bow), (z,),
                      n_directions=3).passed

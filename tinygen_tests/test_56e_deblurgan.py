@@ -22,7 +22,7 @@ from tinygen.methods import deblurgan as DB
 from tinygen.methods.run import read_metrics
 from tinygen.models.translation import ResNetGenerator
 
-from conftest import check_grads, t64
+from conftest import assert_allclose, check_grads, t64
 
 TINY = ["--patch-size", "16", "--batch-size", "2", "--ngf", "4", "--g-blocks", "1",
         "--ndf", "4", "--d-layers", "1", "--n-critic", "2", "--max-blur", "5",
@@ -164,7 +164,7 @@ def test_resout_generator_gradchecks_and_starts_from_the_identity():
         last = G.main[-2]                                              # c7s1-out conv
         last.weight.data[...] = 0
         last.bias.data[...] = 0
-        np.testing.assert_allclose(G(x).data, x.data)                  # x + tanh(0) = x
+        assert_allclose(G(x), x)                                       # x + tanh(0) = x
         last.bias.data[...] = 5.0                                      # tanh(5) ~ 1: clamped
         assert float(G(x).data.max()) == 1.0
     with pytest.raises(ValueError, match="as many input as output channels"):
@@ -175,10 +175,11 @@ def test_perceptual_loss_gradchecks_and_is_zero_on_the_target():
     from tinygen.models.vgg import RandomMultiScaleFeatures
     phi = RandomMultiScaleFeatures(scales=3, channels=4).double()
     rng = np.random.default_rng(2)
-    sharp = rng.uniform(-0.8, 0.8, (2, 3, 8, 8))
-    y = t64(sharp + 0.3 * rng.standard_normal(sharp.shape))
+    sharp_np = rng.uniform(-0.8, 0.8, (2, 3, 8, 8))
+    y = t64(sharp_np + 0.3 * rng.standard_normal(sharp_np.shape))
+    sharp = tg.tensor(sharp_np)                                      # the target, on y's device
     check_grads(lambda a: DB.perceptual_loss(phi, DB.FALLBACK_LAYERS, a, sharp), y, atol=1e-5)
-    assert float(DB.perceptual_loss(phi, DB.FALLBACK_LAYERS, t64(sharp), sharp).item()) == 0.0
+    assert float(DB.perceptual_loss(phi, DB.FALLBACK_LAYERS, t64(sharp_np), sharp).item()) == 0.0
     assert float(DB.perceptual_loss(phi, DB.FALLBACK_LAYERS, y, sharp).item()) > 1e-3
 
 
@@ -189,8 +190,8 @@ def test_the_objective_terms_by_value():
     phi, layers, kind = DB.build_features(config, log=lambda *a: None)
     assert kind == "random" and layers == DB.FALLBACK_LAYERS
     rng = np.random.default_rng(0)
-    sharp = tg.tensor(rng.uniform(-1, 1, (2, 3, 16, 16)).astype(np.float32))
-    y = G(tg.tensor(rng.uniform(-1, 1, (2, 3, 16, 16)).astype(np.float32)))
+    sharp = tg.tensor(rng.uniform(-1, 1, (2, 3, 16, 16)).astype(np.float32), device=config.device)
+    y = G(tg.tensor(rng.uniform(-1, 1, (2, 3, 16, 16)).astype(np.float32), device=config.device))
     out = {k: float(v) for k, v in DB.critic_step(config, D, opt_d, sharp, y).items()}
     assert out["loss_d"] == pytest.approx(-out["wasserstein"] + out["gp"], rel=1e-5)
     assert out["gp"] >= 0

@@ -28,7 +28,7 @@ import sys
 import time
 
 import tinygen
-from tinygen import backend
+from tinygen import backend, nn
 from tinygen import losses as L
 from tinygen.backend import blas_threads
 from tinygen.io.plot import FAKE, REAL, Canvas, line_plot, save_gif, save_image, side_by_side
@@ -80,14 +80,15 @@ LOSS_D = (31, 119, 180)      # blue
 SIZE = 400                   # pixels of the square panel
 
 
-def decision_surface(D, view, loss, n=80, device="cpu"):
+def decision_surface(D, view, loss, n=80, device=None):
     """D's decision on the n x n grid of cells of ``view`` (a :class:`tinygen.io.plot.Canvas`)
     -> values in [0, 1], (n, n) with row 0 at the bottom (``Canvas.heatmap``'s layout).
 
     GAN losses: D(x) = sigmoid(logit). Critics (wgan, wgan-gp, hinge, lsgan): the score
     is unbounded and defined up to a constant, so it is standardised over the grid and
-    squashed: 1/2 + 1/2 tanh((f - mean f) / std f).
+    squashed: 1/2 + 1/2 tanh((f - mean f) / std f). ``device``: D's (None: where D lives).
     """
+    device = device or nn.module_device(D)
     pts = tinygen.tensor(view.grid(n).astype(np.float32), device=device)   # (n*n, 2)
     with tinygen.no_grad():
         s = backend.to_host(D(pts).data).reshape(n, n).astype(np.float64)
@@ -96,8 +97,10 @@ def decision_surface(D, view, loss, n=80, device="cpu"):
     return 0.5 + 0.5 * np.tanh((s - s.mean()) / (s.std() + 1e-12))
 
 
-def manifold_lines(G, lines=11, points=48, radius=2.5, device="cpu"):
-    """G applied to a square grid of noise lines z in [-r, r]^2 -> list of (points, 2) polylines."""
+def manifold_lines(G, lines=11, points=48, radius=2.5, device=None):
+    """G applied to a square grid of noise lines z in [-r, r]^2 -> list of (points, 2) polylines
+    (made on ``device``; None: where G lives)."""
+    device = device or nn.module_device(G)
     t = np.linspace(-radius, radius, points)
     c = np.linspace(-radius, radius, lines)
     zs = [np.stack([t, np.full_like(t, ci)], 1) for ci in c] + \
@@ -252,7 +255,8 @@ def demo_main(argv) -> int:
     parser.add_argument("--steps", type=int, default=None,
                         help="generator steps (default: the preset's budget for the loss)")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, data and noise")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--device", default=backend.get_default_device(),
+                        help="cpu, cuda or cuda:N (default: $TINYGEN_DEVICE or cpu)")
     parser.add_argument("--html", action="store_true",
                         help="also write gan2d.html: GAN Lab in the browser (step slider, "
                              "play/pause, a toggle per layer, the curves with a cursor)")

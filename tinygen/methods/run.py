@@ -61,7 +61,8 @@ class RunOptions:
     """Options of every run, data-driven or not (``tinygen run METHOD --help`` lists them)."""
     steps: int = 1000                  # optimisation steps (generator steps for GANs)
     seed: int = 0                      # seeds the weights, the data order and every sample
-    device: str = "cpu"                # cpu, cuda or cuda:N
+    device: str = dataclasses.field(default_factory=backend.get_default_device)  # cpu, cuda or
+                                       # cuda:N (tinygen's default device: $TINYGEN_DEVICE or cpu)
     out: Optional[str] = None          # output folder (default: a new runs/<method>-<time>)
     log_every: int = 100               # steps between metrics.jsonl lines
     sample_every: int = 500            # steps between sample grids / frames

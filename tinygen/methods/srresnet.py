@@ -380,7 +380,8 @@ def sr_main(argv=None) -> int:
     p.add_argument("--out", required=True, help="the PNG to write")
     p.add_argument("--tile", type=int, default=128, help="LR tile side for large inputs")
     p.add_argument("--overlap", type=int, default=16, help="LR context pixels around each tile")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--device", default=backend.get_default_device(),
+                   help="cpu, cuda or cuda:N (default: $TINYGEN_DEVICE or cpu)")
     a = p.parse_args(argv)
     model, config = load_sr_model(a.checkpoint)
     if a.scale != config.scale:

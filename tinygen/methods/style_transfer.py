@@ -195,10 +195,10 @@ def save_png(path: str, img, title: str = "", caption: str = "") -> None:
     save_image(titled(to_uint8(img), title, caption) if title else to_uint8(img), path)
 
 
-def image_to_tensor(img, device="cpu", dtype=np.float32) -> Tensor:
-    """(H, W, 3) host image -> (1, 3, H, W) tensor on ``device``."""
+def image_to_tensor(img, device=None, dtype=np.float32) -> Tensor:
+    """(H, W, 3) host image -> (1, 3, H, W) tensor on ``device`` (None: the default device)."""
     arr = np.ascontiguousarray(img.transpose(2, 0, 1)[None].astype(dtype))
-    return Tensor(backend.to_device(arr, device))
+    return Tensor(backend.to_device(arr, device or backend.get_default_device()))
 
 
 def tensor_to_image(x: Tensor):

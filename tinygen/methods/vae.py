@@ -328,7 +328,8 @@ def demo_main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="output folder (default: a new runs/vae-* folder)")
     parser.add_argument("--steps", type=int, default=3000, help="Adam steps per VAE")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data, weights and samples")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--device", default=backend.get_default_device(),
+                        help="cpu, cuda or cuda:N (default: $TINYGEN_DEVICE or cpu)")
     args = parser.parse_args(argv)
     out = args.out or R.new_folder("vae")
     os.makedirs(out, exist_ok=True)

@@ -364,7 +364,8 @@ def demo_main(argv=None) -> int:
     p.add_argument("--am-steps", type=int, default=150, help="activation-maximisation steps")
     p.add_argument("--vgg", action="store_true",
                    help="also visualise VGG19 conv units (needs vgg19-dcbb9e9d.pth)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--device", default=backend.get_default_device(),
+                   help="cpu, cuda or cuda:N (default: $TINYGEN_DEVICE or cpu)")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     out = args.out or R.new_folder("visualize")
     os.makedirs(out, exist_ok=True)

@@ -26,6 +26,7 @@ import sys
 
 import numpy as np
 
+from tinygen import backend
 from tinygen.metrics.fid import compute_statistics_of, frechet_distance, load_statistics, \
     save_statistics
 
@@ -129,7 +130,8 @@ def _parser():
                         help="Inception feature size: 64, 192, 768 or 2048 (default 2048); for "
                              "domain features the classifier's size (default)")
     parser.add_argument("--batch-size", type=int, default=50)
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--device", default=backend.get_default_device(),
+                        help="cpu, cuda or cuda:N (default: $TINYGEN_DEVICE or cpu)")
     parser.add_argument("--save-stats", metavar="OUT.npz", default=None,
                         help="write the statistics of PATH_A to this file (with only PATH_A "
                              "given, that is all the command does)")

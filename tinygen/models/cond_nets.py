@@ -149,8 +149,9 @@ def generator_net(options, data_shape, name: str, nz_in: int):
 
 
 def build_conditional_pair(options, data_shape, num_classes: int, nz: int,
-                           projection: bool = False, d_norm: str = "batch", device="cpu"):
-    """(G(z, y), D(x, y)) of a cGAN for ``options`` (a GANArch: arch, widths, activations).
+                           projection: bool = False, d_norm: str = "batch", device=None):
+    """(G(z, y), D(x, y)) of a cGAN for ``options`` (a GANArch: arch, widths, activations), on
+    ``device`` (None: the default device).
 
     D: the label concatenated to its input (:class:`ConcatDiscriminator`; DCGAN's D on
     C + K channels), or with ``projection`` the projection discriminator. ``d_norm``: the

@@ -40,8 +40,9 @@ def latent_size(arch: GANArch, is_points: bool) -> int:
     return arch.latent_dim or (2 if is_points else 100)
 
 
-def build_gan_pair(arch: GANArch, data_shape: tuple, d_norm: str = "batch", device="cpu"):
-    """(G, D) for data of ``data_shape`` ((2,) for points, (C, H, W) for images), on ``device``.
+def build_gan_pair(arch: GANArch, data_shape: tuple, d_norm: str = "batch", device=None):
+    """(G, D) for data of ``data_shape`` ((2,) for points, (C, H, W) for images), on ``device``
+    (None: the default device, where layers are made, as PyTorch's factories do).
 
     ``d_norm``: normalisation in D: 'batch' (DCGAN), 'none' or 'layer' (a WGAN-GP critic,
     whose penalty is per sample and must not mix the batch).

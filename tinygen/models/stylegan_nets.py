@@ -200,8 +200,8 @@ class StyleLayer(nn.Module):
                 self.conv = EqualizedConv2d(in_channels, out_channels, 3, padding=1)
             self.affine = EqualizedLinear(w_dim, 2 * out_channels, gain=1.0)   # (y_s, y_b)
             self.affine.bias.data[:out_channels] = 1.0               # y_s starts at 1, y_b at 0
-        self.noise_strength = nn.Parameter(np.zeros(out_channels, np.float32))   # B
-        self.bias = nn.Parameter(np.zeros(out_channels, np.float32))             # b
+        self.noise_strength = nn.Parameter(tensor(np.zeros(out_channels, np.float32)))   # B
+        self.bias = nn.Parameter(tensor(np.zeros(out_channels, np.float32)))     # b
         self.out_channels = out_channels
         self.register_buffer("noise_const", randn(1, 1, resolution, resolution))
 
@@ -234,7 +234,7 @@ class ToRGB(nn.Module):
             self.weight = nn.Parameter(randn(channels, in_channels, 1, 1).data)
             self.weight_gain = he_constant(in_channels, gain=1.0)
             self.affine = EqualizedLinear(w_dim, in_channels, gain=1.0, bias_init=1.0)
-            self.bias = nn.Parameter(np.zeros(channels, np.float32))
+            self.bias = nn.Parameter(tensor(np.zeros(channels, np.float32)))
         else:
             self.rgb = PlainToRGB(in_channels, channels)             # equalised 1x1, gain 1
 
@@ -272,7 +272,7 @@ class SynthesisNetwork(nn.Module):
             raise ValueError(f"stylegan: the resolution must be a power of two >= 4, "
                              f"got {resolution}")
         c4 = widths[4]
-        self.const = nn.Parameter(np.ones((1, c4, 4, 4), np.float32))   # the learned input
+        self.const = nn.Parameter(tensor(np.ones((1, c4, 4, 4), np.float32)))   # the learned input
         layers, r, c_in = [], 4, c4
         while r <= resolution:
             c = widths[r]

@@ -4,7 +4,9 @@ PyTorch's module paths work too: ``nn.functional`` (the same module as
 :mod:`tinygen.functional`), ``nn.init``, ``nn.utils`` (clip_grad_norm_, spectral_norm) and
 ``nn.parallel`` (data_parallel, for one device).
 """
-from tinygen.nn.module import Module, Parameter, Sequential, ModuleList, ModuleDict  # noqa: F401
+from tinygen.nn.module import (  # noqa: F401
+    Module, Parameter, Sequential, ModuleList, ModuleDict, module_device,
+)
 from tinygen.nn.layers import (  # noqa: F401
     Linear, Identity, ReLU, LeakyReLU, Tanh, Sigmoid, Softplus, ELU, GELU, SiLU, PReLU, Softmax,
     LogSoftmax, Flatten, Unflatten,
