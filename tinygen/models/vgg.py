@@ -42,6 +42,7 @@ from typing import Iterable, Optional
 from tinygen import backend, nn, ops
 from tinygen import functional as F
 from tinygen.autograd import Tensor
+from tinygen.creation import tensor   # constants on the default device, beside the parameters
 
 np = backend.numpy   # host arrays for the constants and the random filters
 
@@ -79,9 +80,9 @@ class ImageNetNormalize(nn.Module):
 
     def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD):
         super().__init__()
-        self.register_buffer("mean", Tensor(np.asarray(mean, np.float32).reshape(1, 3, 1, 1)),
+        self.register_buffer("mean", tensor(np.asarray(mean, np.float32).reshape(1, 3, 1, 1)),
                              persistent=False)
-        self.register_buffer("std", Tensor(np.asarray(std, np.float32).reshape(1, 3, 1, 1)),
+        self.register_buffer("std", tensor(np.asarray(std, np.float32).reshape(1, 3, 1, 1)),
                              persistent=False)
 
     def forward(self, x):
@@ -332,7 +333,7 @@ class BlurDownsample(nn.Module):
         w = np.zeros((channels, channels, 5, 5), np.float32)
         for c in range(channels):
             w[c, c] = np.outer(b, b)
-        self.register_buffer("weight", Tensor(w), persistent=False)
+        self.register_buffer("weight", tensor(w), persistent=False)
 
     def forward(self, x):
         w = self.weight.to(x.dtype) if self.weight.dtype != x.dtype else self.weight
