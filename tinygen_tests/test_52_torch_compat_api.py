@@ -13,6 +13,7 @@ import pytest
 
 import tinygen as tg
 from tinygen import nn
+from tinygen_tests.conftest import host
 
 
 def torch_or_skip():
@@ -82,7 +83,7 @@ def test_from_numpy_shares_memory_and_as_tensor_avoids_copies():
     t = tg.from_numpy(a)
     t.add_(1)
     assert a[0] == 1.0 and t.dtype == np.float64
-    assert tg.as_tensor(a)._data is a and tg.as_tensor(t) is t
+    assert tg.as_tensor(a, device="cpu")._data is a and tg.as_tensor(t) is t
     assert tg.as_tensor([1, 2], dtype=tg.float32).dtype == np.float32
     assert tg.empty(2, 3).shape == (2, 3)
     x = tg.randn(3)
@@ -96,13 +97,13 @@ def test_new_methods_and_shapes():
     assert x.view_as(tg.zeros(3, 2)).shape == (3, 2) and x.contiguous() is x
     assert x.size() == (2, 3) and x.size(1) == 3 and x.t().shape == (3, 2)
     assert x.expand(4, 2, 3).shape == (4, 2, 3) and x[:, :1].expand_as(x).shape == (2, 3)
-    assert x.eq(x).numpy().all() and x.argmax(dim=1, keepdim=True).shape == (2, 1)
+    assert host(x.eq(x)).all() and x.argmax(dim=1, keepdim=True).shape == (2, 1)
     _, i = x.max(1)                                     # PyTorch's unpacking: (values, indices)
     assert i.dtype == np.int64 and i.shape == (2,)
-    assert float(x.max()) == float(x.numpy().max())
-    assert x.max(tg.zeros(2, 3, dtype=tg.float64)).numpy().min() >= 0
+    assert float(x.max()) == float(host(x).max())
+    assert host(x.max(tg.zeros(2, 3, dtype=tg.float64))).min() >= 0
     assert tg.ones(3, dtype=tg.bool).sum(dtype=tg.int64).item() == 3
-    assert x.tolist() == x.numpy().tolist() and x[0, 0].item() == x.numpy()[0, 0]
+    assert x.tolist() == host(x).tolist() and x[0, 0].item() == host(x)[0, 0]
 
 
 # --------------------------------------------------------------------------
@@ -121,7 +122,7 @@ def test_inplace_methods_on_leaves():
         out = op(ours)
         op(theirs)
         assert out is ours and ours._version == 1 or ours._version >= 1
-        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=0, atol=1e-15)
+        np.testing.assert_allclose(host(ours), theirs.numpy(), rtol=0, atol=1e-15)
     x, X = tg.tensor(a.copy()), torch.tensor(a.copy())
     x[0] = 5.0
     X[0] = 5.0
@@ -129,11 +130,11 @@ def test_inplace_methods_on_leaves():
     X[:, 1:3] = torch.ones(3, 2, dtype=torch.float64)
     mask = x > 1
     x[mask] = 0.0
-    X[torch.from_numpy(mask.numpy())] = 0.0
-    np.testing.assert_array_equal(x.numpy(), X.numpy())
+    X[torch.from_numpy(host(mask))] = 0.0
+    np.testing.assert_array_equal(host(x), X.numpy())
     u = tg.zeros(1000).uniform_(-2, 3)
     n = tg.zeros(1000).normal_(1.0, 0.1)
-    assert -2 <= u.numpy().min() and u.numpy().max() < 3 and abs(n.numpy().mean() - 1) < 0.02
+    assert -2 <= host(u).min() and host(u).max() < 3 and abs(host(n).mean() - 1) < 0.02
 
 
 def test_inplace_on_a_leaf_that_requires_grad_needs_no_grad():
@@ -143,7 +144,7 @@ def test_inplace_on_a_leaf_that_requires_grad_needs_no_grad():
     with tg.no_grad():
         w.add_(1)
         w[0] = 7.0
-    assert w.numpy().tolist() == [7.0, 1.0, 1.0]
+    assert host(w).tolist() == [7.0, 1.0, 1.0]
     y = w * 2
     with pytest.raises(RuntimeError, match="not recorded"):
         y.mul_(2)
@@ -168,7 +169,7 @@ def test_version_counter_catches_a_change_the_graph_still_needs():
 
 
 def test_parameter_data_keeps_pytorch_idioms():
-    lin = nn.Linear(4, 3)
+    lin = nn.Linear(4, 3, device="cpu")                     # DataArray: host arrays only
     assert type(lin.weight.data).__name__ == "DataArray"
     lin.weight.data.normal_(0.0, 0.02)                       # old-style init
     assert abs(float(lin.weight.data.std()) - 0.02) < 0.02
@@ -178,7 +179,7 @@ def test_parameter_data_keeps_pytorch_idioms():
     for p in lin.parameters():                               # WGAN's clipping
         p.data.clamp_(-0.01, 0.01)
     assert np.abs(lin.weight.numpy()).max() <= 0.01
-    ema = nn.Linear(4, 3)
+    ema = nn.Linear(4, 3, device="cpu")
     ema.weight.data.mul_(0.5).add_(lin.weight.data, alpha=0.5)
     ema.weight.data.copy_(lin.weight.data)
     np.testing.assert_array_equal(ema.weight.numpy(), lin.weight.numpy())
@@ -188,7 +189,7 @@ def test_parameter_data_keeps_pytorch_idioms():
 
 
 def test_data_of_any_tensor_speaks_pytorch_where_numpy_would_answer_otherwise():
-    x = tg.tensor(np.arange(24, dtype=np.float64).reshape(2, 3, 4))
+    x = tg.tensor(np.arange(24, dtype=np.float64).reshape(2, 3, 4), device="cpu")  # host only
     d = x.data
     assert d.size == 24 and d.size + 1 == 25 and d.size(0) == 2 and d.size() == (2, 3, 4)
     assert np.shares_memory(d, x._data) and type(d * 2) is np.ndarray
@@ -204,7 +205,7 @@ def test_data_of_any_tensor_speaks_pytorch_where_numpy_would_answer_otherwise():
     assert d.flatten(1).shape == (2, 12) and d.flatten().shape == (24,)
     assert d.sort(2).indices.shape == (2, 3, 4)
     # the classic accuracy line of old PyTorch examples
-    out, target = tg.tensor([[0.1, 0.9], [0.8, 0.2]]), tg.tensor([1, 1])
+    out, target = tg.tensor([[0.1, 0.9], [0.8, 0.2]], device="cpu"), tg.tensor([1, 1], device="cpu")
     pred = out.data.max(1, keepdim=True)[1]
     assert int(pred.eq(target.data.view_as(pred)).cpu().sum()) == 1
     # in place through .data writes into the tensor
@@ -225,7 +226,7 @@ def test_dataloader_over_tensor_dataset_and_a_custom_dataset():
     batches = list(loader)
     assert len(loader) == 3 and loader.dataset is ds and len(loader.dataset) == 10
     assert [b[0].shape for b in batches] == [(4,), (4,), (2,)]
-    assert sorted(np.concatenate([b[1].numpy() for b in batches]).tolist()) == list(range(10))
+    assert sorted(np.concatenate([host(b[1]) for b in batches]).tolist()) == list(range(10))
     assert len(DataLoader(ds, batch_size=4, drop_last=True)) == 2
 
     class Squares(Dataset):
@@ -236,7 +237,7 @@ def test_dataloader_over_tensor_dataset_and_a_custom_dataset():
             return np.full((2, 2), i, np.float32), i * i
 
     x, y = next(iter(DataLoader(Squares(), batch_size=3)))
-    assert isinstance(x, tg.Tensor) and x.shape == (3, 2, 2) and y.numpy().tolist() == [0, 1, 4]
+    assert isinstance(x, tg.Tensor) and x.shape == (3, 2, 2) and host(y).tolist() == [0, 1, 4]
     a, b = random_split(Squares(), [3, 2])
     assert len(a) == 3 and len(b) == 2
 
@@ -276,7 +277,7 @@ def test_adadelta_matches_torch():
         g = rng.normal(size=(3, 2))
         ours.grad, theirs.grad = tg.tensor(g), torch.tensor(g)
         o.step(), O.step()
-    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=0, atol=1e-14)
 
 
 # --------------------------------------------------------------------------
@@ -293,7 +294,7 @@ def test_save_is_read_by_torch_load_weights_only(tmp_path):
     back = torch.load(str(tmp_path / "ckpt.pth"), weights_only=True)
     assert list(back["model"]) == list(net.state_dict())
     for k, v in net.state_dict().items():
-        np.testing.assert_array_equal(back["model"][k].numpy(), v.numpy())
+        np.testing.assert_array_equal(back["model"][k].numpy(), host(v))
         assert back["model"][k].dtype == getattr(torch, str(v.dtype))
     assert back["epoch"] == 3 and back["name"] == "dcgan" and back["losses"] == [0.5, 0.25]
     assert back["scalar"].shape == () and back["scalar"].item() == 2.5
@@ -314,7 +315,7 @@ def test_load_reads_what_torch_save_wrote(tmp_path):
     ours.load_state_dict(back["sd"])
     x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
     ours.eval(), net.eval()
-    np.testing.assert_allclose(ours(tg.tensor(x)).numpy(), net(torch.tensor(x)).detach().numpy(),
+    np.testing.assert_allclose(host(ours(tg.tensor(x))), net(torch.tensor(x)).detach().numpy(),
                                atol=1e-6)
     with open(tmp_path / "t.pth", "rb") as f:                   # a file object works too
         assert tg.load(f)["step"] == 7
@@ -326,7 +327,7 @@ def test_save_load_round_trip_without_torch(tmp_path):
     back = tg.load(str(tmp_path / "w.pth"))
     assert list(back) == list(sd) and all(isinstance(v, tg.Tensor) for v in back.values())
     for k in sd:
-        np.testing.assert_array_equal(back[k].numpy(), sd[k].numpy())
+        np.testing.assert_array_equal(host(back[k]), host(sd[k]))
 
 
 # --------------------------------------------------------------------------
@@ -343,7 +344,7 @@ def test_linear_refuses_a_float64_input_into_float32_weights():
 def test_data_parallel_and_inference_mode():
     net = nn.Linear(2, 2)
     x = tg.randn(3, 2)
-    np.testing.assert_array_equal(nn.parallel.data_parallel(net, x, range(2)).numpy(), net(x).numpy())
+    np.testing.assert_array_equal(host(nn.parallel.data_parallel(net, x, range(2))), host(net(x)))
     wrapped = nn.parallel.DataParallel(net)
     assert list(wrapped.state_dict()) == ["module.weight", "module.bias"]
     with tg.inference_mode():

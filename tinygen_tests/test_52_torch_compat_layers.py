@@ -14,7 +14,7 @@ import pytest
 import tinygen as tg
 import tinygen.functional as F
 from tinygen import nn
-from tinygen_tests.conftest import check_grads, t64
+from tinygen_tests.conftest import check_grads, host, t64
 
 RNG = np.random.default_rng(16)
 
@@ -31,7 +31,7 @@ def torch_or_skip():
 
 def close_to_torch(ours, theirs, atol=1e-12):
     """Max abs difference between a tinygen tensor and a torch tensor (asserted <= atol)."""
-    a = ours.numpy() if isinstance(ours, tg.Tensor) else np.asarray(ours)
+    a = host(ours) if isinstance(ours, tg.Tensor) else np.asarray(ours)
     b = theirs.detach().numpy()
     assert a.shape == b.shape, (a.shape, b.shape)
     diff = float(np.abs(a - b).max()) if a.size else 0.0
@@ -112,9 +112,9 @@ def test_conv1d_module_keys_shapes_and_init_bound_as_torch():
     assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == \
         {k: tuple(v.shape) for k, v in theirs.state_dict().items()}
     bound = 1 / np.sqrt(3 * 4)
-    assert np.abs(ours.weight.numpy()).max() <= bound
+    assert np.abs(host(ours.weight)).max() <= bound
     x = RNG.normal(size=(2, 3, 11)).astype(np.float32)
-    theirs.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.from_numpy(host(v)) for k, v in ours.state_dict().items()})
     close_to_torch(ours(tg.tensor(x)), theirs(torch.tensor(x)), atol=1e-6)
 
 
@@ -123,7 +123,7 @@ def test_max_pool1d_gradcheck_and_torch():
     check_grads(lambda x: F.max_pool1d(x, 3, 2, 1), [x])
     torch = torch_or_skip()
     ours = nn.MaxPool1d(3, 2, 1)(x)
-    theirs = torch.nn.MaxPool1d(3, 2, 1)(torch.tensor(x.numpy()))
+    theirs = torch.nn.MaxPool1d(3, 2, 1)(torch.tensor(host(x)))
     close_to_torch(ours, theirs)
 
 
@@ -241,7 +241,7 @@ def test_spectral_norm_keys_values_and_gradient_match_torch():
     theirs = torch.nn.utils.spectral_norm(torch.nn.Linear(5, 4).double())
     assert sorted(ours.state_dict()) == sorted(theirs.state_dict()) == \
         ["bias", "weight_orig", "weight_u", "weight_v"]
-    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.tensor(host(v)) for k, v in ours.state_dict().items()})
     x = RNG.normal(size=(3, 5))
     for _ in range(3):                          # training: power iterations update u and v
         y, Y = ours(t64(x, False)), theirs(torch.tensor(x))
@@ -253,7 +253,7 @@ def test_spectral_norm_keys_values_and_gradient_match_torch():
     close_to_torch(ours.weight_orig.grad, theirs.weight_orig.grad)
     for _ in range(50):                         # the power iteration converges: sigma(W / sigma) -> 1
         ours(t64(x, False))
-    assert abs(np.linalg.svd(ours.weight.numpy(), compute_uv=False)[0] - 1.0) < 1e-6
+    assert abs(np.linalg.svd(host(ours.weight), compute_uv=False)[0] - 1.0) < 1e-6
 
 
 def test_spectral_norm_gradcheck_in_eval_mode():
@@ -261,9 +261,9 @@ def test_spectral_norm_gradcheck_in_eval_mode():
     layer.eval()                                # u, v fixed: weight = W / (u^T W v) is smooth
     check_grads(lambda x: layer(x), [t64(RNG.normal(size=(1, 2, 4, 4)))])
     check_grads(lambda w: nn.utils.SpectralNorm("weight", 1, 0, 1e-12).weight_matrix(w) /
-                (tg.tensor(layer.weight_u.numpy()) *
+                (tg.tensor(host(layer.weight_u)) *
                  (nn.utils.SpectralNorm("weight", 1, 0, 1e-12).weight_matrix(w) @
-                  tg.tensor(layer.weight_v.numpy()))).sum(), [t64(layer.weight_orig.numpy())])
+                  tg.tensor(host(layer.weight_v)))).sum(), [t64(host(layer.weight_orig))])
 
 
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf")])
@@ -280,4 +280,4 @@ def test_clip_grad_norm_matches_torch(norm_type):
     for p, P in zip(ps, Ps):
         close_to_torch(p.grad, P.grad)
     nn.utils.clip_grad_value_(ps, 0.01)
-    assert max(float(np.abs(p.grad.numpy()).max()) for p in ps) <= 0.01
+    assert max(float(np.abs(host(p.grad)).max()) for p in ps) <= 0.01

@@ -20,6 +20,7 @@ import sys
 import numpy as np
 import pytest
 
+from tinygen_tests.conftest import host
 from tinygen_tests.torch_alias import torch_is_tinygen, torchvision_stub
 
 SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_scripts")
@@ -108,24 +109,25 @@ def _exchange_and_compare(ours, theirs, inputs, tmp_path, loss_of=None, atol=2e-
     tinygen.save(ours.state_dict(), str(tmp_path / "ours.pth"))
     theirs.load_state_dict(torch.load(str(tmp_path / "ours.pth"), weights_only=True))
     ours.eval(), theirs.eval()
-    xs = [tinygen.from_numpy(x) for x in inputs]
+    device = next(ours.parameters()).device                       # where the script put the model
+    xs = [tinygen.from_numpy(x).to(device) for x in inputs]
     Xs = [torch.from_numpy(x) for x in inputs]
     y, Y = ours(*xs), theirs(*Xs)
-    worst = float(np.abs(y.detach().numpy() - Y.detach().numpy()).max())
+    worst = float(np.abs(host(y.detach()) - Y.detach().numpy()).max())
     if loss_of is not None:
         ours.zero_grad(), theirs.zero_grad()
         loss_of(y, tinygen).backward()
         loss_of(Y, torch).backward()
         for (k, p), (K, P) in zip(ours.named_parameters(), theirs.named_parameters()):
             assert k == K
-            worst = max(worst, float(np.abs(p.grad.numpy() - P.grad.numpy()).max()))
+            worst = max(worst, float(np.abs(host(p.grad) - P.grad.numpy()).max()))
     # the way back: torch's file into tinygen's module
     with torch.no_grad():
         for P in theirs.parameters():
             P.mul_(1.5)
     torch.save(theirs.state_dict(), str(tmp_path / "theirs.pth"))
     ours.load_state_dict(tinygen.load(str(tmp_path / "theirs.pth")))
-    worst = max(worst, float(np.abs(ours(*xs).detach().numpy() - theirs(*Xs).detach().numpy()).max()))
+    worst = max(worst, float(np.abs(host(ours(*xs).detach()) - theirs(*Xs).detach().numpy()).max()))
     assert worst <= atol, f"max abs diff {worst:.3g}"
     return worst
 
@@ -144,7 +146,7 @@ def test_dcgan_examples_numerics_match_torch(tmp_path, monkeypatch):
                           loss_of=lambda y, t: (y * y).mean())
     images = np.random.default_rng(1).uniform(-1, 1, size=(4, 3, 64, 64)).astype(np.float32)
     _exchange_and_compare(ours["netD"], theirs["netD"], [images], tmp_path,
-                          loss_of=lambda y, t: t.nn.BCELoss()(y, t.ones(4)))
+                          loss_of=lambda y, t: t.nn.BCELoss()(y, t.ones(4, device=y.device)))
 
 
 def test_mnist_examples_numerics_match_torch(tmp_path, monkeypatch):
@@ -153,7 +155,7 @@ def test_mnist_examples_numerics_match_torch(tmp_path, monkeypatch):
     target = np.array([0, 3, 9, 3, 1])
     _exchange_and_compare(
         ours["Net"](), theirs["Net"](), [images], tmp_path,
-        loss_of=lambda y, t: t.nn.functional.nll_loss(y, t.from_numpy(target)))
+        loss_of=lambda y, t: t.nn.functional.nll_loss(y, t.from_numpy(target).to(y.device)))
 
 
 def test_vae_examples_numerics_match_torch(tmp_path, monkeypatch):

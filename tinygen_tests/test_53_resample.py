@@ -14,7 +14,7 @@ import tinygen as tg
 from tinygen.data.superres import SRPairs, crop_to_multiple, degrade, dihedral
 from tinygen.ops import bicubic as B
 from tinygen.ops import resample as R
-from tinygen_tests.conftest import check_grads, t64
+from tinygen_tests.conftest import assert_allclose, assert_array_equal, check_grads, t64
 
 FAST = settings(max_examples=25, deadline=None)
 
@@ -165,11 +165,11 @@ def test_interpolate_bicubic_matches_torch(kwargs):
     y = R.interpolate(x, mode="bicubic", **kwargs)
     xt = torch.tensor(a, requires_grad=True)
     yt = torch.nn.functional.interpolate(xt, mode="bicubic", **{"align_corners": False, **kwargs})
-    np.testing.assert_allclose(y.data, yt.detach().numpy(), atol=1e-12)
+    assert_allclose(y.data, yt.detach().numpy(), atol=1e-12)
     cot = g.standard_normal(y.shape)                                     # random upstream grad
     (gx,) = tg.grad([y], [x], [t64(cot, requires_grad=False)])
     (gxt,) = torch.autograd.grad(yt, xt, torch.tensor(cot))
-    np.testing.assert_allclose(gx.data, gxt.numpy(), atol=1e-12)
+    assert_allclose(gx.data, gxt.numpy(), atol=1e-12)
 
 
 def test_pixel_shuffle_gradchecks_and_torch_oracle():
@@ -183,10 +183,10 @@ def test_pixel_shuffle_gradchecks_and_torch_oracle():
     a = rng.standard_normal((2, 3 * 16, 3, 2))
     x, xt = t64(a), torch.tensor(a, requires_grad=True)
     y, yt = R.pixel_shuffle(x, 4), torch.nn.functional.pixel_shuffle(xt, 4)
-    np.testing.assert_array_equal(y.data, yt.detach().numpy())
+    assert_array_equal(y.data, yt.detach().numpy())
     cot = rng.standard_normal(y.shape)
     (gx,) = tg.grad([y], [x], [t64(cot, requires_grad=False)])
-    np.testing.assert_array_equal(gx.data, torch.autograd.grad(yt, xt, torch.tensor(cot))[0].numpy())
+    assert_array_equal(gx.data, torch.autograd.grad(yt, xt, torch.tensor(cot))[0].numpy())
 
 
 # ----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from tinygen.methods.run import read_metrics
 from tinygen.metrics.image_quality import psnr_y
 from tinygen.models.sr_nets import EDSR, WDSR, SRResNet, _EDSRBlock, _SRResBlock, _WDSRBlock
 from tinygen.ops.bicubic import imresize
+from tinygen_tests.conftest import assert_allclose, host, on_default_device
 
 PHOTOS = "/work/shared/data/images"
 TINY = dict(channels=4, blocks=1, patch_size=6, batch_size=2, upsampler="subpixel",
@@ -59,7 +60,7 @@ def test_residual_over_bicubic_starts_at_bicubic(cls):
     for up in (("pixelshuffle", "subpixel") if cls is not WDSR else (None,)):
         kw = {} if up is None else {"upsampler": up}
         net = cls(scale=4, channels=4, blocks=1, residual=True, **kw)
-        y = net(tg.tensor(x)).data[0].transpose(1, 2, 0)
+        y = host(net(tg.tensor(x)))[0].transpose(1, 2, 0)
         np.testing.assert_allclose(y, imresize(x[0].transpose(1, 2, 0), 4), atol=1e-5)
 
 
@@ -75,7 +76,7 @@ def test_blocks_and_tiny_nets_gradcheck_first_and_second_order():
     for m in (EDSR(scale=2, channels=2, blocks=1, residual=True),
               SRResNet(scale=2, channels=2, blocks=1, upsampler="subpixel").eval()):
         for p in m.parameters():                 # move off the zero init: non-trivial gradients
-            p.data[...] = rng.standard_normal(p.shape) * 0.3
+            p.data[...] = on_default_device(rng.standard_normal(p.shape) * 0.3)
         assert all(r.passed for r in check_module(m, x)), type(m).__name__
 
 
@@ -87,7 +88,7 @@ def test_weight_norm_gradchecks_and_matches_torch(dim):
     rng = np.random.default_rng(7)
     m = nn.utils.weight_norm(nn.Conv2d(2, 3, 3, padding=1).double(), dim=dim)
     for p in m.parameters():
-        p.data[...] = rng.standard_normal(p.shape)
+        p.data[...] = on_default_device(rng.standard_normal(p.shape))
     x = rng.standard_normal((2, 2, 4, 3))
     assert all(r.passed for r in check_module(m, x))
     torch = pytest.importorskip("torch")
@@ -95,24 +96,25 @@ def test_weight_norm_gradchecks_and_matches_torch(dim):
     tm = torch.nn.utils.weight_norm(tm, dim=dim)
     with torch.no_grad():
         for k, v in m.state_dict().items():
-            getattr(tm, k).copy_(torch.tensor(np.asarray(v.data if hasattr(v, "data") else v)))
+            getattr(tm, k).copy_(torch.tensor(host(v)))
     assert sorted(m.state_dict()) == sorted(tm.state_dict())
     xt = torch.tensor(x)
     y, yt = m(tg.tensor(x)), tm(xt)
-    np.testing.assert_allclose(y.data, yt.detach().numpy(), atol=1e-12)
+    assert_allclose(y.data, yt.detach().numpy(), atol=1e-12)
     cot = rng.standard_normal(y.shape)
     grads = tg.grad([y], [m.weight_g, m.weight_v], [tg.tensor(cot)])
     tgrads = torch.autograd.grad(yt, [tm.weight_g, tm.weight_v], torch.tensor(cot))
     for a, b in zip(grads, tgrads):
-        np.testing.assert_allclose(a.data, b.numpy(), atol=1e-10)
+        assert_allclose(a.data, b.numpy(), atol=1e-10)
     nn.utils.remove_weight_norm(m)
-    np.testing.assert_allclose(m(tg.tensor(x)).data, y.data, atol=1e-12)
+    assert_allclose(m(tg.tensor(x)).data, y.data, atol=1e-12)
 
 
 def test_tiled_upscale_equals_the_whole_image():
     net = EDSR(scale=2, channels=4, blocks=1, upsampler="subpixel", residual=True)
     for p in net.parameters():
-        p.data[...] = np.random.default_rng(3).standard_normal(p.shape).astype(np.float32) * 0.2
+        w = np.random.default_rng(3).standard_normal(p.shape).astype(np.float32) * 0.2
+        p.data[...] = on_default_device(w)
     lr = np.random.default_rng(4).random((21, 17, 3)).astype(np.float32)
     whole = srresnet.upscale(net, lr, tile=64)
     seen = []

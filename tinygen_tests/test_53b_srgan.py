@@ -20,6 +20,7 @@ from tinygen.methods.run import read_metrics
 from tinygen.models.sr_nets import SRGANDiscriminator
 from tinygen.models.vgg import RandomMultiScaleFeatures
 from tinygen.ops.bicubic import imresize
+from tinygen_tests.conftest import host, on_default_device
 
 TINY = dict(channels=4, blocks=1, patch_size=6, batch_size=2, upsampler="subpixel",
             residual=True, quiet=True, sample_every=100)
@@ -58,11 +59,12 @@ def test_perceptual_loss_value_is_the_rescaled_feature_mse():
     summed over layers; no gradient reaches HR."""
     rng = np.random.default_rng(0)
     phi = _TinyVGG().double()
-    sr, hr = tg.tensor(rng.random((2, 3, 8, 8)), requires_grad=True), rng.random((2, 3, 8, 8))
+    sr = tg.tensor(rng.random((2, 3, 8, 8)), requires_grad=True)
+    hr = on_default_device(rng.random((2, 3, 8, 8)))                 # sr's device: no implicit copy
     value = L.perceptual_loss(phi, sr, hr, ("relu1_1", "relu2_1"))
     f_sr = phi.extract(sr, ["relu1_1", "relu2_1"])
     f_hr = phi.extract(tg.tensor(hr), ["relu1_1", "relu2_1"])
-    want = sum(np.mean((f_sr[k].data - f_hr[k].data) ** 2) for k in f_sr) / 12.75 ** 2
+    want = sum(np.mean((host(f_sr[k]) - host(f_hr[k])) ** 2) for k in f_sr) / 12.75 ** 2
     assert abs(float(value.item()) - want) < 1e-12 * max(1.0, want) + 1e-15
     assert abs(1 / 12.75 ** 2 - 0.006) < 2e-4
     assert float(L.perceptual_loss(phi, tg.tensor(hr), hr, "relu2_1").item()) == 0.0
@@ -78,7 +80,7 @@ def test_perceptual_loss_gradchecks_first_and_second_order(make, layers):
     fallback (blur pyramid, replicate padding)."""
     rng = np.random.default_rng(1)
     phi = make().double()
-    hr = rng.random((1, 3, 4, 4))
+    hr = on_default_device(rng.random((1, 3, 4, 4)))                 # sr's device: no implicit copy
     sr = tg.tensor(rng.random((1, 3, 4, 4)), requires_grad=True)
     f = lambda x: L.perceptual_loss(phi, x, hr, layers) * 100.0
     assert gradcheck(f, (sr,)).passed

@@ -12,6 +12,7 @@ import tinygen as tg
 from tinygen.gradcheck import check_module
 from tinygen.models import PatchGANDiscriminator, ResNetGenerator, UNetGenerator, receptive_field
 from tinygen.models.translation import ResNetBlock, resnet_blocks_for, unet_depth_for
+from tinygen_tests.conftest import assert_array_equal, host, on_default_device
 
 
 def _x(shape, seed=0, dtype=np.float32):
@@ -115,7 +116,7 @@ def test_receptive_field_by_gradient_support(n_layers, size):
 def _jitter(m, seed, scale=0.4):
     rng = np.random.default_rng(seed)
     for p in m.parameters():
-        p.data[...] = rng.standard_normal(p.shape) * scale
+        p.data[...] = on_default_device(rng.standard_normal(p.shape) * scale)
     return m
 
 
@@ -228,12 +229,12 @@ def _torch_nets():
 def _compare(torch, ours, theirs, inputs, train):
     ours.double()
     theirs.double()
-    sd = {k: torch.from_numpy(np.array(v.data)) for k, v in ours.state_dict().items()}
+    sd = {k: torch.from_numpy(np.array(host(v))) for k, v in ours.state_dict().items()}
     assert sorted(sd) == sorted(theirs.state_dict())                  # same names, same layers
     theirs.load_state_dict(sd, strict=True)
     ours.train(train)
     theirs.train(train)
-    y = ours(*[tg.tensor(x) for x in inputs]).data
+    y = host(ours(*[tg.tensor(x) for x in inputs]))
     with torch.no_grad():
         yt = theirs(*[torch.from_numpy(x) for x in inputs]).numpy()
     np.testing.assert_allclose(y, yt, rtol=1e-10, atol=1e-10)
@@ -251,9 +252,9 @@ def test_unet_matches_torch(norm, train):
 def test_unet_dropout_is_noise_in_train_mode_and_off_in_eval():
     g = UNetGenerator(1, 1, size=32, ngf=4)
     a = tg.tensor(_x((2, 1, 32, 32), 12))
-    assert not np.allclose(g(a).data, g(a).data)                      # dropout: two samples differ
+    assert not np.allclose(host(g(a)), host(g(a)))                      # dropout: two samples differ
     g.eval()
-    np.testing.assert_array_equal(g(a).data, g(a).data)
+    assert_array_equal(g(a), g(a))
 
 
 @pytest.mark.parametrize("norm, n_layers", [("batch", 3), ("instance", 2), ("none", 1)])

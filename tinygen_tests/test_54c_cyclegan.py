@@ -16,6 +16,7 @@ from tinygen.io.checkpoint import load_checkpoint
 from tinygen.methods import cyclegan as CG
 from tinygen.methods.run import read_metrics
 from tinygen.optim.lr_scheduler import LambdaLR, constant_then_linear
+from tinygen_tests.conftest import host
 
 TINY = dict(ngf=4, ndf=4, n_blocks=1, n_layers_d=1, batch_size=2, lr=2e-3, quiet=True,
             sample_every=1000, checkpoint_every=0)
@@ -45,7 +46,7 @@ def _batch(values):
 def test_pool_returns_new_images_until_full():
     pool = CG.ImagePool(4, seed=0)
     out = pool.query(_batch([1, 2, 3]))
-    assert out.shape == (3, 1, 1, 1) and out.data.ravel().tolist() == [1, 2, 3]
+    assert out.shape == (3, 1, 1, 1) and host(out).ravel().tolist() == [1, 2, 3]
     assert len(pool) == 3 and not out.requires_grad
 
 
@@ -53,7 +54,7 @@ def test_pool_returns_half_old_half_new_once_full():
     pool = CG.ImagePool(50, seed=0)
     pool.query(_batch(np.arange(50)))                              # fill with 0..49
     new = 1000 + np.arange(2000)
-    out = pool.query(_batch(new)).data.ravel()
+    out = host(pool.query(_batch(new))).ravel()
     old = out != new                                               # swapped for a stored one
     assert out.shape == (2000,) and 0.45 < old.mean() < 0.55       # p = 1/2 per image
     assert len(pool) == 50
@@ -71,7 +72,7 @@ def test_pool_is_seeded_and_resumes_exactly():
     c = CG.ImagePool(3, seed=99)
     c.load_state_dict(load_checkpoint_roundtrip(a.state_dict()))
     x = _batch(10 + np.arange(20))
-    ra, rb, rc = (p.query(x).data.ravel().tolist() for p in (a, b, c))
+    ra, rb, rc = (host(p.query(x)).ravel().tolist() for p in (a, b, c))
     assert ra == rb == rc
 
 
@@ -86,7 +87,7 @@ def load_checkpoint_roundtrip(state):
 
 def test_pool_of_size_zero_passes_images_through():
     out = CG.ImagePool(0).query(_batch([5, 6]))
-    assert out.data.ravel().tolist() == [5, 6]
+    assert host(out).ravel().tolist() == [5, 6]
 
 
 # ---------------------------------------------------------------------------- the schedule
@@ -118,7 +119,7 @@ def test_cycle_loss_gradients():
     rng = np.random.default_rng(0)
     x = tg.tensor(rng.normal(size=(2, 1, 3, 3)), requires_grad=True)
     y = tg.tensor(rng.normal(size=(2, 1, 3, 3)), requires_grad=True)
-    assert CG.cycle_loss(x, y).item() == pytest.approx(np.abs(x.data - y.data).mean())
+    assert CG.cycle_loss(x, y).item() == pytest.approx(np.abs(host(x) - host(y)).mean())
     gradcheck(CG.cycle_loss, (x, y))
     gradgradcheck(CG.cycle_loss, (x, y))
     with pytest.raises(ValueError, match="differ in shape"):
@@ -127,7 +128,7 @@ def test_cycle_loss_gradients():
 
 def test_adversarial_loss_is_the_papers_least_squares():
     s = tg.tensor(np.random.default_rng(1).normal(size=(3, 1, 2, 2)), requires_grad=True)
-    assert CG.adversarial_loss_g(s).item() == pytest.approx(((s.data - 1) ** 2).mean())
+    assert CG.adversarial_loss_g(s).item() == pytest.approx(((host(s) - 1) ** 2).mean())
     gradcheck(CG.adversarial_loss_g, (s,))
     gradgradcheck(CG.adversarial_loss_g, (s,))
 

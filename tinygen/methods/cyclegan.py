@@ -119,10 +119,11 @@ class ImagePool:
     half of a batch is from the history, as in the authors' code. ``size`` 0: no buffer.
 
     The draws come from the pool's own seeded Generator; ``state_dict`` holds the stored
-    images and that Generator's state, so a resumed run continues exactly.
+    images and that Generator's state, so a resumed run continues exactly. ``device``: where
+    the loaded images go (None: the default device, as for every new tensor).
     """
 
-    def __init__(self, size: int = 50, seed: int = 0, device="cpu"):
+    def __init__(self, size: int = 50, seed: int = 0, device=None):
         if size < 0:
             raise ValueError(f"ImagePool: size must be >= 0, got {size}")
         self.size, self.device = size, device

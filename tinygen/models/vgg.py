@@ -42,7 +42,7 @@ from typing import Iterable, Optional
 from tinygen import backend, nn, ops
 from tinygen import functional as F
 from tinygen.autograd import Tensor
-from tinygen.creation import tensor
+from tinygen.creation import tensor   # constants on the default device, beside the parameters
 
 np = backend.numpy   # host arrays for the constants and the random filters
 
