@@ -63,9 +63,18 @@ def all_losses(g):
     return [v for item in values for v in (item if isinstance(item, tuple) else (item,))]
 
 
+# On a GPU, PyTorch's `.data` is a tensor; tinygen's is the raw array, which has PyTorch's
+# methods (DataArray: `p.data.clamp_`, `x.data.size(0)`) on the host only. The two WGAN scripts
+# use them, so on a CUDA default device they stop there: a known gap, kept visible (strict).
+DATA_IDIOMS_ON_HOST_ONLY = {"wgan_zoo", "wgan_gp_zoo"}
+
+
 @pytest.mark.parametrize("name", sorted(RUNS))
-def test_script_runs_unmodified_with_finite_losses(name, tmp_path, monkeypatch):
+def test_script_runs_unmodified_with_finite_losses(name, tmp_path, monkeypatch, request):
     import tinygen
+    if name in DATA_IDIOMS_ON_HOST_ONLY and tinygen.get_default_device() != "cpu":
+        request.applymarker(pytest.mark.xfail(strict=True, raises=(AttributeError, TypeError),
+                                              reason="Tensor.data's PyTorch methods are host-only"))
     g, where = run_script(name, tmp_path, monkeypatch)
     losses = all_losses(g)
     assert losses, f"{name} recorded no loss"
