@@ -41,7 +41,9 @@ def fake_domain(monkeypatch):
             "real_is": 1.0, "noise_is": 1.0, "calibration_samples": 0}
     clf = domain.DomainClassifier(model, config, info, np.zeros((4, 16)))
     monkeypatch.setattr(domain, "_MEMORY", {})
-    key = (domain.domain_cache_path(domain.DomainConfig(dataset="digits")), "cpu")
+    # keyed by the device `tinygen fid` uses by default (--device: the default device)
+    key = (domain.domain_cache_path(domain.DomainConfig(dataset="digits")),
+           tinygen.get_default_device())
     domain._MEMORY[key] = clf
     return clf
 

@@ -71,7 +71,7 @@ def test_reconstruction_rows_alternate_inputs_and_outputs():
     data = LabelledSet(np.zeros((1, 1, 28, 28), np.float32), np.zeros(1, np.int64), 10)
     G, E, _ = bigan.build_models(config, data)
     x = np.random.default_rng(0).uniform(-1, 1, (10, 1, 28, 28)).astype(np.float32)
-    grid = bigan.reconstructions(G, E, x, "cpu")
+    grid = bigan.reconstructions(G, E, x, tg.nn.module_device(G))
     assert grid.shape == (20, 1, 28, 28)
     np.testing.assert_array_equal(grid[:8], x[:8])
     np.testing.assert_array_equal(grid[16:18], x[8:])

@@ -69,7 +69,7 @@ def test_x_mix_takes_the_coarse_styles_of_x_coarse_and_the_fine_of_x_fine(short_
         ws = tg.stack([w1] * 4 + [w2] * 2, dim=1)                    # (6, 6, w_dim)
         x = G.synthesis(ws, G.make_noise(6, "const"))
     from tinygen.data.arrays import to_uint8_images
-    np.testing.assert_array_equal(m["x_mix"], to_uint8_images(x.data, (-1.0, 1.0)))
+    np.testing.assert_array_equal(m["x_mix"], to_uint8_images(x.cpu().numpy(), (-1.0, 1.0)))
     assert G.layers_up_to(8) == 4
     assert not np.array_equal(m["x_mix"], m["x_coarse"])
     assert not np.array_equal(m["x_mix"], m["x_fine"])
@@ -86,7 +86,7 @@ def test_style_mixing_regularisation_mixes_with_probability_one_and_never_with_z
         config.style_mixing = p
         with tg.no_grad():
             for _ in range(5):
-                stylegan.mixed_fakes(G, 4, config, "cpu")
+                stylegan.mixed_fakes(G, 4, config, config.device)
     assert all(mixed and 1 <= k < G.num_ws for mixed, k in calls[:5])
     assert not any(mixed for mixed, _ in calls[5:])
 
@@ -103,7 +103,8 @@ def test_resume_continues_bit_identically(tmp_path):
         states.append({**G.state_dict(), **{"D." + k: v for k, v in D.state_dict().items()}})
     assert "w_avg" in states[0]
     for k in states[0]:
-        np.testing.assert_array_equal(states[0][k].numpy(), states[1][k].numpy(), err_msg=k)
+        np.testing.assert_array_equal(states[0][k].cpu().numpy(), states[1][k].cpu().numpy(),
+                                      err_msg=k)
     for name in ("samples.npz", "mixing.npz"):
         a, b = np.load(os.path.join(full, name)), np.load(os.path.join(resumed, name))
         for k in a.files:

@@ -136,7 +136,8 @@ def test_resume_continues_bit_identically(tmp_path):
         restore_checkpoint(os.path.join(out, "checkpoint.npz"), G=G, D=D)
         states.append({**G.state_dict(), **{"D." + k: v for k, v in D.state_dict().items()}})
     for k in states[0]:
-        np.testing.assert_array_equal(states[0][k].numpy(), states[1][k].numpy(), err_msg=k)
+        np.testing.assert_array_equal(states[0][k].cpu().numpy(), states[1][k].cpu().numpy(),
+                                      err_msg=k)
     np.testing.assert_array_equal(np.load(os.path.join(full, "samples.npz"))["x"],
                                   np.load(os.path.join(resumed, "samples.npz"))["x"])
 
