@@ -141,10 +141,10 @@ def mixed_fakes(G, m: int, config: Config, device, track: bool = False):
     w = G.mapping(z)                                                 # (m, w_dim)
     if track:
         G.track_w_avg(w)
-    w2, k = None, 0
-    if float(tinygen.rand(1).item()) < config.style_mixing:
+    w2, k = None, 0          # the coin and k are drawn on the host: no wait for a GPU
+    if float(tinygen.rand(1, device="cpu").item()) < config.style_mixing:
         w2 = G.mapping(R.sample_noise(m, config.z_dim, device))
-        k = int(tinygen.randint(1, G.num_ws, (1,)).item())
+        k = int(tinygen.randint(1, G.num_ws, (1,), device="cpu").item())
     return G.synthesis(G.broadcast(w, w2, k), G.make_noise(m, "random", device))
 
 
