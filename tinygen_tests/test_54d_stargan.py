@@ -157,6 +157,7 @@ def test_quality_colour_and_width_mnist(tmp_path):
 @pytest.mark.slow
 def test_quality_short_form(tmp_path):
     """CI's short form: 600 iterations reach the target colour (a 600-iteration run at
-    n_critic 1 scored 100 %, docs/stargan.md)."""
+    n_critic 1 scored 100 %, and 1,000 iterations of the small preset 100 % with either
+    lambda_rec 10 or 20, docs/stargan.md)."""
     s = _quality(600, tmp_path)
     assert s["target_colour"] >= 0.9, s

@@ -65,7 +65,8 @@ class Config(R.RunConfig):
     batch_size: int = 16               # m (the paper: 16)
     n_critic: int = 5                  # D updates per G update (the paper: 5)
     lambda_cls: float = 1.0            # domain classification weight (the paper: 1)
-    lambda_rec: float = 10.0           # reconstruction weight (the paper: 10)
+    lambda_rec: float = 10.0           # reconstruction weight (the paper: 10; the small
+                                       # preset: 20, a departure that keeps more digits)
     lambda_gp: float = 10.0            # gradient penalty weight (the paper: 10)
     lr_g: float = 1e-4                 # G's Adam learning rate (the paper: 1e-4)
     lr_d: float = 1e-4                 # D's Adam learning rate (the paper: 1e-4)
@@ -86,14 +87,18 @@ class Config(R.RunConfig):
 PRESETS = {
     "paper": {},
     # A CPU budget of about 20 minutes on 32 x 32 images (docs/stargan.md measures it).
-    "small": dict(steps=2500, batch_size=8, ngf=16, ndf=32, n_blocks=3, n_critic=2,
-                  lr_g=3e-4, lr_d=3e-4),
+    # Departures from the paper: smaller nets and batch, n_critic 2, lr 3e-4, 3,500
+    # iterations, and lambda_rec 20 (the paper: 10; at 1,000 iterations it kept the digit in
+    # 15.6 % of translations instead of 9.7 % and the width in 99.6 % instead of 82.6 %).
+    "small": dict(steps=3500, batch_size=8, ngf=16, ndf=32, n_blocks=3, n_critic=2,
+                  lr_g=3e-4, lr_d=3e-4, lambda_rec=20.0),
 }
 PRESET_DOCS = {
     "paper": "Sec. 4: batch 16, Adam 1e-4 (0.5, 0.999), ngf = ndf = 64, 6 blocks, n_critic 5, "
              "200k iterations",
-    "small": "a ~20-minute CPU budget on 32x32 images (departs from the paper): 2,500 "
-             "iterations of batch 8, ngf 16, ndf 32, 3 residual blocks, n_critic 2, lr 3e-4",
+    "small": "a ~20-minute CPU budget on 32x32 images (departs from the paper): 3,500 "
+             "iterations of batch 8, ngf 16, ndf 32, 3 residual blocks, n_critic 2, lr 3e-4, "
+             "lambda_rec 20",
 }
 
 
