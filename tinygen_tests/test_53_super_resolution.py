@@ -318,16 +318,16 @@ def test_short_training_beats_bicubic_on_its_photo(tmp_path):
 
 @pytest.mark.slow
 def test_default_beats_bicubic_and_lanczos_on_held_out_photos(tmp_path):
-    """The measured run of docs/super_resolution.md Sec. 6: WDSR's default budget (small
-    preset, 1500 steps, ~13 CPU min) on the shared photos less chelsea and camera, x4.
-    Measured: chelsea +0.40 dB, camera +1.27 dB over max(bicubic, Lanczos): the issue's 0.5 dB
+    """The measured run of docs/super_resolution.md Sec. 6: EDSR's default budget (small
+    preset, 1500 steps, ~10 CPU min) on the shared photos less chelsea and camera, x4.
+    Measured: chelsea +0.39 dB, camera +1.30 dB over max(bicubic, Lanczos): the issue's 0.5 dB
     bar holds on camera and is NOT met on chelsea, so chelsea's floor here is 0.3 dB."""
     _photo("chelsea.png")
     held = ",".join(os.path.join(PHOTOS, f) for f in ("chelsea.png", "camera.png"))
-    config = cli.build_config(wdsr, ["--dataset", f"folder:{PHOTOS}", "--exclude",
+    config = cli.build_config(edsr, ["--dataset", f"folder:{PHOTOS}", "--exclude",
                                      "chelsea.png,camera.png", "--test-dataset",
                                      f"files:{held}", "--quiet", "--out", str(tmp_path / "r")])
-    ev = json.load(open(os.path.join(wdsr.train(config), "eval.json")))
+    ev = json.load(open(os.path.join(edsr.train(config), "eval.json")))
     gain = {r["image"]: r["psnr_y_sr"] - max(r["psnr_y_bicubic"], r["psnr_y_lanczos"])
             for r in ev["images"]}
     assert gain["camera.png"] >= 0.5 and gain["chelsea.png"] >= 0.3, gain
