@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import sys
 import time
@@ -41,7 +42,8 @@ def main(argv=None) -> int:
     held = a.held_out.split(",")
     args = ["--dataset", f"folder:{a.photos}", "--exclude", a.held_out,
             "--test-dataset", "files:" + ",".join(os.path.join(a.photos, h) for h in held),
-            "--eval-every", str(a.eval_every), "--log-every", str(min(a.eval_every, 100)),
+            "--eval-every", str(a.eval_every),
+            "--log-every", str(math.gcd(a.eval_every, 100)),   # every evaluation is logged
             "--quiet"] + rest
     config = cli.build_config(module, args, report=print)
     t0, c0, load0 = time.time(), time.process_time(), os.getloadavg()

@@ -18,7 +18,8 @@ import numpy as np
 
 from tinygen.ops.bicubic import imresize
 
-__all__ = ["crop_to_multiple", "degrade", "dihedral", "random_patches", "rescaled", "SRPairs"]
+__all__ = ["crop_to_multiple", "degrade", "dihedral", "undihedral", "random_patches", "rescaled",
+           "SRPairs"]
 
 
 def crop_to_multiple(hr: np.ndarray, scale: int) -> np.ndarray:
@@ -73,6 +74,12 @@ def dihedral(x: np.ndarray, k: int) -> np.ndarray:
     k % 4 quarter turns, then a left-right flip when k >= 4."""
     x = np.rot90(x, k % 4, axes=(-2, -1))
     return np.flip(x, axis=-1) if k >= 4 else x
+
+
+def undihedral(x: np.ndarray, k: int) -> np.ndarray:
+    """The inverse of :func:`dihedral`: undihedral(dihedral(x, k), k) == x."""
+    x = np.flip(x, axis=-1) if k >= 4 else x
+    return np.rot90(x, -(k % 4), axes=(-2, -1))
 
 
 class SRPairs:

@@ -49,7 +49,7 @@ LOSS = "l1"
 
 def build_models(config):
     return build_sr_net("edsr", config.scale, config.channels, config.blocks, config.upsampler,
-                        config.residual, config.res_scale)
+                        config.residual, config.res_scale, icnr=config.icnr)
 
 
 def train(config: Config) -> str:

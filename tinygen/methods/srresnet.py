@@ -44,7 +44,8 @@ from typing import Literal, Optional
 import tinygen
 from tinygen import backend, optim
 from tinygen.autograd import no_grad
-from tinygen.data.superres import SRPairs, crop_to_multiple, degrade, rescaled
+from tinygen.data.superres import (SRPairs, crop_to_multiple, degrade, dihedral, rescaled,
+                                   undihedral)
 from tinygen.methods import run as R
 from tinygen.models.sr_nets import build_sr_net
 from tinygen.nn.module import module_device
@@ -73,6 +74,9 @@ class Config(R.RunConfig):
     upsampler: Literal["pixelshuffle", "subpixel"] = "pixelshuffle"   # the paper's x2
                                        # conv+PixelShuffle stages, or one sub-pixel conv (ESPCN)
     residual: bool = False             # learn y - bicubic(x) (VDSR); departure of the small preset
+    icnr: bool = False                 # ICNR init of every conv before a PixelShuffle (Aitken et
+                                       # al. 2017): its s^2 phases start equal; departure, no SR
+                                       # paper here used it (measured in docs, not adopted)
     augment: bool = True               # random flips and 90-degree rotations of every patch
     rescales: str = "1"                # also train on every HR image shrunk by these factors
                                        # (bicubic, e.g. 1,0.75,0.5: more, finer-grained content;
@@ -137,7 +141,7 @@ def load_hr_images(spec: str, exclude: str = "", split: str = "train"):
 
 def build_models(config):
     return build_sr_net("srresnet", config.scale, config.channels, config.blocks,
-                        config.upsampler, config.residual)
+                        config.upsampler, config.residual, icnr=config.icnr)
 
 
 def pixel_loss(y, target, loss: str):
@@ -161,14 +165,27 @@ def lr_at(config, step: int) -> float:
 # inference: whole images, tiled
 # ---------------------------------------------------------------------------------------
 
-def upscale(model, lr_image, tile: int = 128, overlap: int = 16, progress=None):
+def upscale(model, lr_image, tile: int = 128, overlap: int = 16, progress=None,
+            self_ensemble: bool = False):
     """SR of one LR image (h, w, 3) float in [0, 1] -> (s h, s w, 3) float32 clipped to [0, 1].
 
     Large images go through in tiles of ``tile`` LR pixels with ``overlap`` pixels of context
     on each side (the context is computed and thrown away, so seams only appear where the
     receptive field reaches further than ``overlap``). ``progress(done, total)`` is called
     after each tile.
+
+    ``self_ensemble``: EDSR's geometric self-ensemble (Lim et al. 2017, Sec. 4.2, "EDSR+"):
+    the mean of T_k^-1(G(T_k(x))) over the 8 flips / quarter turns T_k, 8x the cost.
     """
+    if self_ensemble:
+        chw = np.ascontiguousarray(lr_image.transpose(2, 0, 1))             # (3, h, w)
+        ys = []
+        for k in range(8):
+            step = None if progress is None else \
+                (lambda done, total, k=k: progress(k * total + done, 8 * total))
+            y = upscale(model, dihedral(chw, k).transpose(1, 2, 0), tile, overlap, step)
+            ys.append(undihedral(y.transpose(2, 0, 1), k))                  # (3, s h, s w)
+        return np.mean(ys, axis=0).transpose(1, 2, 0).astype(np.float32)    # (s h, s w, 3)
     s = model.scale
     h, w = lr_image.shape[:2]
     out = np.zeros((3, s * h, s * w), np.float32)
@@ -382,6 +399,9 @@ def sr_main(argv=None) -> int:
     p.add_argument("--overlap", type=int, default=16, help="LR context pixels around each tile")
     p.add_argument("--device", default=backend.get_default_device(),
                    help="cpu, cuda or cuda:N (default: $TINYGEN_DEVICE or cpu)")
+    p.add_argument("--self-ensemble", action="store_true",
+                   help="EDSR's geometric self-ensemble (Lim et al. Sec. 4.2): the mean over "
+                        "the 8 flips / quarter turns, 8x the cost")
     a = p.parse_args(argv)
     model, config = load_sr_model(a.checkpoint)
     if a.scale != config.scale:
@@ -389,11 +409,11 @@ def sr_main(argv=None) -> int:
     model.to(a.device)
     lr = _read_rgb(a.input)
     from tinygen.io.progress import Progress
-    tiles = -(-lr.shape[0] // a.tile) * -(-lr.shape[1] // a.tile)
+    tiles = -(-lr.shape[0] // a.tile) * -(-lr.shape[1] // a.tile) * (8 if a.self_ensemble else 1)
     bar = Progress(total=tiles, desc="sr tiles")
     t0 = time.time()
     sr = upscale(model, lr, tile=a.tile, overlap=a.overlap,
-                 progress=lambda done, total: bar.update(done))
+                 progress=lambda done, total: bar.update(done), self_ensemble=a.self_ensemble)
     bar.close()
     from tinygen.io import save_image
     save_image(np.round(sr * 255).astype(np.uint8), a.out)
@@ -414,6 +434,9 @@ def sr_eval_main(argv=None) -> int:
     p.add_argument("--checkpoint", default=None,
                    help="an srresnet / edsr / wdsr / srgan run (else the classical baselines)")
     p.add_argument("--json", default=None, help="also write the table as JSON to this file")
+    p.add_argument("--self-ensemble", action="store_true",
+                   help="also score the model with EDSR's geometric self-ensemble (Lim et al. "
+                        "Sec. 4.2: mean over the 8 flips / quarter turns, 8x the cost)")
     a = p.parse_args(argv)
     files = a.hr
     if len(files) == 1 and os.path.isdir(files[0]):
@@ -432,6 +455,8 @@ def sr_eval_main(argv=None) -> int:
         outs = baselines(lr, a.scale)
         if model is not None:
             outs["sr"] = upscale(model, lr)
+            if a.self_ensemble:
+                outs["sr_ensemble"] = upscale(model, lr, self_ensemble=True)
         row = {"image": os.path.basename(f)}
         for key, im in outs.items():
             row[f"psnr_y_{key}"] = psnr_y(im, hr, a.scale)

@@ -53,7 +53,8 @@ LOSS = "l1"
 
 def build_models(config):
     return build_sr_net("wdsr", config.scale, config.channels, config.blocks, config.upsampler,
-                        config.residual, config.res_scale, config.expand, config.linear)
+                        config.residual, config.res_scale, config.expand, config.linear,
+                        icnr=config.icnr)
 
 
 def train(config: Config) -> str:

@@ -26,6 +26,11 @@ Options that are departures, for the small CPU preset (flagged in the methods' C
     residual=True          y = bicubic(x) + net(x) (VDSR, Kim et al. 2016, arXiv:1511.04587):
                            the net learns only the high frequencies bicubic misses; its last
                            conv starts at zero, so training starts at bicubic quality.
+    icnr=True              every conv in front of a PixelShuffle(r) starts with its r^2
+                           phases equal (ICNR, Aitken et al. 2017, arXiv:1707.02937,
+                           ``nn.init.icnr_``): conv + shuffle starts as nearest-neighbour
+                           upsampling, no checkerboard. None of the three papers used it. A
+                           zero-initialised residual tail is phase-constant already.
 
 Shapes: x (N, 3, h, w), features (N, C, h, w), y (N, 3, s h, s w).
 """
@@ -34,6 +39,7 @@ from __future__ import annotations
 import math
 
 from tinygen import nn
+from tinygen.autograd import no_grad
 from tinygen.nn import init
 from tinygen.ops.bicubic import resize
 
@@ -64,6 +70,22 @@ class _SRNet(nn.Module):
         self.scale = int(scale)
         self.residual = bool(residual)
 
+    def _icnr(self):
+        """ICNR (``nn.init.icnr_``) for every conv directly in front of a PixelShuffle(r); a
+        weight-normalised conv gets it on v, with g = ||v|| (so w = v, as ``weight_norm``)."""
+        for seq in self.modules():
+            if not isinstance(seq, nn.Sequential):
+                continue
+            layers = list(seq.children())
+            for conv, shuffle in zip(layers, layers[1:]):
+                if isinstance(conv, nn.Conv2d) and isinstance(shuffle, nn.PixelShuffle):
+                    wn = conv.__dict__.get("_weight_norm")
+                    init.icnr_(conv.weight_v if wn else conv.weight, shuffle.upscale_factor,
+                               bias=conv.bias)
+                    if wn:
+                        with no_grad():
+                            conv.weight_g._data = wn.norm(conv.weight_v)._data
+
     def _zero_last(self, conv):
         # residual over bicubic: the correction starts at exactly 0, the output at bicubic
         init.zeros_(conv.weight)
@@ -84,7 +106,7 @@ class SRResNet(_SRNet):
     PixelShuffle x2 stages, 9x9 head and tail. Paper: channels=64, blocks=16."""
 
     def __init__(self, scale: int = 4, channels: int = 64, blocks: int = 16,
-                 upsampler: str = "pixelshuffle", residual: bool = False):
+                 upsampler: str = "pixelshuffle", residual: bool = False, icnr: bool = False):
         super().__init__(scale, residual)
         C = channels
         self.head = nn.Sequential(nn.Conv2d(3, C, 9, padding=4), nn.PReLU())
@@ -99,6 +121,8 @@ class SRResNet(_SRNet):
                                       nn.PixelShuffle(scale))
         else:
             raise ValueError(f"upsampler must be 'pixelshuffle' or 'subpixel', got {upsampler!r}")
+        if icnr:
+            self._icnr()
         if residual:
             self._zero_last(self.tail if upsampler == "pixelshuffle" else self.tail[0])
 
@@ -138,7 +162,8 @@ class EDSR(_SRNet):
     Paper: channels=256, blocks=32, res_scale=0.1 (the baseline: 64, 16, 1.0)."""
 
     def __init__(self, scale: int = 4, channels: int = 256, blocks: int = 32,
-                 res_scale: float = 0.1, upsampler: str = "pixelshuffle", residual: bool = False):
+                 res_scale: float = 0.1, upsampler: str = "pixelshuffle", residual: bool = False,
+                 icnr: bool = False):
         super().__init__(scale, residual)
         C = channels
         self.head = nn.Conv2d(3, C, 3, padding=1)
@@ -153,6 +178,8 @@ class EDSR(_SRNet):
                                       nn.PixelShuffle(scale))
         else:
             raise ValueError(f"upsampler must be 'pixelshuffle' or 'subpixel', got {upsampler!r}")
+        if icnr:
+            self._icnr()
         if residual:
             self._zero_last(self.tail if upsampler == "pixelshuffle" else self.tail[0])
 
@@ -187,7 +214,8 @@ class WDSR(_SRNet):
     low-rank 0.8, residual scaling 1."""
 
     def __init__(self, scale: int = 4, channels: int = 32, blocks: int = 16, expand: int = 6,
-                 linear: float = 0.8, res_scale: float = 1.0, residual: bool = False):
+                 linear: float = 0.8, res_scale: float = 1.0, residual: bool = False,
+                 icnr: bool = False):
         super().__init__(scale, residual)
         C, r2 = channels, 3 * scale * scale
         self.head = _wn_conv(3, C, 3)
@@ -195,6 +223,8 @@ class WDSR(_SRNet):
                                     for _ in range(blocks)])
         self.tail = nn.Sequential(_wn_conv(C, r2, 3), nn.PixelShuffle(scale))
         self.skip = nn.Sequential(_wn_conv(3, r2, 5), nn.PixelShuffle(scale))
+        if icnr:
+            self._icnr()
         if residual:                       # both branches start at 0: y = bicubic(x) at step 0
             for conv in (self.tail[0], self.skip[0]):
                 init.zeros_(conv.weight_g)
@@ -244,12 +274,12 @@ class SRGANDiscriminator(nn.Module):
 
 def build_sr_net(arch: str, scale: int, channels: int, blocks: int, upsampler: str,
                  residual: bool, res_scale: float = 0.1, expand: int = 6,
-                 linear: float = 0.8) -> nn.Module:
+                 linear: float = 0.8, icnr: bool = False) -> nn.Module:
     """'srresnet', 'edsr' or 'wdsr' with the given sizes (the methods' Configs choose them)."""
     if arch == "wdsr":
-        return WDSR(scale, channels, blocks, expand, linear, res_scale, residual)
+        return WDSR(scale, channels, blocks, expand, linear, res_scale, residual, icnr)
     if arch == "srresnet":
-        return SRResNet(scale, channels, blocks, upsampler, residual)
+        return SRResNet(scale, channels, blocks, upsampler, residual, icnr)
     if arch == "edsr":
-        return EDSR(scale, channels, blocks, res_scale, upsampler, residual)
+        return EDSR(scale, channels, blocks, res_scale, upsampler, residual, icnr)
     raise ValueError(f"arch must be 'srresnet', 'edsr' or 'wdsr', got {arch!r}")

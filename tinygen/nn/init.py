@@ -125,3 +125,28 @@ def default_linear_init_(weight, bias=None):
         fan_in, _ = calculate_fan_in_and_fan_out(weight)
         bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
         uniform_(bias, -bound, bound)
+
+
+def icnr_(tensor, scale: int, init=None, bias=None):
+    """ICNR (Aitken et al. 2017, "Checkerboard artifact free sub-pixel convolution",
+    arXiv:1707.02937, Sec. 4): initialise the conv in front of ``PixelShuffle(scale)`` so that
+    its s^2 output phases start identical, i.e. the pair conv + PixelShuffle starts as
+    conv0 followed by nearest-neighbour upsampling, free of the s x s checkerboard.
+
+        weight (C s^2, C_in, k, k):  weight[c s^2 + p] = w0[c]  for every phase p < s^2
+        w0 (C, C_in, k, k) drawn by ``init`` (default: kaiming_normal_, as the paper)
+
+    ``bias`` (C s^2,), if given, is made phase-constant the same way (its first C values,
+    repeated). PixelShuffle's channel order is c s^2 + i s + j (``ops.resample.pixel_shuffle``).
+    """
+    r2 = int(scale) ** 2
+    if tensor.ndim < 2 or tensor.shape[0] % r2:
+        raise ValueError(f"icnr_: the weight's output channels ({tensor.shape[0]}) must be a "
+                         f"multiple of scale^2 = {r2}")
+    sub = np.zeros((tensor.shape[0] // r2,) + tuple(tensor.shape[1:]), dtype=tensor.dtype)
+    (init or kaiming_normal_)(sub)                               # fills the array in place
+    _fill(tensor, np.repeat(sub, r2, axis=0))                    # (C s^2, C_in, k, k)
+    if bias is not None:
+        b = backend.to_host(bias.data if isinstance(bias, Tensor) else bias)
+        _fill(bias, np.repeat(np.asarray(b).reshape(-1)[::r2], r2))
+    return tensor
