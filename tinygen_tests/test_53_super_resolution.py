@@ -133,10 +133,10 @@ def test_icnr_makes_conv_then_pixelshuffle_nearest_neighbour_at_init(s, c, cin, 
     init.icnr_(conv.weight, s, bias=conv.bias)
     x = tg.tensor(np.random.default_rng(seed).random((2, cin, 5, 4)).astype(np.float32))
     with no_grad():
-        y = np.asarray(nn.PixelShuffle(s)(conv(x)).data)                # (2, c, 5 s, 4 s)
+        y = host(nn.PixelShuffle(s)(conv(x)))                           # (2, c, 5 s, 4 s)
         conv0 = nn.Conv2d(cin, c, k, padding=k // 2)
         conv0.weight._data, conv0.bias._data = conv.weight.data[::s * s], conv.bias.data[::s * s]
-        z = np.asarray(conv0(x).data)                                   # (2, c, 5, 4)
+        z = host(conv0(x))                                              # (2, c, 5, 4)
     assert _phase_spread(y, s) < 1e-5
     np.testing.assert_allclose(y, z.repeat(s, axis=2).repeat(s, axis=3), atol=1e-5)
 
@@ -144,7 +144,7 @@ def test_icnr_makes_conv_then_pixelshuffle_nearest_neighbour_at_init(s, c, cin, 
 def test_icnr_draws_the_subkernel_with_kaimings_std_and_checks_the_channels():
     """w0 is drawn (kaiming_normal_: std sqrt(2 / fan_in), fan_in = C_in k^2), then repeated."""
     tg.manual_seed(0)
-    w = init.icnr_(nn.Conv2d(32, 8 * 16, 3).weight, 4).data            # (128, 32, 3, 3)
+    w = host(init.icnr_(nn.Conv2d(32, 8 * 16, 3).weight, 4))           # (128, 32, 3, 3)
     w0 = w[::16]                                                        # (8, 32, 3, 3)
     assert abs(np.std(w0) / np.sqrt(2.0 / (32 * 9)) - 1) < 0.05
     np.testing.assert_array_equal(w, np.repeat(w0, 16, axis=0))
