@@ -50,7 +50,6 @@ from tinygen import losses as L
 from tinygen.data.arrays import to_float_images, to_uint8_images
 from tinygen.data.unpaired import has_test_split, load_unpaired
 from tinygen.methods import run as R
-from tinygen.optim.lr_scheduler import LambdaLR, constant_then_linear
 
 np = backend.numpy   # host arrays: the data, the pool's RNG, predictions
 
@@ -210,9 +209,8 @@ def build_optimizers(config: Config, nets: dict):
                        betas=betas)
     opt_d = optim.Adam([*nets["D_A"].parameters(), *nets["D_B"].parameters()], lr=config.lr,
                        betas=betas)
-    n_constant = int(round(config.decay_from * config.steps))
-    rule = constant_then_linear(n_constant, config.steps - n_constant)
-    return opt_g, opt_d, LambdaLR(opt_g, rule), LambdaLR(opt_d, rule)
+    return (opt_g, opt_d,
+            *R.constant_then_linear_schedulers(config.decay_from, config.steps, opt_g, opt_d))
 
 
 # ---------------------------------------------------------------------------- one step

@@ -59,7 +59,6 @@ from tinygen.data.paired import pad_to_multiple
 from tinygen.methods import pix2pix
 from tinygen.methods import run as R
 from tinygen.models.translation import PatchGANDiscriminator, ResNetGenerator
-from tinygen.optim.lr_scheduler import LambdaLR, constant_then_linear
 
 np = backend.numpy   # host arrays: photos, patches, pictures, scores
 
@@ -245,9 +244,8 @@ def build_optimizers(config: Config, G, D):
     betas = (config.beta1, config.beta2)
     opt_g = optim.Adam(G.parameters(), lr=config.lr, betas=betas)
     opt_d = optim.Adam(D.parameters(), lr=config.lr, betas=betas)
-    n_constant = int(round(config.decay_from * config.steps))
-    rule = constant_then_linear(n_constant, config.steps - n_constant)
-    return opt_g, opt_d, LambdaLR(opt_g, rule), LambdaLR(opt_d, rule)
+    return (opt_g, opt_d,
+            *R.constant_then_linear_schedulers(config.decay_from, config.steps, opt_g, opt_d))
 
 
 def fallback_notice(reason: str = "") -> str:

@@ -52,6 +52,7 @@ import tinygen
 from tinygen import backend, optim
 from tinygen.data.arrays import to_uint8_images
 from tinygen.io.files import append_line, atomic_write_bytes, save_npz
+from tinygen.optim.lr_scheduler import LambdaLR, constant_then_linear
 
 np = backend.numpy   # host arrays only: samples, metrics and RNG states for files
 
@@ -777,6 +778,15 @@ def linear_decay(optimizers, base_lrs, step: int, steps: int) -> None:
     for opt, lrs in zip(optimizers, base_lrs):
         for group, lr in zip(opt.param_groups, lrs):
             group["lr"] = lr * fraction
+
+
+def constant_then_linear_schedulers(decay_from: float, steps: int, *optimizers) -> tuple:
+    """One ``LambdaLR`` per optimizer with CycleGAN's schedule
+    (:func:`tinygen.optim.lr_scheduler.constant_then_linear`): the lr stays constant for the
+    first ``round(decay_from * steps)`` scheduler steps, then falls linearly over the rest."""
+    n_constant = int(round(decay_from * steps))
+    rule = constant_then_linear(n_constant, steps - n_constant)
+    return tuple(LambdaLR(opt, rule) for opt in optimizers)
 
 
 def is_toy2d(dataset: str) -> bool:

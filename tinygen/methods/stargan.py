@@ -47,7 +47,6 @@ from tinygen.data.unpaired import load_domains
 from tinygen.methods import run as R
 from tinygen.methods.cyclegan import cycle_loss
 from tinygen.models.stargan_nets import StarGANDiscriminator, StarGANGenerator
-from tinygen.optim.lr_scheduler import LambdaLR, constant_then_linear
 
 np = backend.numpy   # host arrays: the data, labels, predictions
 
@@ -138,9 +137,8 @@ def build_optimizers(config: Config, G, D):
     betas = (config.beta1, config.beta2)
     opt_g = optim.Adam(G.parameters(), lr=config.lr_g, betas=betas)
     opt_d = optim.Adam(D.parameters(), lr=config.lr_d, betas=betas)
-    n_constant = int(round(config.decay_from * config.steps))
-    rule = constant_then_linear(n_constant, config.steps - n_constant)
-    return opt_g, opt_d, LambdaLR(opt_g, rule), LambdaLR(opt_d, rule)
+    return (opt_g, opt_d,
+            *R.constant_then_linear_schedulers(config.decay_from, config.steps, opt_g, opt_d))
 
 
 # ---------------------------------------------------------------------------- the losses
