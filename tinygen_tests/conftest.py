@@ -9,7 +9,9 @@ Other test files may import from here; keep it small and stable:
 * ``distinct_leaf(draw, shape)`` — values pairwise far apart (no ties for max/min);
 * ``check_grads(fn, inputs)`` — first- and second-order gradcheck in one call;
 * ``assert_allclose`` / ``assert_array_equal`` — NumPy's, on host copies of tensors and device
-  arrays (``cupy.testing``'s rule), so a test compares values whatever the default device.
+  arrays (``cupy.testing``'s rule), so a test compares values whatever the default device;
+* ``tinygen_cli(args)`` — ``python -m tinygen ARGS`` in a subprocess, with the stderr lines
+  that say something (for the "bad input is one line" tests).
 
 Non-contiguous leaves matter: gradcheck perturbs ``x.data`` in place, and
 ops must not assume C order (``reshape`` of a transposed view copies, ``x.T``
@@ -23,6 +25,8 @@ and, with ``TINYGEN_SIMULATE_CUDA=1 TINYGEN_DEVICE=cuda``, on the stand-in GPU.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 # One BLAS thread for the test suite, set before NumPy loads. On a 2-core machine that
 # is busy (shared CI runners, other jobs), OpenBLAS's spinning worker threads made some
@@ -101,6 +105,14 @@ def assert_allclose(actual, desired, *args, **kwargs):
 def assert_array_equal(actual, desired, *args, **kwargs):
     """``numpy.testing.assert_array_equal`` on host copies (``cupy.testing.assert_array_equal``)."""
     np.testing.assert_array_equal(host(actual), host(desired), *args, **kwargs)
+
+
+def tinygen_cli(args, timeout=300):
+    """``python -m tinygen ARGS`` -> (the finished process, its non-blank stderr lines other
+    than the "preset small" notice that ``tinygen run`` prints first)."""
+    done = subprocess.run([sys.executable, "-m", "tinygen", *args], capture_output=True,
+                          text=True, timeout=timeout)
+    return done, [ln for ln in done.stderr.splitlines() if ln.strip() and "preset small" not in ln]
 
 
 def leaf(draw, shape, low=-2.0, high=2.0, away_from=None, margin=0.1, layout=None):

@@ -17,7 +17,7 @@ from tinygen.data.paired import load_paired, pad_images, random_crop_flip
 from tinygen.io.checkpoint import load_checkpoint
 from tinygen.methods import pix2pix as P
 from tinygen.methods.run import read_metrics
-from tinygen_tests.conftest import host
+from tinygen_tests.conftest import host, tinygen_cli
 
 TINY = ["--ngf", "4", "--ndf", "4", "--batch-size", "4", "--quiet", "--log-every", "3",
         "--sample-every", "3"]
@@ -232,11 +232,9 @@ def test_runs_on_the_stand_in_cuda_device(tmp_path):
 def test_bad_data_is_one_line_on_the_command_line(tmp_path):
     np.savez(tmp_path / "bad.npz", a=np.zeros((4, 8, 8), np.uint8), b=np.zeros((3, 8, 8),
                                                                                np.uint8))
-    cmd = [sys.executable, "-m", "tinygen", "run", "pix2pix", "--dataset",
-           f"npz:{tmp_path / 'bad.npz'}", "--quiet", "--out", str(tmp_path / "run")]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    done, lines = tinygen_cli(["run", "pix2pix", "--dataset", f"npz:{tmp_path / 'bad.npz'}",
+                               "--quiet", "--out", str(tmp_path / "run")])
     assert done.returncode != 0
-    lines = [ln for ln in done.stderr.splitlines() if ln.strip() and "preset small" not in ln]
     assert len(lines) == 1 and "a has 4 images but b has 3" in lines[0], done.stderr
 
 

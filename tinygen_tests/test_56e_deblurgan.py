@@ -22,7 +22,7 @@ from tinygen.methods import deblurgan as DB
 from tinygen.methods.run import read_metrics
 from tinygen.models.translation import ResNetGenerator
 
-from conftest import assert_allclose, check_grads, t64
+from conftest import assert_allclose, check_grads, t64, tinygen_cli
 
 TINY = ["--patch-size", "16", "--batch-size", "2", "--ngf", "4", "--g-blocks", "1",
         "--ndf", "4", "--d-layers", "1", "--n-critic", "2", "--max-blur", "5",
@@ -287,17 +287,15 @@ def test_resume_continues_bit_for_bit(tmp_path):
 
 
 def test_bad_input_is_one_line_on_the_command_line(tmp_path):
-    cmd = [sys.executable, "-m", "tinygen", "run", "deblurgan", "--dataset",
-           f"folder:{tmp_path / 'absent'}", "--quiet", "--out", str(tmp_path / "run")]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    args = ["run", "deblurgan", "--dataset", f"folder:{tmp_path / 'absent'}", "--quiet",
+            "--out", str(tmp_path / "run")]
+    done, lines = tinygen_cli(args)
     assert done.returncode != 0
-    lines = [ln for ln in done.stderr.splitlines() if ln.strip() and "preset small" not in ln]
     assert len(lines) == 1 and "no such folder" in lines[0], done.stderr
     assert "Traceback" not in done.stderr
     folder = _photos(tmp_path / "small", n=2, size=(20, 20))
-    cmd[6] = f"folder:{folder}"
-    done = subprocess.run(cmd + ["--held-out", ""], capture_output=True, text=True, timeout=300)
-    lines = [ln for ln in done.stderr.splitlines() if ln.strip() and "preset small" not in ln]
+    args[3] = f"folder:{folder}"
+    done, lines = tinygen_cli(args + ["--held-out", ""])
     assert done.returncode != 0 and len(lines) == 1 and "lower --patch-size" in lines[0], \
         done.stderr
 
