@@ -17,10 +17,11 @@ when all three of its caption's words are judged right:
 The two LeNets are benchmarks/unpaired_quality.py's (the same training data, cached). The
 scorers are first checked on the 2,000 real held-out images with their true captions.
 
-    python benchmarks/stackgan_quality.py [--steps N] [--out DIR]
+    python benchmarks/stackgan_quality.py [--steps N] [--out DIR] [--STACKGAN-FLAG V ...]
 
 prints the scorers' accuracy on real images, the figures of the run, and its wall / CPU time
-with the load average; ``--steps`` overrides the budget for a short form.
+with the load average; ``--steps`` overrides the budget for a short form, and any other
+``tinygen run stackgan`` flag (``--stage1-fraction 0.9``) is passed on to the run.
 """
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--score-only", default=None, metavar="RUN",
                    help="score the predictions.npz of an existing run folder")
-    a = p.parse_args(argv)
+    a, flags = p.parse_known_args(argv)
     data = os.path.join(a.out, "data")
     paths = {**make_tasks(data), **make_captions(data)}
     clf = classifiers(paths)
@@ -97,8 +98,10 @@ def main(argv=None) -> int:
     if a.score_only:
         info = {"folder": a.score_only}
     else:
-        folder = os.path.join(a.out, f"stackgan-seed{a.seed}" + (f"-{a.steps}" if a.steps else ""))
-        info = run_method("stackgan", paths, folder, a.steps, a.seed, task="captions")
+        folder = os.path.join(a.out, f"stackgan-seed{a.seed}" + (f"-{a.steps}" if a.steps else "")
+                              + "".join(f.lstrip("-") for f in flags))
+        info = run_method("stackgan", paths, folder, a.steps, a.seed, task="captions",
+                          extra=flags)
     pred = np.load(os.path.join(info["folder"], "predictions.npz"))
     info.update({k: round(v, 4) for k, v in score(pred["x"], pred["text"], clf).items()})
     if "steps" in info:

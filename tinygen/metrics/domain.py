@@ -69,6 +69,9 @@ class DomainConfig:
     steps: int = 300                  # Adam steps (about 5 passes over n_train at batch 64)
     batch_size: int = 64
     lr: float = 2e-3                  # Adam learning rate (Kingma & Ba defaults otherwise)
+    lr_decay: bool = False            # decay the lr linearly to 0 over the steps (the label
+                                      # reader: at a constant lr its last step can land on a
+                                      # loss spike, 98 % -> 96 % on held-out MNIST digits)
     widths: Tuple[int, int] = (16, 32)  # LeNet conv channels
     hidden: int = 128                 # penultimate feature size D
     seed: int = 0
@@ -78,6 +81,8 @@ class DomainConfig:
         """12 hex digits of the sha256 of the config (plus the data file's stamp for paths)."""
         fields = dataclasses.asdict(self)
         fields["widths"] = list(self.widths)
+        if not self.lr_decay:
+            del fields["lr_decay"]                # the recipe before the field: same keys
         fields["version"] = CACHE_VERSION
         _, _, path = self.dataset.partition(":")
         if path and os.path.exists(path):
@@ -273,8 +278,8 @@ def _calibrate(clf: DomainClassifier, x_test, y_test, seed) -> dict:
 def fit_classifier(model, x_train, y_train, config: DomainConfig, device: str = "cpu",
                    name: Optional[str] = None):
     """Train ``model`` (logits (B, K)) by Adam on cross-entropy for ``config.steps`` batches of
-    ``config.batch_size`` drawn without replacement per pass (seed ``config.seed + 1``);
-    x_train float32 (N, C, H, W), y_train int64 (N,) host arrays. Leaves it in eval mode;
+    ``config.batch_size`` drawn without replacement per pass (seed ``config.seed + 1``), the lr
+    decayed linearly to 0 when ``config.lr_decay``; x_train float32 (N, C, H, W), y_train int64 (N,) host arrays. Leaves it in eval mode;
     prints the loss every 100 steps when ``name`` is given."""
     import tinygen
     from tinygen import functional as F
@@ -294,6 +299,8 @@ def fit_classifier(model, x_train, y_train, config: DomainConfig, device: str = 
         loss = F.cross_entropy(model(xb), yb)
         optimizer.zero_grad()
         loss.backward()
+        if config.lr_decay:
+            optimizer.param_groups[0]["lr"] = config.lr * (1.0 - step / config.steps)
         optimizer.step()
         if name and (step % 100 == 0 or step == config.steps - 1):
             print(f"{name}: step {step} loss {loss.item():.4f}", flush=True)
@@ -467,7 +474,9 @@ def describe(clf: DomainClassifier) -> str:
 # class-conditional samples (cgan, acgan)
 # ----------------------------------------------------------------------------------------------
 
-AGREEMENT_STEPS = 1500   # the label reader: 5x the domain classifier's 300 Adam steps
+AGREEMENT_STEPS = 1500   # the label reader: 5x the domain classifier's 300 Adam steps, with
+                         # the lr decayed to 0 (measured on MNIST, t10k[8000:]: 97.4 % at the
+                         # end; at a constant lr 98.2 % at step 900 but 96.0 % at step 1,500)
 
 
 def evaluate_conditional_samples(images, labels, dataset_name: str, reference=None,
@@ -479,7 +488,7 @@ def evaluate_conditional_samples(images, labels, dataset_name: str, reference=No
     Returns (for ``Run.log``):
         label_agreement      fraction of samples assigned to their label y_i by the
                              agreement classifier: the domain LeNet trained 5x longer
-                             (``AGREEMENT_STEPS``), since a reader of labels should be as
+                             (``AGREEMENT_STEPS``, lr decayed to 0), since a reader of labels should be as
                              accurate as it can be
         domain_fid, domain_is, precision, recall   of all samples (:func:`evaluate_samples`)
         domain_fid_class     per-class domain FID, a list over k: samples of class k vs the
@@ -495,7 +504,7 @@ def evaluate_conditional_samples(images, labels, dataset_name: str, reference=No
     config = config or DomainConfig(dataset=dataset_name, data_dir=data_dir)
     clf = load_domain_classifier(dataset_name, config=config, device=device)
     reader = load_domain_classifier(dataset_name, device=device, config=dataclasses.replace(
-        config, steps=AGREEMENT_STEPS))
+        config, steps=AGREEMENT_STEPS, lr_decay=True))
     labels = np.asarray(labels, dtype=np.int64)
     x = clf.prepare(images, value_range)                             # (N, C, H, W) in [0, 1]
     probs = compute_features(x, reader.prob_fn, 200)                 # (N, K)
