@@ -96,6 +96,40 @@ def test_cache_key_depends_on_the_config():
     assert domain.domain_cache_path(a).endswith(f"digits-{a.key()}.npz")
 
 
+def test_cache_key_of_the_constant_lr_recipe_is_unchanged_and_decay_changes_it():
+    # The key hashes the config's fields; lr_decay=False leaves its field out, so the caches
+    # written before the field existed stay valid (this is their key, computed then).
+    import dataclasses
+    import hashlib
+    import json
+    a = domain.DomainConfig()
+    fields = {k: v for k, v in dataclasses.asdict(a).items() if k != "lr_decay"}
+    fields.update(widths=list(a.widths), version=domain.CACHE_VERSION)
+    old = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+    assert a.key() == old
+    assert domain.DomainConfig(lr_decay=True).key() != old
+
+
+def test_fit_classifier_decays_the_lr_linearly_to_zero(monkeypatch):
+    from tinygen import optim
+    seen = []
+    step = optim.Adam.step
+
+    def recording_step(self):
+        seen.append(self.param_groups[0]["lr"])
+        return step(self)
+
+    monkeypatch.setattr(optim.Adam, "step", recording_step)
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    for decay, expected in ((True, [2e-3 * (1 - k / 8) for k in range(8)]), (False, [2e-3] * 8)):
+        seen.clear()
+        config = domain.DomainConfig(steps=8, batch_size=16, lr_decay=decay)
+        domain.fit_classifier(LeNet(1, 3, 28), x, y, config)
+        np.testing.assert_allclose(seen, expected, rtol=1e-12)
+
+
 def test_bring_your_own_npz_dataset_and_colour_shapes(tmp_path):
     """npz:PATH with labels trains a classifier (RGB, 16x16); the cache key sees the file."""
     rng = np.random.default_rng(0)
