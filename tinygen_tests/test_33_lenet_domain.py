@@ -14,7 +14,7 @@ import tinygen
 from tinygen import backend
 from tinygen.gradcheck import check_module
 from tinygen.metrics import domain
-from tinygen.metrics import compute_statistics_of, frechet_distance, inception_score
+from tinygen.metrics import compute_statistics_of, inception_score
 from tinygen.models import LeNet
 
 TINY = dict(n_train=600, n_test=300, steps=150, batch_size=32, lr=3e-3, widths=(8, 16),
