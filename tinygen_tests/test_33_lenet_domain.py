@@ -126,7 +126,7 @@ def test_fit_classifier_decays_the_lr_linearly_to_zero(monkeypatch):
     for decay, expected in ((True, [2e-3 * (1 - k / 8) for k in range(8)]), (False, [2e-3] * 8)):
         seen.clear()
         config = domain.DomainConfig(steps=8, batch_size=16, lr_decay=decay)
-        domain.fit_classifier(LeNet(1, 3, 28), x, y, config)
+        domain.fit_classifier(LeNet(1, 3, 28), x, y, config, backend.get_default_device())
         np.testing.assert_allclose(seen, expected, rtol=1e-12)
 
 
