@@ -33,7 +33,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from unpaired_quality import MNIST, classifiers, grey, make_tasks, run_method  # noqa: E402
+from unpaired_quality import (MNIST, classifiers, grey, make_tasks, run_folder,  # noqa: E402
+                              run_method)
 
 
 def make_captions(folder: str, mnist_dir: str = MNIST) -> dict:
@@ -98,8 +99,7 @@ def main(argv=None) -> int:
     if a.score_only:
         info = {"folder": a.score_only}
     else:
-        folder = os.path.join(a.out, f"stackgan-seed{a.seed}" + (f"-{a.steps}" if a.steps else "")
-                              + "".join(f.lstrip("-") for f in flags))
+        folder = run_folder(a.out, "stackgan", a.seed, a.steps, flags)
         info = run_method("stackgan", paths, folder, a.steps, a.seed, task="captions",
                           extra=flags)
     pred = np.load(os.path.join(info["folder"], "predictions.npz"))

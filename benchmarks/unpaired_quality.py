@@ -133,6 +133,12 @@ def first_test_images(paths: dict, n: int) -> dict:
     return out
 
 
+def run_folder(out: str, method: str, seed: int, steps=None, extra=()) -> str:
+    """OUT/METHOD-seedS[-STEPS][-flag-value...]: a run folder named after what it changes."""
+    tag = "".join(extra).replace("--", "-")
+    return os.path.join(out, f"{method}-seed{seed}" + (f"-{steps}" if steps else "") + tag)
+
+
 def run_method(method: str, paths: dict, out: str, steps=None, seed: int = 0,
                task: str = "", extra=()) -> dict:
     """Train ``method`` with its default preset on the npz task (``paths[task + '_train']``
@@ -182,9 +188,7 @@ def main(argv=None) -> int:
                       for k, v in clf.items()}))
     methods = ["cyclegan", "stargan"] if a.method == "both" else [a.method]
     for m in methods:
-        tag = "".join(extra).replace("--", "-")
-        folder = os.path.join(a.out, f"{m}-seed{a.seed}" + (f"-{a.steps}" if a.steps else "")
-                              + tag)
+        folder = run_folder(a.out, m, a.seed, a.steps, extra)
         info = run_method(m, paths, folder, a.steps, a.seed, extra=extra)
         info.update(evaluate(m, info["folder"], paths, clf))
         info["sec_per_step_cpu"] = round(info["cpu_s"] / info["steps"], 3)

@@ -279,13 +279,16 @@ def fit_classifier(model, x_train, y_train, config: DomainConfig, device: str = 
                    name: Optional[str] = None):
     """Train ``model`` (logits (B, K)) by Adam on cross-entropy for ``config.steps`` batches of
     ``config.batch_size`` drawn without replacement per pass (seed ``config.seed + 1``), the lr
-    decayed linearly to 0 when ``config.lr_decay``; x_train float32 (N, C, H, W), y_train int64 (N,) host arrays. Leaves it in eval mode;
-    prints the loss every 100 steps when ``name`` is given."""
+    decayed linearly to 0 when ``config.lr_decay``; x_train float32 (N, C, H, W), y_train
+    int64 (N,) host arrays. Leaves it in eval mode; prints the loss every 100 steps when
+    ``name`` is given."""
     import tinygen
     from tinygen import functional as F
     from tinygen import optim
 
     optimizer = optim.Adam(model.parameters(), lr=config.lr)
+    schedule = optim.lr_scheduler.LambdaLR(optimizer, lambda t: 1.0 - t / config.steps) \
+        if config.lr_decay else None
     rng = np.random.default_rng(config.seed + 1)
     order, cursor = rng.permutation(len(x_train)), 0
     model.train()
@@ -299,9 +302,9 @@ def fit_classifier(model, x_train, y_train, config: DomainConfig, device: str = 
         loss = F.cross_entropy(model(xb), yb)
         optimizer.zero_grad()
         loss.backward()
-        if config.lr_decay:
-            optimizer.param_groups[0]["lr"] = config.lr * (1.0 - step / config.steps)
         optimizer.step()
+        if schedule is not None:
+            schedule.step()
         if name and (step % 100 == 0 or step == config.steps - 1):
             print(f"{name}: step {step} loss {loss.item():.4f}", flush=True)
     return model.eval()
@@ -488,8 +491,8 @@ def evaluate_conditional_samples(images, labels, dataset_name: str, reference=No
     Returns (for ``Run.log``):
         label_agreement      fraction of samples assigned to their label y_i by the
                              agreement classifier: the domain LeNet trained 5x longer
-                             (``AGREEMENT_STEPS``, lr decayed to 0), since a reader of labels should be as
-                             accurate as it can be
+                             (``AGREEMENT_STEPS``, lr decayed to 0), since a reader of labels
+                             should be as accurate as it can be
         domain_fid, domain_is, precision, recall   of all samples (:func:`evaluate_samples`)
         domain_fid_class     per-class domain FID, a list over k: samples of class k vs the
                              held-out real images of class k (``reference``)
