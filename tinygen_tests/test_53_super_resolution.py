@@ -236,6 +236,31 @@ def test_run_writes_metrics_predictions_and_eval(tmp_path):
     assert os.path.exists(os.path.join(out, "frames", "sr_000004.png"))
 
 
+@pytest.mark.parametrize("module, paper_loss", [(srresnet, "mse"), (edsr, "l1"), (wdsr, "l1")])
+def test_loss_option_picks_the_pixel_loss_the_step_descends(tmp_path, monkeypatch, module,
+                                                           paper_loss):
+    # Each paper's loss by default; --loss the other one; the training step uses config.loss.
+    from tinygen import cli
+    assert cli.build_config(module, []).loss == paper_loss
+    seen, real = [], srresnet.pixel_loss
+
+    def spy(y, target, loss):
+        seen.append(loss)
+        return real(y, target, loss)
+
+    monkeypatch.setattr(srresnet, "pixel_loss", spy)
+    other = {"mse": "l1", "l1": "mse"}[paper_loss]
+    data = _images_npz(tmp_path / "d.npz", n=1)
+    config = cli.build_config(module, ["--dataset", data, "--test-dataset", data, "--steps", "2",
+                                       "--loss", other, "--out", str(tmp_path / "run")]
+                              + [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()
+                                 if not isinstance(v, bool)] + ["--residual", "--quiet"])
+    module.train(config)
+    assert seen == [other, other]
+    with pytest.raises(SystemExit):
+        cli.build_config(module, ["--loss", "l2"])
+
+
 @pytest.mark.parametrize("module", [srresnet, edsr, wdsr])
 def test_resume_continues_bit_identically(tmp_path, module):
     """2N steps in one go == N steps then --resume for N more: every weight (and BN buffer)

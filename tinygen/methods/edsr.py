@@ -20,6 +20,7 @@ Shapes: x_LR (B, 3, p, p), y and x_HR (B, 3, s p, s p), images in [0, 1].
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 from tinygen.methods import srresnet
 from tinygen.models.sr_nets import build_sr_net
@@ -30,6 +31,7 @@ class Config(srresnet.Config):
     """tinygen run edsr: EDSR super-resolution (Lim et al. 2017), L1 loss, no batch norm."""
     patch_size: int = 48               # LR patch side p (the paper: 48)
     lr: float = 1e-4                   # Adam's learning rate (the paper: 1e-4, halved every 2e5)
+    loss: Literal["mse", "l1"] = "l1"   # pixel loss (the paper: L1, EDSR Sec. 4.1)
     channels: int = 256                # feature channels (the paper's EDSR: 256; baseline 64)
     blocks: int = 32                   # residual blocks (the paper's EDSR: 32; baseline 16)
     res_scale: float = 0.1             # residual scaling (the paper: 0.1; baseline 1.0)
@@ -44,7 +46,6 @@ PRESET_DOCS = {"paper": "Sec. 4.1: 32 blocks of 256, residual scaling 0.1, 48-px
                "small": srresnet.PRESET_DOCS["small"] + "; residual scaling 1 (as EDSR's "
                                                          "baseline at this width)"}
 default_preset = srresnet.default_preset
-LOSS = "l1"
 
 
 def build_models(config):
@@ -54,7 +55,7 @@ def build_models(config):
 
 def train(config: Config) -> str:
     """Train EDSR with the L1 loss; returns the run folder."""
-    return srresnet.train_sr(config, "edsr", build_models, LOSS)
+    return srresnet.train_sr(config, "edsr", build_models)
 
 
 __all__ = ["Config", "PRESETS", "build_models", "train"]

@@ -69,6 +69,8 @@ class Config(R.RunConfig):
     patch_size: int = 24               # LR patch side p; HR patches are s p (the paper: 96 / 4)
     lr: float = 1e-4                   # Adam's learning rate (the paper: 1e-4)
     lr_halvings: int = 0               # halve lr at 50%, 75%, ... of the steps (this many times)
+    loss: Literal["mse", "l1"] = "mse"  # pixel loss (the paper: MSE, eq. 3; srgan: of its
+                                       # SRResNet start)
     channels: int = 64                 # feature channels (the paper: 64)
     blocks: int = 16                   # residual blocks (the paper: 16)
     upsampler: Literal["pixelshuffle", "subpixel"] = "pixelshuffle"   # the paper's x2
@@ -103,9 +105,6 @@ def default_preset(dataset: str) -> str:
     """``--preset auto``: the small CPU budget on every dataset (``--preset paper`` for the
     paper's sizes)."""
     return "small"
-
-
-LOSS = "mse"
 
 
 # ---------------------------------------------------------------------------------------
@@ -317,7 +316,7 @@ class SRMonitor:
         return self.run.dir
 
 
-def train_sr(config, method: str, build, loss: str) -> str:
+def train_sr(config, method: str, build) -> str:
     """The SR training protocol (module docstring) for the network ``build(config)`` makes
     (after the run has seeded the generator); shared with EDSR and WDSR.
 
@@ -336,7 +335,7 @@ def train_sr(config, method: str, build, loss: str) -> str:
         x_lr, x_hr = pairs.patches(config.batch_size, config.patch_size, run.data_rng,
                                    config.augment)          # (B, 3, p, p), (B, 3, sp, sp)
         y = model(tinygen.tensor(x_lr, device=config.device))           # (B, 3, sp, sp)
-        value = pixel_loss(y, tinygen.tensor(x_hr, device=config.device), loss)
+        value = pixel_loss(y, tinygen.tensor(x_hr, device=config.device), config.loss)
         R.descend(value, opt)
         monitor.step_done(step, loss=value, lr=lr_now)
         run.checkpoint(step, model=model, optimizer=opt)
@@ -351,7 +350,7 @@ def set_lr(optimizer, lr: float) -> float:
 
 def train(config: Config) -> str:
     """Train SRResNet with the MSE loss; returns the run folder."""
-    return train_sr(config, "srresnet", build_models, LOSS)
+    return train_sr(config, "srresnet", build_models)
 
 
 # ---------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ Shapes: x_LR (B, 3, p, p), y and x_HR (B, 3, s p, s p), images in [0, 1].
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 from tinygen.methods import srresnet
 from tinygen.models.sr_nets import build_sr_net
@@ -31,6 +32,7 @@ class Config(srresnet.Config):
     """tinygen run wdsr: WDSR-B super-resolution (Yu et al. 2018), wide activation, weight norm."""
     patch_size: int = 48               # LR patch side p (the paper: 48)
     lr: float = 1e-3                   # Adam's learning rate (the paper: 1e-3, with weight norm)
+    loss: Literal["mse", "l1"] = "l1"   # pixel loss (the paper: L1, WDSR Sec. 4, after EDSR)
     channels: int = 32                 # feature channels (the paper's WDSR-B: 32)
     blocks: int = 16                   # residual blocks (the paper's WDSR-B: 16)
     expand: int = 6                    # widening before the ReLU (the paper's WDSR-B: 6)
@@ -48,7 +50,6 @@ PRESET_DOCS = {"paper": "Sec. 4 (WDSR-B): 16 blocks of 32, expansion 6, low-rank
                "small": "a ~15-minute CPU budget: 4 wide-activation blocks, 24-pixel patches, "
                         "residual over bicubic, lr 1e-3 halved twice, 1500 steps"}
 default_preset = srresnet.default_preset
-LOSS = "l1"
 
 
 def build_models(config):
@@ -59,7 +60,7 @@ def build_models(config):
 
 def train(config: Config) -> str:
     """Train WDSR-B with the L1 loss; returns the run folder."""
-    return srresnet.train_sr(config, "wdsr", build_models, LOSS)
+    return srresnet.train_sr(config, "wdsr", build_models)
 
 
 __all__ = ["Config", "PRESETS", "build_models", "train"]
