@@ -287,6 +287,7 @@ def test_defaults_and_paper_preset():
     assert (c.labels_per_class, c.batch_size, c.feature_matching, c.baseline,
             c.weight_norm) == (10, 100, True, True, True)
     assert c.d_widths == (500, 250, 250) and c.g_widths == (500, 500)
+    assert (c.steps, c.input_noise, c.hidden_noise) == (12000, 0.6, 0.5)   # docs/sgan.md
     from tinygen import cli
     paper = cli.build_config(sgan, ["--preset", "paper"])
     assert paper.lr == 3e-3 and paper.d_widths == (1000, 500, 250, 250, 250)
@@ -313,26 +314,24 @@ def _mnist_npz(tmp_path, labels_per_class=10):
 
 @pytest.mark.slow
 def test_mnist_100_labels_short_form(tmp_path):
-    # CI form: half the default budget (measured in docs/sgan.md at step 1,500 of the
-    # default run: SGAN 82.8 %, baseline 79.5 %): the unlabelled images put SGAN ahead.
+    # A quarter of the default budget (3,000 steps, the lr decayed over them; docs/sgan.md
+    # measured SGAN 86.05 %, baseline 81.05 %, ~6 minutes): the unlabelled images put SGAN ahead.
     train, test = _mnist_npz(tmp_path)
-    out = sgan.train(sgan.Config(dataset=train, test_dataset=test, steps=1500, quiet=True,
+    out = sgan.train(sgan.Config(dataset=train, test_dataset=test, steps=3000, quiet=True,
                                  out=str(tmp_path / "run")))
     last = read_metrics(out)[-1]
-    assert last["test_accuracy"] >= 0.80 and last["test_accuracy"] > \
-        last["baseline_test_accuracy"] + 0.01, last
+    assert last["test_accuracy"] >= 0.84 and last["test_accuracy"] > \
+        last["baseline_test_accuracy"] + 0.03, last
 
 
 @pytest.mark.slow
 def test_mnist_100_labels_default_run(tmp_path):
-    # The default budget with 100 labels (docs/sgan.md: 84.9 % vs the baseline's 79.6 %).
-    # Issue 18's bar is 97 %: an xfail while it is not reached (the authors' code details,
-    # --preset paper's data-dependent init etc., measured no better over 1,000 steps).
+    # Issue 18's bar: >= 97 % with 100 labels at the default budget (12,000 steps, ~14 minutes
+    # on one core). docs/sgan.md: 97.15 % at seed 0 (this run), baseline 80.2 %; seeds 1 and 2
+    # reach 95.9 % and 96.45 %, so the bar holds at this seed only.
     train, test = _mnist_npz(tmp_path)
     out = sgan.train(sgan.Config(dataset=train, test_dataset=test, quiet=True,
                                  out=str(tmp_path / "run")))
     last = read_metrics(out)[-1]
-    assert last["test_accuracy"] >= 0.83, last
-    assert last["test_accuracy"] > last["baseline_test_accuracy"] + 0.03, last
-    if last["test_accuracy"] < 0.97:
-        pytest.xfail(f"issue 18's 97 % bar not reached: {last['test_accuracy']:.3f}")
+    assert last["test_accuracy"] >= 0.97, last
+    assert last["test_accuracy"] > last["baseline_test_accuracy"] + 0.1, last
