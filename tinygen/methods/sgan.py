@@ -46,7 +46,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import sys
-from typing import Optional, Tuple
+from typing import Tuple
 
 import tinygen
 from tinygen import backend, optim
