@@ -3,6 +3,7 @@
 Read in order: the loss (values, properties, first- and second-order gradchecks) -> the models
 -> a short run with its traversal picture -> exact resume -> the stand-in CUDA device.
 """
+import copy
 import json
 import math
 import os
@@ -19,7 +20,7 @@ from tinygen.data.arrays import TrainingSet
 from tinygen.gradcheck import gradcheck, gradgradcheck
 from tinygen.io.checkpoint import restore_checkpoint
 from tinygen.methods import infogan
-from tinygen_tests.conftest import assert_array_equal
+from tinygen_tests.conftest import assert_array_equal, host
 
 HYP = settings(max_examples=20, deadline=None)
 DATA = TrainingSet(np.zeros((1, 1, 28, 28), np.float32))
@@ -88,6 +89,35 @@ def test_traversal_rows_hold_one_category_and_sweep_the_first_code():
     assert grid.shape == (50, 1, 28, 28)
     assert np.abs(grid[0] - grid[4]).max() > 1e-4                   # c_1 moves the image
     assert np.abs(grid[0] - grid[5]).max() > 1e-4                   # and so does the category
+
+
+def test_the_g_step_moves_q_and_the_trunk_by_the_information_term_alone():
+    # G's step: G descends adversarial + lambda info; D's trunk and Q descend lambda info only
+    # (D's source head not at all). Checked against the gradients taken term by term: with
+    # SGD (lr 1) each parameter moves by exactly minus its gradient.
+    from tinygen import optim
+    config = infogan.Config(**TINY, info_weight=0.7)
+    nz = 6
+    G, D = infogan.build_models(config, DATA)
+    G.train(), D.train()
+    opt_g, opt_d = optim.SGD(G.parameters(), lr=1.0), optim.SGD(D.parameters(), lr=1.0)
+    dev = config.device
+    G2, D2 = copy.deepcopy(G), copy.deepcopy(D)          # the parameters before the step
+    before = {n: np.array(host(p), copy=True) for n, p in D.named_parameters()}
+    tg.manual_seed(3)
+    infogan.generator_step(config, G, D, opt_g, opt_d, 16, nz, dev)
+    tg.manual_seed(3)                                   # the same z and codes again
+    z, (c_cat, c_cont) = tg.randn(16, nz, device=dev), infogan.sample_codes(config, 16, dev)
+    G2.train(), D2.train()
+    s, q, _ = D2(G2(z, c_cat, c_cont))
+    info = L.infogan_information_loss(q[:, :10], c_cat, q[:, 10:], c_cont)
+    grads = tg.grad(0.7 * info, [p for _, p in D2.named_parameters()], allow_unused=True)
+    for (n, p), g in zip(D.named_parameters(), grads):
+        moved = before[n] - host(p)
+        if n.startswith("source."):
+            assert np.all(moved == 0), n                # the source head: untouched
+        else:
+            assert np.allclose(moved, host(g), atol=1e-5), n
 
 
 def test_short_run_and_bit_exact_resume(tmp_path):

@@ -15,11 +15,14 @@ As code (the GAN's non-saturating losses; ``losses.infogan_information_loss`` is
     for each step:                                                         train()
         x ~ p_data; z ~ N(0, I), c ~ p(c); x_fake = G(z, c)
         D: descend d_loss_minimax(D(x), D(x_fake))                         discriminator_step()
-        G, Q: descend g_loss_nonsaturating(D(G(z, c))) + lambda (-L_I)     generator_step()
+        G: descend g_loss_nonsaturating(D(G(z, c))) + lambda (-L_I)        generator_step()
+        Q, trunk: descend lambda (-L_I) on the same G(z, c)
 
 Q shares D's trunk (Sec. 6: "Q shares all convolutional layers with D"), with one hidden layer
-of its own; Q's part of the loss trains the trunk and Q with G's optimiser's step on G, and D's
-optimiser on the trunk and Q (both updated at the G step, as the paper's code does).
+of its own. At the G step, Q and the trunk descend the information term alone, with D's
+optimiser: the paper's code puts -lambda L_I into both players' losses, and the trunk is D's,
+so it must never follow G's adversarial gradient (an earlier version let it, and D was
+pushed to chance).
 Pictures: traversals.png, one row per categorical value, the continuous code c_1 swept from
 -2 to 2 along the row (z and the other codes fixed), the paper's Figure 2 layout.
 
@@ -119,18 +122,24 @@ def discriminator_step(config: Config, G, D, opt_d, x, nz: int) -> dict:
 
 
 def generator_step(config: Config, G, D, opt_g, opt_d, m: int, nz: int, device) -> dict:
-    """Descend -log D(G(z, c)) + lambda (-L_I): G with opt_g, Q and the trunk with opt_d."""
+    """G descends -log D(G(z, c)) + lambda (-L_I) with opt_g; Q and D's trunk descend
+    lambda (-L_I) alone with opt_d (eq. 6: only G plays against D; D's part of the game stays
+    in discriminator_step, and the source head gets nothing here)."""
     z, (c_cat, c_cont) = R.sample_noise(m, nz, device), sample_codes(config, m, device)
     s, q, _ = D(G(z, c_cat, c_cont))
     k = config.categories
     info = L.infogan_information_loss(q[:, :k], c_cat, q[:, k:], c_cont)
     loss = L.g_loss_nonsaturating(s) + config.info_weight * info
+    source = {id(p) for p in D.source.parameters()}
+    q_and_trunk = [p for p in D.parameters() if id(p) not in source]
+    d_grads = tinygen.grad(config.info_weight * info, q_and_trunk, retain_graph=True)
     opt_g.zero_grad()
     opt_d.zero_grad()
-    loss.backward()
-    # D's source head must not learn from G's objective: only the trunk and Q keep gradients.
-    for p in D.source.parameters():
+    loss.backward()                                  # G's gradients (and D's, replaced below)
+    for p in D.parameters():
         p.grad = None
+    for p, g in zip(q_and_trunk, d_grads):
+        p.grad = g
     opt_g.step()
     opt_d.step()
     return {"loss_g": loss.detach(), "loss_info": info.detach()}
