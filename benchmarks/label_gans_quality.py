@@ -59,16 +59,13 @@ def infogan_scores(folder: str, config) -> dict:
     (Hungarian, scipy.optimize.linear_sum_assignment) -> ``code_digit_accuracy``, the share of
     samples whose read digit is their code's match (Chen et al. 2016 Sec. 7.1: 5 % error), and
     the overall domain FID / IS / precision / recall."""
-    import dataclasses
     from scipy.optimize import linear_sum_assignment
-    from tinygen.metrics.domain import (AGREEMENT_STEPS, DomainConfig, evaluate_samples,
-                                        load_domain_classifier)
+    from tinygen.metrics.domain import DomainConfig, evaluate_samples, load_label_reader
     from tinygen.metrics.fid import compute_features
     with np.load(os.path.join(folder, "samples.npz")) as z:
         x, c = z["x"], z["y"].astype(np.int64)
     base = DomainConfig(dataset=config.dataset, data_dir=config.data_dir)
-    reader = load_domain_classifier(config.dataset, config=dataclasses.replace(
-        base, steps=AGREEMENT_STEPS, lr_decay=True))
+    reader = load_label_reader(base)
     digits = compute_features(reader.prepare(x), reader.prob_fn, 200).argmax(axis=1)
     counts = np.zeros((config.categories, 10), np.int64)                # (code, digit)
     np.add.at(counts, (c, digits), 1)

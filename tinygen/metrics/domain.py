@@ -52,8 +52,8 @@ from tinygen.metrics.precision_recall import precision_recall
 
 __all__ = [
     "DomainConfig", "DomainClassifier", "train_domain_classifier", "load_domain_classifier",
-    "domain_cache_path", "evaluate_samples", "fit_classifier", "evaluate_conditional_samples", "to_unit_nchw",
-    "parse_features_spec",
+    "domain_cache_path", "evaluate_samples", "fit_classifier", "evaluate_conditional_samples",
+    "load_label_reader", "to_unit_nchw", "parse_features_spec",
 ]
 
 CACHE_VERSION = 1        # bump when the training recipe changes, to invalidate old caches
@@ -482,6 +482,14 @@ AGREEMENT_STEPS = 1500   # the label reader: 5x the domain classifier's 300 Adam
                          # end; at a constant lr 98.2 % at step 900 but 96.0 % at step 1,500)
 
 
+def load_label_reader(config: DomainConfig, device: str = "cpu") -> DomainClassifier:
+    """The classifier that reads a sample's class (``label_agreement``, InfoGAN's code
+    matching): ``config``'s domain LeNet trained for ``AGREEMENT_STEPS`` with its lr decayed to
+    0 (cached like the domain classifier)."""
+    return load_domain_classifier(config.dataset, device=device, config=dataclasses.replace(
+        config, steps=AGREEMENT_STEPS, lr_decay=True))
+
+
 def evaluate_conditional_samples(images, labels, dataset_name: str, reference=None,
                                  value_range=None, device: str = "cpu",
                                  data_dir: Optional[str] = None,
@@ -506,8 +514,7 @@ def evaluate_conditional_samples(images, labels, dataset_name: str, reference=No
     """
     config = config or DomainConfig(dataset=dataset_name, data_dir=data_dir)
     clf = load_domain_classifier(dataset_name, config=config, device=device)
-    reader = load_domain_classifier(dataset_name, device=device, config=dataclasses.replace(
-        config, steps=AGREEMENT_STEPS, lr_decay=True))
+    reader = load_label_reader(config, device)
     labels = np.asarray(labels, dtype=np.int64)
     x = clf.prepare(images, value_range)                             # (N, C, H, W) in [0, 1]
     probs = compute_features(x, reader.prob_fn, 200)                 # (N, K)
