@@ -97,7 +97,7 @@ def test_the_g_step_moves_q_and_the_trunk_by_the_information_term_alone():
     # SGD (lr 1) each parameter moves by exactly minus its gradient.
     from tinygen import optim
     config = infogan.Config(**TINY, info_weight=0.7)
-    nz = 6
+    nz, k = config.latent_dim, config.categories
     G, D = infogan.build_models(config, DATA)
     G.train(), D.train()
     opt_g, opt_d = optim.SGD(G.parameters(), lr=1.0), optim.SGD(D.parameters(), lr=1.0)
@@ -110,8 +110,8 @@ def test_the_g_step_moves_q_and_the_trunk_by_the_information_term_alone():
     z, (c_cat, c_cont) = tg.randn(16, nz, device=dev), infogan.sample_codes(config, 16, dev)
     G2.train(), D2.train()
     s, q, _ = D2(G2(z, c_cat, c_cont))
-    info = L.infogan_information_loss(q[:, :10], c_cat, q[:, 10:], c_cont)
-    grads = tg.grad(0.7 * info, [p for _, p in D2.named_parameters()], allow_unused=True)
+    info = L.infogan_information_loss(q[:, :k], c_cat, q[:, k:], c_cont)
+    grads = tg.grad(config.info_weight * info, [p for _, p in D2.named_parameters()], allow_unused=True)
     for (n, p), g in zip(D.named_parameters(), grads):
         moved = before[n] - host(p)
         if n.startswith("source."):

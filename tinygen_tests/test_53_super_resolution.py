@@ -251,11 +251,9 @@ def test_loss_option_picks_the_pixel_loss_the_step_descends(tmp_path, monkeypatc
     monkeypatch.setattr(srresnet, "pixel_loss", spy)
     other = {"mse": "l1", "l1": "mse"}[paper_loss]
     data = _images_npz(tmp_path / "d.npz", n=1)
-    config = cli.build_config(module, ["--dataset", data, "--test-dataset", data, "--steps", "2",
-                                       "--loss", other, "--out", str(tmp_path / "run")]
-                              + [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()
-                                 if not isinstance(v, bool)] + ["--residual", "--quiet"])
-    module.train(config)
+    assert cli.build_config(module, ["--loss", other]).loss == other
+    module.train(module.Config(dataset=data, test_dataset=data, steps=2, loss=other,
+                               out=str(tmp_path / "run"), **TINY))
     assert seen == [other, other]
     with pytest.raises(SystemExit):
         cli.build_config(module, ["--loss", "l2"])

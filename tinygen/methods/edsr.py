@@ -54,7 +54,7 @@ def build_models(config):
 
 
 def train(config: Config) -> str:
-    """Train EDSR with the L1 loss; returns the run folder."""
+    """Train EDSR with ``config.loss`` (the paper's L1 by default); returns the run folder."""
     return srresnet.train_sr(config, "edsr", build_models)
 
 

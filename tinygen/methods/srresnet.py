@@ -349,7 +349,7 @@ def set_lr(optimizer, lr: float) -> float:
 
 
 def train(config: Config) -> str:
-    """Train SRResNet with the MSE loss; returns the run folder."""
+    """Train SRResNet with ``config.loss`` (the paper's MSE by default); returns the run folder."""
     return train_sr(config, "srresnet", build_models)
 
 

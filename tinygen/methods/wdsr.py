@@ -59,7 +59,7 @@ def build_models(config):
 
 
 def train(config: Config) -> str:
-    """Train WDSR-B with the L1 loss; returns the run folder."""
+    """Train WDSR-B with ``config.loss`` (the paper's L1 by default); returns the run folder."""
     return srresnet.train_sr(config, "wdsr", build_models)
 
 
