@@ -80,9 +80,12 @@ def test_tinygen_sample_writes_uint8_images_and_a_grid(tmp_path, capsys):
 def test_digits_get_the_measured_cpu_preset_and_paper_keeps_sec_4(tmp_path):
     from tinygen import cli
     c = cli.build_config(dcgan, [])                                    # digits
-    assert (c.ngf, c.ndf, c.batch_size, c.lr, c.steps, c.reuse_fake) == (32, 16, 32, 5e-4, 7000, True)
+    assert (c.ngf, c.ndf, c.batch_size, c.lr, c.steps, c.reuse_fake) == \
+        (32, 16, 32, 2e-3, 14000, True)
+    assert (c.beta1, c.beta2, c.d_norm, c.r1_gamma, c.r1_every) == (0.0, 0.99, "none", 0.1, 16)
     p = cli.build_config(dcgan, ["--preset", "paper"])
     assert (p.ngf, p.ndf, p.batch_size, p.lr, p.reuse_fake) == (64, 64, 128, 2e-4, False)
+    assert (p.beta1, p.beta2, p.d_norm, p.r1_gamma) == (0.5, 0.999, "batch", 0.0)
     np.savez(tmp_path / "gray28.npz", x=np.zeros((4, 28, 28), np.uint8))
     np.savez(tmp_path / "rgb32.npz", x=np.zeros((4, 32, 32, 3), np.uint8))
     assert dcgan.default_preset(f"npz:{tmp_path / 'gray28.npz'}") == "digits28"
@@ -96,8 +99,8 @@ def test_the_g_step_reuses_the_d_steps_fakes_only_when_asked(tmp_path, monkeypat
     # the G step through the very batch G(z) the D step saw, so G runs once a step, not twice.
     seen, calls = {"d": [], "g": []}, []
     d_step, g_step, forward = dcgan.discriminator_step, dcgan.generator_step, DCGANGenerator.forward
-    monkeypatch.setattr(dcgan, "discriminator_step", lambda D, opt, x, x_fake: (
-        seen["d"].append(x_fake.cpu().numpy().copy()), d_step(D, opt, x, x_fake))[1])
+    monkeypatch.setattr(dcgan, "discriminator_step", lambda D, opt, x, x_fake, *r1: (
+        seen["d"].append(x_fake.cpu().numpy().copy()), d_step(D, opt, x, x_fake, *r1))[1])
     monkeypatch.setattr(dcgan, "generator_step", lambda D, opt, x_fake: (
         seen["g"].append(x_fake.cpu().numpy().copy()), g_step(D, opt, x_fake))[1])
     monkeypatch.setattr(DCGANGenerator, "forward",
@@ -127,3 +130,30 @@ def test_reuse_fake_resumes_bit_identically(tmp_path):
     assert any(k.startswith("G") for k in keys) and any(k.startswith("D") for k in keys)
     for k in keys:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_the_d_step_adds_r1_on_every_kth_step_weighted_by_k(tmp_path, monkeypatch):
+    # Lazy R1 (StyleGAN2 Sec. 3.1): D's loss gains k * gamma/2 E||grad_x D(x)||^2 on steps
+    # k, 2k, ... and nothing in between; the value is losses.r1_penalty's exactly.
+    from tinygen import losses as L
+    tg.manual_seed(0)
+    D = DCGANDiscriminator(1, 28, ndf=4, norm="none")
+    x, x_fake = tg.randn(4, 1, 28, 28), tg.randn(4, 1, 28, 28)
+    plain = float(L.d_loss_minimax(D(x), D(x_fake)).item())
+    r1 = float(L.r1_penalty(D, x, 0.8).item())
+    assert r1 > 0
+    opt = tg.optim.SGD(D.parameters(), lr=0.0)
+    assert float(dcgan.discriminator_step(D, opt, x, x_fake, 0.8)["loss_d"].item()) == \
+        pytest.approx(plain + r1, rel=1e-6)
+    assert float(dcgan.discriminator_step(D, opt, x, x_fake)["loss_d"].item()) == \
+        pytest.approx(plain, rel=1e-6)
+    weights = []
+    d_step = dcgan.discriminator_step
+    monkeypatch.setattr(dcgan, "discriminator_step", lambda D, opt, x, x_fake, w=0.0: (
+        weights.append(w), d_step(D, opt, x, x_fake, w))[1])
+    dcgan.train(dcgan.Config(dataset="digits", n_train=64, steps=6, ngf=4, ndf=4, batch_size=8,
+                             d_norm="none", r1_gamma=0.25, r1_every=3, log_every=6,
+                             sample_every=1000, n_samples=512, quiet=True, out=str(tmp_path)))
+    assert weights == [0.0, 0.0, 0.75, 0.0, 0.0, 0.75]
+    with pytest.raises(ValueError, match="r1-gamma"):
+        dcgan.Config(r1_gamma=-1.0)
