@@ -119,9 +119,11 @@ def test_the_g_step_reuses_the_d_steps_fakes_only_when_asked(tmp_path, monkeypat
     assert n_calls[False] - n_calls[True] == 3                     # one G forward less a step
 
 
-def test_reuse_fake_resumes_bit_identically(tmp_path):
+@pytest.mark.parametrize("d_options", [{}, dict(d_norm="none", r1_gamma=0.1, r1_every=1)])
+def test_reuse_fake_resumes_bit_identically(tmp_path, d_options):
     base = dict(dataset="digits", n_train=64, ngf=4, ndf=4, batch_size=8, log_every=2,
-                sample_every=1000, n_samples=512, quiet=True, reuse_fake=True, checkpoint_every=2)
+                sample_every=1000, n_samples=512, quiet=True, reuse_fake=True, checkpoint_every=2,
+                **d_options)
     full = dcgan.train(dcgan.Config(steps=4, out=str(tmp_path / "full"), **base))
     dcgan.train(dcgan.Config(steps=2, out=str(tmp_path / "half"), **base))
     resumed = dcgan.train(dcgan.Config(steps=4, resume=str(tmp_path / "half"), **base))
