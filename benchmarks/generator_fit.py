@@ -4,7 +4,7 @@
         [--set key=value ...]     (StyleGenerator keywords for style, e.g. modulated=true)
 
 No discriminator: 256 fixed latents z_i are paired with the first 256 MNIST t10k digits
-(padded to 32 x 32, in [-1, 1]) and G is fitted by Adam (lr 2e-3, betas (0, 0.99), the GAN
+(padded to 32 x 32, in [-1, 1]) and G is fitted by Adam (lr 2e-3 or ``--lr``, betas (0, 0.99), the GAN
 runs' optimiser) to min_G mean_i ||G(z_i) - x_i||^2 on batches of 32. It prints the mean
 squared error over all 256 pairs every 150 steps next to that of the best z-independent
 output (the mean image), so a generator that cannot route z to the image's content stays
@@ -45,13 +45,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("kind", choices=("style", "dcgan"))
     p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--lr", type=float, default=2e-3, help="Adam's learning rate")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     args = p.parse_args(argv)
     tinygen.manual_seed(0)
     x = (mnist8k()[0][:256].astype(np.float32) / 127.5 - 1.0)[:, None]      # (256, 1, 32, 32)
     z = np.random.default_rng(0).standard_normal((256, 64)).astype(np.float32)
     G, forward = build(args.kind, dict(kv.split("=", 1) for kv in args.set))
-    opt = optim.Adam(G.parameters(), lr=2e-3, betas=(0.0, 0.99), eps=1e-8)
+    opt = optim.Adam(G.parameters(), lr=args.lr, betas=(0.0, 0.99), eps=1e-8)
     rng, floor = np.random.default_rng(1), float(((x.mean(0) - x) ** 2).mean())
     for step in range(1, args.steps + 1):
         i = rng.integers(0, 256, 32)
