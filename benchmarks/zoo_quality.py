@@ -7,7 +7,7 @@ the last 2,000 are held out; each is zero-padded from 28 x 28 to 32 x 32 (the ta
 its input a is made by tinygen.data.paired:
 
     tpgan       rotation_pairs: the digit turned by +-(30..75) degrees   (a "profile")
-    pixeldtgan  clutter_pairs: the digit shrunk 0.4-0.6 x, at a random place on strokes,
+    pixeldtgan  clutter_pairs: the digit shrunk 0.6-0.8 x, at a random place on strokes,
                 blobs and fragments of other digits
 
 The method trains with its default budget (``tinygen run METHOD`` with only --dataset /
