@@ -17,7 +17,7 @@ from tinygen.data.paired import load_paired, pad_images, random_crop_flip
 from tinygen.io.checkpoint import load_checkpoint
 from tinygen.methods import pix2pix as P
 from tinygen.methods.run import read_metrics
-from tinygen_tests.conftest import host, tinygen_cli
+from tinygen_tests.conftest import host, short_translation_run, tinygen_cli
 
 TINY = ["--ngf", "4", "--ndf", "4", "--batch-size", "4", "--quiet", "--log-every", "3",
         "--sample-every", "3"]
@@ -252,11 +252,7 @@ def test_presets():
 # ----------------------------------------------------------------------------
 
 def test_short_form_loss_falls_and_psnr_rises_over_the_input(tmp_path):
-    config = cli.build_config(P, ["--steps", "40", "--n-train", "64", "--n-test", "16",
-                                  "--ngf", "8", "--ndf", "8", "--batch-size", "8",
-                                  "--log-every", "10", "--sample-every", "40", "--lr", "1e-3",
-                                  "--quiet", "--out", str(tmp_path / "run")])
-    m = read_metrics(P.train(config))
+    m = short_translation_run(P, tmp_path / "run", steps=40, n_train=64, n_test=16, batch=8)
     assert m[-1]["loss_l1"] < 0.6 * m[0]["loss_l1"]
     assert m[-1]["test_psnr"] > m[-1]["test_psnr_input"] + 2.0, m[-1]
 

@@ -6,6 +6,7 @@ benchmarks/zoo_quality.py.
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -19,9 +20,9 @@ from tinygen.data.paired import clutter_pairs, load_paired
 from tinygen.gradcheck import check_module
 from tinygen.io.checkpoint import load_checkpoint
 from tinygen.methods import pixeldtgan as P
-from tinygen.methods.run import read_metrics
+from tinygen.methods.run import Interrupted, read_metrics
 from tinygen.models.zoo_nets import Converter
-from tinygen_tests.conftest import on_default_device
+from tinygen_tests.conftest import on_default_device, short_translation_run
 
 TINY = ["--ngf", "4", "--ndf", "4", "--nz", "4", "--batch-size", "4", "--quiet",
         "--log-every", "2", "--sample-every", "2"]
@@ -159,14 +160,43 @@ def test_default_run_writes_grids_predictions_scores_and_applies(tmp_path):
     assert out.shape == (32, 32) and out.dtype == np.uint8         # the converter's side
 
 
-def test_resume_continues_bit_for_bit(tmp_path):
-    """4 steps in one go == 2 steps + --resume 2 more (C, both Ds, optimisers, data order:
-    the weights and the predictions match exactly)."""
+def test_lr_decays_linearly_to_zero_over_the_run_unless_switched_off(tmp_path, monkeypatch):
     spec = _pairs_npz(tmp_path / "p.npz")
-    base = TINY + ["--dataset", spec, "--test-dataset", spec]
-    full = P.train(cli.build_config(P, base + ["--steps", "4", "--out", str(tmp_path / "full")]))
-    half = P.train(cli.build_config(P, base + ["--steps", "2", "--out", str(tmp_path / "half")]))
-    P.train(cli.build_config(P, ["--resume", half, "--steps", "4", "--quiet"]))
+    seen, step = [], P.train_step
+
+    def recording(config, C, D_R, D_A, opts, *batch):
+        seen.append([opt.param_groups[0]["lr"] for opt in opts])
+        return step(config, C, D_R, D_A, opts, *batch)
+    monkeypatch.setattr(P, "train_step", recording)
+    base = TINY + ["--dataset", spec, "--test-dataset", spec, "--steps", "4", "--lr", "1e-3"]
+    P.train(cli.build_config(P, base + ["--out", str(tmp_path / "decay")]))
+    np.testing.assert_allclose(seen, [[1e-3 * f] * 3 for f in (1.0, 0.75, 0.5, 0.25)])
+    seen.clear()
+    P.train(cli.build_config(P, base + ["--no-lr-decay", "--out", str(tmp_path / "flat")]))
+    np.testing.assert_allclose(seen, [[1e-3] * 3] * 4)
+
+
+def test_resume_continues_bit_for_bit(tmp_path, monkeypatch):
+    """4 steps in one go == a 4-step run stopped by Ctrl-C in step 2 (which writes the
+    checkpoint) and continued with --resume (C, both Ds, optimisers, the decaying lr, data
+    order: the weights and the predictions match exactly)."""
+    spec = _pairs_npz(tmp_path / "p.npz")
+    base = TINY + ["--dataset", spec, "--test-dataset", spec, "--steps", "4"]
+    full = P.train(cli.build_config(P, base + ["--out", str(tmp_path / "full")]))
+    calls, step = [], P.train_step
+
+    def interrupted_in_step_2(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)      # the run finishes the step, then stops
+        return step(*args)
+    monkeypatch.setattr(P, "train_step", interrupted_in_step_2)
+    half = str(tmp_path / "half")
+    with pytest.raises(Interrupted):
+        P.train(cli.build_config(P, base + ["--out", half]))
+    monkeypatch.undo()
+    assert [m["step"] for m in read_metrics(half)] == [2]
+    P.train(cli.build_config(P, ["--resume", half, "--quiet"]))
     one, two = (load_checkpoint(os.path.join(r, "checkpoint.npz")) for r in (full, half))
     for name in ("C", "D_R", "D_A"):                  # every weight and BN buffer
         assert one[name].keys() == two[name].keys()
@@ -200,11 +230,11 @@ def test_bad_input_is_one_line_on_the_command_line(tmp_path):
 
 def test_presets():
     auto = cli.build_config(P, [])
-    assert (auto.ndf, auto.ngf) == (48, 32)
-    assert (auto.steps, auto.batch_size, auto.lambda_l1, auto.nz) == (4000, 16, 100.0, 64)
+    assert (auto.ndf, auto.ngf, auto.lr_decay) == (48, 32, True)
+    assert (auto.steps, auto.batch_size, auto.lambda_l1, auto.nz) == (5500, 16, 100.0, 64)
     paper = cli.build_config(P, ["--preset", "paper"])
-    assert (paper.batch_size, paper.ngf, paper.ndf, paper.lr, paper.beta1, paper.lambda_l1) == \
-        (128, 64, 64, 2e-4, 0.5, 0.0)                              # the paper: no pixel loss
+    assert (paper.batch_size, paper.ngf, paper.ndf, paper.lr, paper.beta1, paper.lambda_l1,
+            paper.lr_decay) == (128, 64, 64, 2e-4, 0.5, 0.0, False)   # the paper's objective
 
 
 # ----------------------------------------------------------------------------
@@ -212,11 +242,7 @@ def test_presets():
 # ----------------------------------------------------------------------------
 
 def test_short_form_l1_falls_and_psnr_rises_over_the_input(tmp_path):
-    config = cli.build_config(P, ["--steps", "60", "--n-train", "256", "--n-test", "32",
-                                  "--ngf", "8", "--ndf", "8", "--batch-size", "16",
-                                  "--log-every", "20", "--sample-every", "60", "--lr", "1e-3",
-                                  "--quiet", "--out", str(tmp_path / "run")])
-    m = read_metrics(P.train(config))
+    m = short_translation_run(P, tmp_path / "run", steps=100, n_train=256, n_test=32, batch=16)
     assert m[-1]["loss_l1"] < 0.7 * m[0]["loss_l1"], [r["loss_l1"] for r in m]
     assert m[-1]["test_psnr"] > m[-1]["test_psnr_input"] + 1.0, m[-1]
 
@@ -232,4 +258,4 @@ def test_mnist_clutter_to_clean_digit_quality_bar(tmp_path):
     Z.main(["pixeldtgan", "--out", str(tmp_path)])
     r = json.load(open(tmp_path / "results-pixeldtgan.json"))["result"]
     assert r["psnr"] > r["psnr_input"] + 3.0, r
-    assert r["accuracy"] >= 0.80, r                  # measured 0.854; the issue's bar: 0.90
+    assert r["accuracy"] >= 0.85, r                  # measured 0.8945; the issue's bar: 0.90

@@ -349,7 +349,7 @@ def train(config: Config) -> str:
     opt_g, opt_d = build_optimizers(config, G, D)
     models = {"G": G, "opt_g": opt_g, **({"D": D, "opt_d": opt_d} if D is not None else {})}
 
-    def one_step():
+    def one_step(step):
         xa, xb = paired_batch(a, b, config.batch_size, run.data_rng, config)
         return train_step(config, G, D, opt_g, opt_d, xa, xb)
     return paired_loop(run, config, G, models, one_step, pairs, test)
@@ -358,8 +358,8 @@ def train(config: Config) -> str:
 def paired_loop(run, config, G, models: dict, one_step, pairs, test, on_start=None,
                 final_scores=None) -> str:
     """The training loop every paired-translation method shares (pix2pix, tpgan, pixeldtgan):
-    resume, the "before" picture, ``one_step()`` (draws a batch, takes the method's steps,
-    returns its losses) ``config.steps`` times with pictures, log lines and checkpoints, the
+    resume, the "before" picture, ``one_step(step)`` (draws a batch, takes the method's
+    steps, returns its losses) ``config.steps`` times with pictures, log lines and checkpoints, the
     test scores at the last step (plus ``final_scores(G(test a))``'s), predictions.npz.
     ``on_start()`` runs once before the first step of a fresh run (not on resume)."""
     if test is not None:
@@ -378,7 +378,7 @@ def paired_loop(run, config, G, models: dict, one_step, pairs, test, on_start=No
     final = None
     for step in run.steps(start):
         G.train()
-        run.record(step, **one_step())
+        run.record(step, **one_step(step))
         if run.due(step, config.sample_every):
             picture(run, G, config, *show, step, seed)
         if run.due(step, config.log_every):

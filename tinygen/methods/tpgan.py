@@ -231,7 +231,7 @@ def train(config: Config) -> str:
     models = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d,
               **({"phi": phi} if phi is not None else {})}
 
-    def one_step():
+    def one_step(step):
         xa, xb = random_pairs(a, b, config.batch_size, run.data_rng, config.device)
         return train_step(config, G, D, phi, opt_g, opt_d, xa, xb)
 
