@@ -4,8 +4,8 @@
         [--set key=value ...]     (StyleGenerator keywords for style, e.g. modulated=true)
 
 No discriminator: 256 fixed latents z_i are paired with the first 256 MNIST t10k digits
-(padded to 32 x 32, in [-1, 1]) and G is fitted by Adam (lr 2e-3 or ``--lr``, betas (0, 0.99), the GAN
-runs' optimiser) to min_G mean_i ||G(z_i) - x_i||^2 on batches of 32. It prints the mean
+(padded to 32 x 32, in [-1, 1]) and G is fitted by Adam (lr 2e-3 or ``--lr``, betas (0, 0.99),
+the GAN runs' optimiser) to min_G mean_i ||G(z_i) - x_i||^2 on batches of 32. It prints the mean
 squared error over all 256 pairs every 150 steps next to that of the best z-independent
 output (the mean image), so a generator that cannot route z to the image's content stays
 near the mean-image line. docs/stylegan.md quotes it: DCGAN's G reaches 0.006 in 600 steps,

@@ -374,7 +374,8 @@ def test_layer_norm_puts_layer_norm_in_the_discriminator(module, field):
     m = importlib.import_module(f"tinygen.methods.{module}")
     config = cli.build_config(m, ["--layer-norm"])
     assert getattr(config, field) in (True, "layer")
-    assert getattr(cli.build_config(m, ["--layer-norm", "--no-layer-norm"]), field) in (False, "none", "batch")
+    assert getattr(cli.build_config(m, ["--layer-norm", "--no-layer-norm"]), field) in \
+        (False, "none", "batch")
     shape = (1, 28, 28) if module == "dcgan" else (2,)
     _, D = m.build_models(config, TrainingSet(x=np.zeros((4, *shape), np.float32)))
     kinds = {type(x).__name__ for x in D.modules()}

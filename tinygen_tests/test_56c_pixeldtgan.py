@@ -56,7 +56,7 @@ def test_clutter_pairs_hold_a_small_full_bright_digit_on_dimmer_clutter():
         assert 0.6 * 24 - 2 <= height <= 0.8 * 24 + 2, height      # shrunk by U(0.6, 0.8)
     assert (a > 0).mean() > (b > 0).mean()                         # clutter was added
     tops = [np.argwhere(im > 0.45 * 255)[:, 0].min() for im in a]
-    assert len(set(tops)) > 4                                      # at random places
+    assert len(set(tops)) > 5                                      # at random places
     np.testing.assert_array_equal(a, clutter_pairs(b, seed=0)[0])
     small, _ = clutter_pairs(b, seed=0, min_scale=0.4, max_scale=0.4, clutter_level=0.6)
     assert all(0.4 * 24 - 2 <= np.ptp(np.argwhere(im > 0.65 * 255)[:, 0]) + 1 <= 0.4 * 24 + 2

@@ -166,7 +166,7 @@ def clutter_pairs(images, seed: int = 0, min_scale: float = 0.6, max_scale: floa
     -> the garment alone": a small digit somewhere in a scene -> the clean centred digit.
     The defaults keep the digit the largest and brightest thing in the scene, as the garment
     is in the paper's photos (with 0.4-0.6 x, 6 items up to 0.6 bright, the first version,
-    a converter's encoder read the digit at 50 % after 3,000 supervised steps:
+    a converter's encoder read the digit at 52 % after 3,000 supervised steps:
     docs/pixeldtgan.md). uint8 (N, H, W) both."""
     x = _uint8_images(images, "clutter_pairs")
     if x.ndim != 3:
