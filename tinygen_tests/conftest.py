@@ -115,17 +115,19 @@ def tinygen_cli(args, timeout=300):
     return done, [ln for ln in done.stderr.splitlines() if ln.strip() and "preset small" not in ln]
 
 
-def short_translation_run(method, out, steps: int, n_train: int, n_test: int, batch: int):
+def short_translation_run(method, out, steps: int, n_train: int, n_test: int, batch: int,
+                          extra=()):
     """The short form of a paired-translation method's quality bar (pix2pix, pixeldtgan):
-    ``steps`` steps of 8-filter nets at lr 1e-3 on its offline task, four log lines; the
-    metrics.jsonl records (the tests assert the L1 falls and the test PSNR beats the input's)."""
+    ``steps`` steps of 8-filter nets at lr 1e-3 on its offline task, four log lines (``extra``:
+    more flags); the metrics.jsonl records (the tests assert the L1 falls and the test PSNR
+    beats the input's)."""
     from tinygen import cli
     from tinygen.methods.run import read_metrics
     config = cli.build_config(method, [
         "--steps", str(steps), "--n-train", str(n_train), "--n-test", str(n_test),
         "--ngf", "8", "--ndf", "8", "--batch-size", str(batch), "--lr", "1e-3",
         "--log-every", str(steps // 4), "--sample-every", str(steps), "--quiet",
-        "--out", str(out)])
+        "--out", str(out), *extra])
     return read_metrics(method.train(config))
 
 

@@ -24,7 +24,7 @@ from tinygen.methods.run import Interrupted, read_metrics
 from tinygen.models.zoo_nets import Converter
 from tinygen_tests.conftest import on_default_device, short_translation_run
 
-TINY = ["--ngf", "4", "--ndf", "4", "--nz", "4", "--batch-size", "4", "--quiet",
+TINY = ["--ngf", "4", "--nef", "4", "--ndf", "4", "--nz", "4", "--batch-size", "4", "--quiet",
         "--log-every", "2", "--sample-every", "2"]
 
 
@@ -233,8 +233,8 @@ def test_presets():
     assert (auto.ndf, auto.ngf, auto.lr_decay) == (48, 32, True)
     assert (auto.steps, auto.batch_size, auto.lambda_l1, auto.nz) == (5500, 16, 100.0, 64)
     paper = cli.build_config(P, ["--preset", "paper"])
-    assert (paper.batch_size, paper.ngf, paper.ndf, paper.lr, paper.beta1, paper.lambda_l1,
-            paper.lr_decay) == (128, 64, 64, 2e-4, 0.5, 0.0, False)   # the paper's objective
+    assert (paper.batch_size, paper.ngf, paper.nef, paper.ndf, paper.lr, paper.beta1,
+            paper.lambda_l1, paper.lr_decay) == (128, 64, 64, 64, 2e-4, 0.5, 0.0, False)   # the paper's objective
 
 
 # ----------------------------------------------------------------------------
@@ -242,7 +242,8 @@ def test_presets():
 # ----------------------------------------------------------------------------
 
 def test_short_form_l1_falls_and_psnr_rises_over_the_input(tmp_path):
-    m = short_translation_run(P, tmp_path / "run", steps=100, n_train=256, n_test=32, batch=16)
+    m = short_translation_run(P, tmp_path / "run", steps=100, n_train=256, n_test=32, batch=16,
+                              extra=["--nef", "8"])
     assert m[-1]["loss_l1"] < 0.7 * m[0]["loss_l1"], [r["loss_l1"] for r in m]
     assert m[-1]["test_psnr"] > m[-1]["test_psnr_input"] + 1.0, m[-1]
 

@@ -83,19 +83,21 @@ class Config(pix2pix.PairedConfig):
     beta2: float = 0.999               # Adam beta2
     nz: int = 64                       # the converter's code size (the paper: 64)
     ngf: int = 32                      # decoder's last filters (the paper: 64 at 64 px)
-    ndf: int = 48                      # encoder's and both discriminators' first filters
-                                       # (the paper: 64 at 64 px; 48 reads the digit better
-                                       # than 32 at equal CPU, docs/pixeldtgan.md)
+    nef: int = 48                      # the converter's encoder's first filters (the paper:
+                                       # 64 at 64 px; 48 reads the digit better than 32 at
+                                       # equal CPU, docs/pixeldtgan.md)
+    ndf: int = 48                      # both discriminators' first filters (the paper: 64)
     sample_every: int = 250            # steps between translation pictures
 
     def __post_init__(self):
         super().__post_init__()
         self.check_non_negative("lambda_l1")
-        R._check_positive(self, "nz")
+        for name in ("nz", "nef"):
+            R._check_positive(self, name)
 
 
 PRESETS = {
-    "paper": dict(batch_size=128, ngf=64, ndf=64, lambda_l1=0.0, lr_decay=False),
+    "paper": dict(batch_size=128, ngf=64, nef=64, ndf=64, lambda_l1=0.0, lr_decay=False),
     "small": dict(),
 }
 PRESET_DOCS = {
@@ -115,7 +117,7 @@ def default_preset(dataset: str) -> str:
 
 def build_models(config: Config, ca: int, cb: int, side: int):
     """(C, D_R, D_A): the converter, the real/fake D on targets, the domain D on pairs."""
-    C = Converter(ca, cb, side, ndf=config.ndf, ngf=config.ngf, nz=config.nz)
+    C = Converter(ca, cb, side, ndf=config.nef, ngf=config.ngf, nz=config.nz)
     D_R = DCGANDiscriminator(cb, side, config.ndf)
     D_A = DCGANDiscriminator(ca + cb, side, config.ndf)
     return C.to(config.device), D_R.to(config.device), D_A.to(config.device)
@@ -212,14 +214,14 @@ def load_converter(config: Config, checkpoint: str):
     from tinygen.io.checkpoint import load_checkpoint, restore_state
     state = load_checkpoint(checkpoint)
     weights = state["C"]
-    ca = weights["encoder.0.weight"].shape[1]                       # (ndf, Ca, 4, 4)
+    nef, ca = weights["encoder.0.weight"].shape[:2]                 # (nef, Ca, 4, 4)
     convs = sorted(int(k.split(".")[2]) for k in weights
                    if k.startswith("decoder.main.") and k.endswith(".weight")
                    and weights[k].ndim == 4)
     last = weights[f"decoder.main.{convs[-1]}.weight"]              # (ngf, Cb, 4, 4)
     base = weights[f"decoder.main.{convs[0]}.weight"].shape[2]      # (nz, w, b, b)
     side = base * 2 ** len(convs[1:])
-    C = Converter(ca, last.shape[1], side, ndf=config.ndf, ngf=config.ngf, nz=config.nz)
+    C = Converter(ca, last.shape[1], side, ndf=nef, ngf=config.ngf, nz=config.nz)
     restore_state(state, checkpoint, C=C)
     return C.to(config.device)
 
