@@ -230,8 +230,8 @@ def test_bad_input_is_one_line_on_the_command_line(tmp_path):
 
 def test_presets():
     auto = cli.build_config(P, [])
-    assert (auto.ndf, auto.ngf, auto.lr_decay) == (48, 32, True)
-    assert (auto.steps, auto.batch_size, auto.lambda_l1, auto.nz) == (5500, 16, 100.0, 64)
+    assert (auto.nef, auto.ndf, auto.ngf, auto.lr_decay) == (48, 32, 32, True)
+    assert (auto.steps, auto.batch_size, auto.lambda_l1, auto.nz) == (7500, 16, 100.0, 64)
     paper = cli.build_config(P, ["--preset", "paper"])
     assert (paper.batch_size, paper.ngf, paper.nef, paper.ndf, paper.lr, paper.beta1,
             paper.lambda_l1, paper.lr_decay) == (128, 64, 64, 64, 2e-4, 0.5, 0.0, False)   # the paper's objective
@@ -259,4 +259,4 @@ def test_mnist_clutter_to_clean_digit_quality_bar(tmp_path):
     Z.main(["pixeldtgan", "--out", str(tmp_path)])
     r = json.load(open(tmp_path / "results-pixeldtgan.json"))["result"]
     assert r["psnr"] > r["psnr_input"] + 3.0, r
-    assert r["accuracy"] >= 0.85, r                  # measured 0.8945; the bar: 0.90
+    assert r["accuracy"] >= 0.90, r                  # the bar; measured 0.910 (seed 0)
