@@ -309,12 +309,36 @@ def test_paper_preset_keeps_the_papers_sizes():
     paper = cli.build_config(S, ["--preset", "paper"])
     assert (paper.batch_size, paper.lr, paper.beta1, paper.kl_lambda, paper.nz, paper.c_dim,
             paper.n_d, paper.t_dim) == (64, 2e-4, 0.5, 1.0, 100, 128, 128, 1024)
+    small = cli.build_config(S, [])                      # --preset auto: the CPU budget
+    assert (small.steps, small.stage1_fraction, small.batch_size, small.lr) == \
+        (4000, 0.875, 32, 5e-4)
+
+
+def test_short_form_held_out_captions_get_their_colour(tmp_path):
+    """The bar's short form: 300 iterations of 16-filter nets (lr 1e-3, batch 16) on 1,000
+    synthetic captioned digits; the 60 held-out captions' images are judged by the benchmark's
+    colour reader (measured: 97 % right; chance 33 %). Colour is the first word StackGAN
+    learns; the digit and the width need the full budget (the slow test below)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+    from stackgan_quality import stroke_colour
+    from tinygen import cli
+    from tinygen.data.captions import parse_caption
+    from tinygen.data.digits import synthetic_digits
+    d = synthetic_digits(1000, seed=0)
+    train, test = caption_digits(d.x, d.y, seed=0), caption_digits(d.x[:60], d.y[:60], seed=1)
+    np.savez(tmp_path / "train.npz", x=train.x, text=train.text)
+    np.savez(tmp_path / "test.npz", text=test.text)
+    config = cli.build_config(S, [
+        "--dataset", f"npz:{tmp_path / 'train.npz'}", "--test-dataset",
+        f"npz:{tmp_path / 'test.npz'}", "--steps", "300", "--stage1-fraction", "0.9",
+        "--ngf", "16", "--ndf", "16", "--batch-size", "16", "--lr", "1e-3", "--quiet",
+        "--checkpoint-every", "0", "--sample-every", "1000", "--out", str(tmp_path / "run")])
+    pred = np.load(os.path.join(S.train(config), "predictions.npz"))
+    asked = np.array([parse_caption(t) for t in pred["text"]])[:, 0]
+    assert (stroke_colour(pred["x"]) == asked).mean() >= 0.7
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="measured 2026-12-02 at the 4,000-step default: all three 58.7 % "
-                          "with seed 0 (the seed this test runs), 69.5 % / 64.8 % with "
-                          "seeds 1 / 2 (docs/stackgan.md)", strict=False)
 def test_quality_bar_held_out_captions_get_their_digit_colour_and_width(tmp_path):
     """The default budget on the real MNIST digits (~20 CPU-minutes):
     benchmarks/stackgan_quality.py; the bar: all three words right >= 60 %."""
@@ -326,4 +350,4 @@ def test_quality_bar_held_out_captions_get_their_digit_colour_and_width(tmp_path
                           text=True, timeout=7200)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["all_three"] >= 0.6, result
+    assert result["all_three"] >= 0.6, result    # measured 68.4 % at seed 0 (docs/stackgan.md)
