@@ -131,6 +131,20 @@ def short_translation_run(method, out, steps: int, n_train: int, n_test: int, ba
     return read_metrics(method.train(config))
 
 
+def zoo_quality_result(method: str, out) -> dict:
+    """Issue 24's MNIST bar for a paired zoo method (tpgan, pixeldtgan): its default run
+    through benchmarks/zoo_quality.py into ``out``; the result record (accuracy, psnr,
+    psnr_input, ...). Skips when the shared MNIST split is absent."""
+    import json
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+    import zoo_quality
+    if not os.path.exists(os.path.join(zoo_quality.MNIST, "t10k-images-idx3-ubyte.gz")):
+        pytest.skip("no MNIST test split in the shared folder")
+    zoo_quality.main([method, "--out", str(out)])
+    with open(os.path.join(str(out), f"results-{method}.json")) as f:
+        return json.load(f)["result"]
+
+
 def leaf(draw, shape, low=-2.0, high=2.0, away_from=None, margin=0.1, layout=None):
     """A float64 leaf (requires_grad) with uniform values in [low, high].
 

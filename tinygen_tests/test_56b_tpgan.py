@@ -22,7 +22,8 @@ from tinygen.io.checkpoint import load_checkpoint
 from tinygen.methods import tpgan as T
 from tinygen.methods.run import read_metrics
 from tinygen.models.zoo_nets import TwoPathwayGenerator, quadrants, tile_quadrants
-from tinygen_tests.conftest import on_default_device, short_translation_run
+from tinygen_tests.conftest import (on_default_device, short_translation_run,
+                                    zoo_quality_result)
 
 TINY = ["--ngf", "4", "--nlf", "2", "--features", "2", "--ndf", "4", "--batch-size", "4",
         "--identity-steps", "5", "--quiet", "--log-every", "2", "--sample-every", "2"]
@@ -248,11 +249,6 @@ def test_short_form_outputs_read_as_their_digit_and_psnr_rises_over_the_input(tm
 def test_mnist_rotated_to_upright_digit_quality_bar(tmp_path):
     """Issue 24: frontalised held-out digits read as the right digit (the bar: >= 90 %) and
     PSNR well above the input's, with the default budget (docs/tpgan.md)."""
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
-    import zoo_quality as Z
-    if not os.path.exists(os.path.join(Z.MNIST, "t10k-images-idx3-ubyte.gz")):
-        pytest.skip("no MNIST test split in the shared folder")
-    Z.main(["tpgan", "--out", str(tmp_path)])
-    r = json.load(open(tmp_path / "results-tpgan.json"))["result"]
+    r = zoo_quality_result("tpgan", tmp_path)
     assert r["psnr"] > r["psnr_input"] + 3.0, r
     assert r["accuracy"] >= 0.90, r                  # measured 0.910 (docs/tpgan.md)

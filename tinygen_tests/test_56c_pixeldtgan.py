@@ -22,7 +22,8 @@ from tinygen.io.checkpoint import load_checkpoint
 from tinygen.methods import pixeldtgan as P
 from tinygen.methods.run import Interrupted, read_metrics
 from tinygen.models.zoo_nets import Converter
-from tinygen_tests.conftest import on_default_device, short_translation_run
+from tinygen_tests.conftest import (on_default_device, short_translation_run,
+                                    zoo_quality_result)
 
 TINY = ["--ngf", "4", "--nef", "4", "--ndf", "4", "--nz", "4", "--batch-size", "4", "--quiet",
         "--log-every", "2", "--sample-every", "2"]
@@ -252,11 +253,6 @@ def test_short_form_l1_falls_and_psnr_rises_over_the_input(tmp_path):
 def test_mnist_clutter_to_clean_digit_quality_bar(tmp_path):
     """Issue 24: converted held-out sources read as the right digit (the bar: >= 90 %) and
     PSNR well above the input's, with the default budget (docs/pixeldtgan.md's table)."""
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
-    import zoo_quality as Z
-    if not os.path.exists(os.path.join(Z.MNIST, "t10k-images-idx3-ubyte.gz")):
-        pytest.skip("no MNIST test split in the shared folder")
-    Z.main(["pixeldtgan", "--out", str(tmp_path)])
-    r = json.load(open(tmp_path / "results-pixeldtgan.json"))["result"]
+    r = zoo_quality_result("pixeldtgan", tmp_path)
     assert r["psnr"] > r["psnr_input"] + 3.0, r
     assert r["accuracy"] >= 0.90, r                  # the issue's bar; measured 0.910 (seed 0)
