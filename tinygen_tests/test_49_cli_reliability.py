@@ -375,7 +375,8 @@ def test_layer_norm_puts_layer_norm_in_the_discriminator(module, field, off):
     from tinygen.data.arrays import TrainingSet
     m = importlib.import_module(f"tinygen.methods.{module}")
     config = cli.build_config(m, ["--layer-norm"])
-    assert getattr(config, field) is True if off is False else getattr(config, field) == "layer"
+    on = True if off is False else "layer"          # a bool field, or a choice of norms
+    assert getattr(config, field) == on and type(getattr(config, field)) is type(on)
     # --no-layer-norm is the field's declared default (DCGAN's batch norm, Sec. 3, even where
     # a dataset preset would choose "none": a flag given is never overridden by a preset)
     assert getattr(cli.build_config(m, ["--layer-norm", "--no-layer-norm"]), field) == off

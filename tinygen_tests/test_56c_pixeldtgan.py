@@ -233,9 +233,9 @@ def test_presets():
     auto = cli.build_config(P, [])
     assert (auto.nef, auto.ndf, auto.ngf, auto.lr_decay) == (48, 32, 32, True)
     assert (auto.steps, auto.batch_size, auto.lambda_l1, auto.nz) == (7500, 16, 100.0, 64)
-    paper = cli.build_config(P, ["--preset", "paper"])
+    paper = cli.build_config(P, ["--preset", "paper"])              # the paper's objective
     assert (paper.batch_size, paper.ngf, paper.nef, paper.ndf, paper.lr, paper.beta1,
-            paper.lambda_l1, paper.lr_decay) == (128, 64, 64, 64, 2e-4, 0.5, 0.0, False)   # the paper's objective
+            paper.lambda_l1, paper.lr_decay) == (128, 64, 64, 64, 2e-4, 0.5, 0.0, False)
 
 
 # ----------------------------------------------------------------------------

@@ -32,11 +32,12 @@ target; the unassociated negatives teach D_A to check that the pair matches.
 The miniature: a small (0.6-0.8 x) digit at a random place of a cluttered canvas -> the clean
 centred digit (clutterdigits, offline; npz:PATH with arrays a, b). Departures, flagged where
 they live: 32 px and nets narrower than the paper's: 48 encoder / 32 decoder filters
-(models/zoo_nets.py's Converter), 32 in both discriminators (the DCGAN D at 32 px); ``--lambda-l1`` (default 100, as pix2pix's) adds an L1
-pixel term to L^C that the paper does not have: with the two discriminators alone C draws
-digits, mostly the wrong one, at a CPU budget (21 % read as the right digit on MNIST,
-docs/pixeldtgan.md); ``--lr-decay`` (on) takes the lr linearly to 0. ``--preset paper`` (or
-``--lambda-l1 0 --no-lr-decay``) keeps the paper's objective and constant lr.
+(models/zoo_nets.py's Converter), 32 in both discriminators (the DCGAN D at 32 px);
+``--lambda-l1`` (default 100, as pix2pix's) adds an L1 pixel term to L^C that the paper does
+not have: with the two discriminators alone C draws digits, mostly the wrong one, at a CPU
+budget (21 % read as the right digit on MNIST, docs/pixeldtgan.md); ``--lr-decay`` (on) takes
+the lr linearly to 0. ``--preset paper`` (or ``--lambda-l1 0 --no-lr-decay``) keeps the
+paper's objective and constant lr.
 
 Outputs as pix2pix (whose paired-translation plumbing this reuses: load_data, paired_loop,
 translate, picture, scores, apply_generator): frames/translations_STEP.png (source |
