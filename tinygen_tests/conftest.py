@@ -131,13 +131,22 @@ def short_translation_run(method, out, steps: int, n_train: int, n_test: int, ba
     return read_metrics(method.train(config))
 
 
+def benchmark(name: str):
+    """A script of ``benchmarks/`` imported as a module (the quality bars' slow tests and
+    short forms call its functions); the folder goes on ``sys.path`` for its own imports."""
+    import importlib
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
+
+
 def zoo_quality_result(method: str, out) -> dict:
     """Issue 24's MNIST bar for a paired zoo method (tpgan, pixeldtgan): its default run
     through benchmarks/zoo_quality.py into ``out``; the result record (accuracy, psnr,
     psnr_input, ...). Skips when the shared MNIST split is absent."""
     import json
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
-    import zoo_quality
+    zoo_quality = benchmark("zoo_quality")
     if not os.path.exists(os.path.join(zoo_quality.MNIST, "t10k-images-idx3-ubyte.gz")):
         pytest.skip("no MNIST test split in the shared folder")
     zoo_quality.main([method, "--out", str(out)])

@@ -17,7 +17,7 @@ from tinygen.data.paired import load_paired, pad_images, random_crop_flip
 from tinygen.io.checkpoint import load_checkpoint
 from tinygen.methods import pix2pix as P
 from tinygen.methods.run import read_metrics
-from tinygen_tests.conftest import host, short_translation_run, tinygen_cli
+from tinygen_tests.conftest import benchmark, host, short_translation_run, tinygen_cli
 
 TINY = ["--ngf", "4", "--ndf", "4", "--batch-size", "4", "--quiet", "--log-every", "3",
         "--sample-every", "3"]
@@ -261,8 +261,7 @@ def test_short_form_loss_falls_and_psnr_rises_over_the_input(tmp_path):
 def test_mnist_edges_to_digits_quality_bar(tmp_path):
     """Issue 19: translations read as the right digit >= 95 %, PSNR well above the input's;
     the L1-only ablation beside it (docs/pix2pix.md has the measured table)."""
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
-    import translation_quality as T
+    T = benchmark("translation_quality")
     if not os.path.exists(os.path.join(T.MNIST, "t10k-images-idx3-ubyte.gz")):
         pytest.skip("no MNIST test split in the shared folder")
     T.main(["pix2pix", "--out", str(tmp_path)])

@@ -15,7 +15,7 @@ from tinygen.io.checkpoint import load_checkpoint
 from tinygen.methods import stargan as SG
 from tinygen.methods.run import read_metrics
 from tinygen.models.stargan_nets import StarGANDiscriminator, StarGANGenerator, label_maps
-from tinygen_tests.conftest import host
+from tinygen_tests.conftest import benchmark, host
 
 TINY = dict(ngf=4, ndf=4, n_blocks=1, batch_size=4, n_critic=2, lr_g=1e-3, lr_d=1e-3,
             quiet=True, sample_every=1000, checkpoint_every=0)
@@ -138,8 +138,7 @@ def _quality(steps, tmp_path):
     """benchmarks/unpaired_quality.py on real MNIST digits (skips without them)."""
     if not os.path.isdir(MNIST):
         pytest.skip("needs ../shared/data/mnist (the t10k split)")
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
-    import unpaired_quality as Q
+    Q = benchmark("unpaired_quality")
     paths = Q.make_tasks(str(tmp_path / "data"), MNIST)
     clf = Q.classifiers(paths)
     info = Q.run_method("stargan", paths, str(tmp_path / "stargan"), steps)

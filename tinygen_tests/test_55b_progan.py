@@ -18,6 +18,7 @@ from tinygen.methods.run import read_metrics
 from tinygen.models.progan_nets import (
     EqualizedConv2d, ProGANDiscriminator, ProGANGenerator, downsample2x, upsample2x,
 )
+from tinygen_tests.conftest import benchmark
 
 # 16 px (levels 4, 8, 16), 8 images per step, 2 steps per phase: 4 px steps 1-2, fade to 8 px
 # 3-4, 8 px 5-6, fade to 16 px 7-8, 16 px 9-10.
@@ -177,8 +178,7 @@ def test_quality_bar_on_mnist(tmp_path):
     """The issue's bar: the default run on 8,000 padded MNIST digits beats DCGAN's default
     (domain FID 37.0 at N = 2,000 since 2026-12-02, docs/dcgan.md), FID falls as it grows,
     no digit < 3%."""
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
-    import progan_quality
+    progan_quality = benchmark("progan_quality")
     out = str(tmp_path / "progan")
     progan_quality.main(["--out", out])
     results = json.load(open(os.path.join(out, "quality.json")))

@@ -19,6 +19,7 @@ from tinygen.data.arrays import TrainingSet
 from tinygen.io.checkpoint import restore_checkpoint
 from tinygen.methods import run as R
 from tinygen.methods import stylegan
+from tinygen_tests.conftest import benchmark
 
 TINY = dict(resolution=16, z_dim=8, w_dim=8, mapping_layers=2, fmap_base=64, fmap_max=8,
             batch_size=8, n_train=64, n_mixing=12, n_samples=100, quiet=True, log_every=2,
@@ -161,8 +162,7 @@ def test_mnist_default_run_matches_dcgan_and_keeps_every_digit(tmp_path):
     docs/dcgan.md), every digit >= 3 %. benchmarks/stylegan_quality.py prints the same figures."""
     if not os.path.isdir(SHARED):
         pytest.skip("shared MNIST not present")
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
-    import stylegan_quality as Q
+    Q = benchmark("stylegan_quality")
     Q.main(["mnist", "--out", str(tmp_path / "run"), "--set", "quiet=true"])
     result = json.load(open(tmp_path / "run" / "quality.json"))["samples"]
     assert result["min_digit_share"] >= 0.03, result
@@ -173,8 +173,7 @@ def test_mnist_default_run_matches_dcgan_and_keeps_every_digit(tmp_path):
 def test_coloured_digits_mix_digit_from_coarse_and_colour_from_fine(tmp_path):
     if not os.path.isdir(SHARED):
         pytest.skip("shared MNIST not present")
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
-    import stylegan_quality as Q
+    Q = benchmark("stylegan_quality")
     Q.main(["colour", "--out", str(tmp_path / "run"), "--set", "quiet=true"])
     m = json.load(open(tmp_path / "run" / "quality.json"))["mixing"]
     assert m["digit_mix_eq_coarse"] >= m["digit_chance"] + 0.4, m

@@ -23,6 +23,7 @@ from tinygen.methods.run import read_metrics
 from tinygen.models.stackgan_nets import (ConditioningAugmentation, Stage1Generator,
                                           Stage2Generator, StageDiscriminator, TextEncoder,
                                           check_side, replicate)
+from tinygen_tests.conftest import benchmark
 
 TINY = dict(batch_size=4, ngf=4, ndf=4, t_dim=8, c_dim=4, n_d=4, nz=4, n_res=1, n_grid=2,
             quiet=True, log_every=2, sample_every=100, checkpoint_every=0)
@@ -319,8 +320,7 @@ def test_short_form_held_out_captions_get_their_colour(tmp_path):
     synthetic captioned digits; the 60 held-out captions' images are judged by the benchmark's
     colour reader (measured: 97 % right; chance 33 %). Colour is the first word StackGAN
     learns; the digit and the width need the full budget (the slow test below)."""
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
-    from stackgan_quality import stroke_colour
+    stroke_colour = benchmark("stackgan_quality").stroke_colour
     from tinygen import cli
     from tinygen.data.captions import parse_caption
     from tinygen.data.digits import synthetic_digits
