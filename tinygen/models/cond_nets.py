@@ -21,8 +21,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy
-
 import tinygen
 from tinygen import backend
 from tinygen import functional as F
@@ -194,8 +192,9 @@ class GaussianNoise(nn.Module):
             return x
         # Drawn in x's dtype and scaled on the host: a float64 draw cast to float32 and a
         # separate multiply cost a sixth of an SGAN step (a constant: no graph node).
-        wide = numpy.dtype(x.dtype) == numpy.float64
-        eps = backend.host_rng().standard_normal(x.shape, numpy.float64 if wide else numpy.float32)
+        np = backend.numpy
+        wide = np.dtype(x.dtype) == np.float64
+        eps = backend.host_rng().standard_normal(x.shape, np.float64 if wide else np.float32)
         eps *= self.std
         return x + tinygen.tensor(eps.astype(x.dtype, copy=False), device=x.device)
 
