@@ -179,12 +179,12 @@ def test_gaussian_noise_has_its_std_keeps_the_dtype_and_is_off_in_eval(dtype):
     tg.manual_seed(3)
     y = layer(x)
     tg.manual_seed(3)
-    assert np.array_equal(layer(x).numpy(), y.numpy())             # the seeded host stream
-    eps = y.detach().numpy() - 2.0
+    assert np.array_equal(layer(x).cpu().numpy(), y.cpu().numpy())   # seeded host stream
+    eps = y.detach().cpu().numpy() - 2.0
     assert y.dtype == x.dtype and abs(eps.mean()) < 0.005 and abs(eps.std() - 0.6) < 0.003
     g = np.random.default_rng(0).normal(size=x.shape).astype(dtype)
     y.backward(tg.tensor(g))
-    assert np.array_equal(x.grad.numpy(), g)                        # d(x + eps)/dx = I
+    assert np.array_equal(x.grad.cpu().numpy(), g)       # d(x + eps)/dx = I
     layer.eval()
     assert layer(x) is x
 
