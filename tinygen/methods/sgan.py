@@ -32,8 +32,9 @@ or not, is in the unlabelled stream, as in the paper.
 D's layers are weight-normalised as in the paper (models/cond_nets.py, WeightNormLinear).
 Departures (flagged in the Config): Adam lr 1e-3 with linear decay instead of a constant
 0.003, z ~ N(0, I) instead of U(0, 1), tanh output (images in [-1, 1]); a budget of 10,000
-steps on 8,000 images (the paper: 300 epochs of 60,000 images); and three details of the authors' MNIST code are off by default (not measured better in this
-budget, docs/sgan.md): the data-dependent init, D's hidden scales g fixed after it, the
+steps on 8,000 images (the paper: 300 epochs of 60,000 images); and three details of the
+authors' MNIST code are off by default (not measured better in this budget, docs/sgan.md):
+the data-dependent init, D's hidden scales g fixed after it, the
 unsupervised terms halved; testing a running average of D's parameters (--average). The
 input noise is the paper's (0.3 of the [0, 1] range: 0.6 on [-1, 1]). ``--preset paper``
 keeps all of the paper's settings.
