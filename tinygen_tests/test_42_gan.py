@@ -358,3 +358,18 @@ def test_a_failed_resume_keeps_the_run_folder_as_it_was(tmp_path):
     with pytest.raises(ValueError, match="checkpoint is at step 4 but --steps is 2"):
         gan.train(gan.Config(steps=2, resume=out, **base))
     assert before == {n: open(os.path.join(out, n)).read() for n in before}
+
+
+def test_frozen_holds_parameters_fixed_and_gives_each_its_flag_back():
+    # run.frozen: a G step through D computes no gradient for D's parameters; afterwards each
+    # parameter has the flag it had (a frozen one stays frozen), also when the block raises.
+    from tinygen.methods import run as R
+    D, G = nn.Linear(3, 1), nn.Linear(2, 3)
+    D.bias.requires_grad_(False)
+    with pytest.raises(RuntimeError, match="inside"):
+        with R.frozen(D):
+            assert not any(p.requires_grad for p in D.parameters())
+            D(G(tg.randn(4, 2))).sum().backward()
+            assert D.weight.grad is None and G.weight.grad is not None
+            raise RuntimeError("inside")
+    assert D.weight.requires_grad and not D.bias.requires_grad

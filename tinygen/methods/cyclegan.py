@@ -221,23 +221,20 @@ def generator_step(config: Config, nets: dict, opt_g, real_a, real_b) -> tuple:
     Returns (losses, fake_a, fake_b): the fakes go to the discriminator step (through the
     pools). D's parameters are held fixed (no gradient is computed for them)."""
     G, F, D_A, D_B = nets["G_AB"], nets["G_BA"], nets["D_A"], nets["D_B"]
-    D_A.requires_grad_(False)
-    D_B.requires_grad_(False)
-    fake_b = G(real_a)                                   # (m, C_B, H, W)
-    rec_a = F(fake_b)                                    # (m, C_A, H, W)
-    fake_a = F(real_b)                                   # (m, C_A, H, W)
-    rec_b = G(fake_a)                                    # (m, C_B, H, W)
-    loss_gan = adversarial_loss_g(D_B(fake_b)) + adversarial_loss_g(D_A(fake_a))
-    loss_cyc = cycle_loss(rec_a, real_a) + cycle_loss(rec_b, real_b)
-    loss = loss_gan + config.lambda_cyc * loss_cyc
     out = {}
-    if config.lambda_identity > 0 and real_a.shape[1] == real_b.shape[1]:
-        loss_idt = cycle_loss(G(real_b), real_b) + cycle_loss(F(real_a), real_a)
-        loss = loss + config.lambda_identity * config.lambda_cyc * loss_idt
-        out["loss_idt"] = loss_idt.detach()
-    R.descend(loss, opt_g)
-    D_A.requires_grad_(True)
-    D_B.requires_grad_(True)
+    with R.frozen(D_A, D_B):
+        fake_b = G(real_a)                               # (m, C_B, H, W)
+        rec_a = F(fake_b)                                # (m, C_A, H, W)
+        fake_a = F(real_b)                               # (m, C_A, H, W)
+        rec_b = G(fake_a)                                # (m, C_B, H, W)
+        loss_gan = adversarial_loss_g(D_B(fake_b)) + adversarial_loss_g(D_A(fake_a))
+        loss_cyc = cycle_loss(rec_a, real_a) + cycle_loss(rec_b, real_b)
+        loss = loss_gan + config.lambda_cyc * loss_cyc
+        if config.lambda_identity > 0 and real_a.shape[1] == real_b.shape[1]:
+            loss_idt = cycle_loss(G(real_b), real_b) + cycle_loss(F(real_a), real_a)
+            loss = loss + config.lambda_identity * config.lambda_cyc * loss_idt
+            out["loss_idt"] = loss_idt.detach()
+        R.descend(loss, opt_g)
     out.update(loss_g=loss_gan.detach(), loss_cyc=loss_cyc.detach())
     return out, fake_a, fake_b
 

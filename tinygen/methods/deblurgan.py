@@ -287,11 +287,10 @@ def critic_step(config: Config, D, opt_d, sharp, y) -> dict:
 
 def generator_step(config: Config, D, opt_g, phi, layers, y, sharp) -> dict:
     """Descend L = -E D(G(I_B)) + lambda_x L_X(G(I_B), I_S) (eq. 1); D is held fixed."""
-    D.requires_grad_(False)
-    l_gan = L.g_loss_wasserstein(D(y))
-    l_x = perceptual_loss(phi, layers, y, sharp)
-    value = R.descend(l_gan + config.lambda_x * l_x, opt_g)
-    D.requires_grad_(True)
+    with R.frozen(D):
+        l_gan = L.g_loss_wasserstein(D(y))
+        l_x = perceptual_loss(phi, layers, y, sharp)
+        value = R.descend(l_gan + config.lambda_x * l_x, opt_g)
     return {"loss_g": value, "loss_gan": l_gan.detach(), "loss_x": l_x.detach()}
 
 

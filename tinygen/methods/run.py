@@ -736,6 +736,22 @@ def save_image_predictions(path: str, outputs, names) -> None:
 
 # ---------------------------------------------------------------- loop helpers
 
+@contextlib.contextmanager
+def frozen(*modules):
+    """Hold the modules' parameters fixed inside the block (``requires_grad`` off, so the
+    backward pass computes no gradient for them: a generator step through D), then give each
+    parameter its flag back."""
+    params = [p for m in modules for p in m.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+
+
 def descend(loss, optimizer):
     """One gradient step on ``loss``: clear old gradients, backpropagate, update; the value
     (a 0-d tensor on the loss's device, for :meth:`Run.record`: reading it as a number here

@@ -178,17 +178,15 @@ def discriminator_step(config: Config, G, D, opt_d, x_l, y_l, x_u, z) -> dict:
 
 def generator_step(config: Config, G, D, opt_g, x_u, z) -> dict:
     """Descend feature matching ||E f(x_u) - E f(G(z))||^2 (or -E log D(G(z))) in G's."""
-    D.requires_grad_(False)                                          # G's step: no dL/dD
-    logits_g, f_g = D(G(z))                                          # (m, K), (m, d)
-    if config.feature_matching:
-        with tinygen.no_grad():
-            _, f_u = D(x_u)                                          # (m, d), the target
-        loss = L.feature_matching_loss(f_u, f_g)
-    else:
-        loss = L.g_loss_nonsaturating(L.kplus1_logit(logits_g))
-    out = {"loss_g": R.descend(loss, opt_g)}
-    D.requires_grad_(True)
-    return out
+    with R.frozen(D):                                                # no dL/dD in G's step
+        logits_g, f_g = D(G(z))                                      # (m, K), (m, d)
+        if config.feature_matching:
+            with tinygen.no_grad():
+                _, f_u = D(x_u)                                      # (m, d), the target
+            loss = L.feature_matching_loss(f_u, f_g)
+        else:
+            loss = L.g_loss_nonsaturating(L.kplus1_logit(logits_g))
+        return {"loss_g": R.descend(loss, opt_g)}
 
 
 def baseline_step(Cl, opt_c, x_l, y_l) -> dict:

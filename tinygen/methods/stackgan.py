@@ -195,11 +195,10 @@ def discriminator_step(D, opt_d, real, wrong, fake, bow) -> dict:
 
 def generator_step(D, opt_g, fake, mu, logvar, bow, kl_lambda: float) -> dict:
     """Descend -log D(G(.), phi_t) + lambda KL (L_G0 / L_G, non-saturating)."""
-    D.requires_grad_(False)
-    adv = L.g_loss_nonsaturating(D(fake, bow))
-    kl = kl_term(mu, logvar)
-    R.descend(adv + kl_lambda * kl, opt_g)
-    D.requires_grad_(True)
+    with R.frozen(D):
+        adv = L.g_loss_nonsaturating(D(fake, bow))
+        kl = kl_term(mu, logvar)
+        R.descend(adv + kl_lambda * kl, opt_g)
     return {"loss_g": adv.detach(), "kl": kl.detach()}
 
 

@@ -167,14 +167,13 @@ def discriminator_step(config: Config, G, D, opt_d, x, c_org, c_trg) -> dict:
 def generator_step(config: Config, G, D, opt_g, x, c_org, c_trg) -> dict:
     """Descend L_G = -D_src(G(x, c)) + lambda_cls L_cls^f + lambda_rec ||x - G(G(x, c), c')||_1
     (D's parameters held fixed)."""
-    D.requires_grad_(False)
-    x_fake = G(x, c_trg)                                             # (m, C, H, W)
-    src_fake, cls_fake = D(x_fake)
-    loss_adv = L.g_loss_wasserstein(src_fake)                        # -E D_src(G(x, c))
-    loss_cls = domain_classification_loss(cls_fake, c_trg)
-    loss_rec = cycle_loss(G(x_fake, c_org), x)                       # back to domain c'
-    R.descend(loss_adv + config.lambda_cls * loss_cls + config.lambda_rec * loss_rec, opt_g)
-    D.requires_grad_(True)
+    with R.frozen(D):
+        x_fake = G(x, c_trg)                                         # (m, C, H, W)
+        src_fake, cls_fake = D(x_fake)
+        loss_adv = L.g_loss_wasserstein(src_fake)                    # -E D_src(G(x, c))
+        loss_cls = domain_classification_loss(cls_fake, c_trg)
+        loss_rec = cycle_loss(G(x_fake, c_org), x)                   # back to domain c'
+        R.descend(loss_adv + config.lambda_cls * loss_cls + config.lambda_rec * loss_rec, opt_g)
     return {"loss_g": loss_adv.detach(), "loss_cls_fake": loss_cls.detach(),
             "loss_rec": loss_rec.detach()}
 
