@@ -170,7 +170,6 @@ def test_data_dependent_init_standardises_every_pre_activation():
     assert learnt == ["classes.g"], learnt          # only the output layer's scale is learnt
 
 
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gaussian_noise_has_its_std_keeps_the_dtype_and_is_off_in_eval(dtype):
     from tinygen.models.cond_nets import GaussianNoise
@@ -201,6 +200,8 @@ def test_generator_step_leaves_the_discriminators_gradients_alone():
     sgan.generator_step(config, G, D, opt_g, x_u, tg.randn(5, 4))
     assert all(p.grad is None and p.requires_grad for p in D.parameters())
     assert all(p.grad is not None for p in G.parameters())
+
+
 # ---------------------------------------------------------------- labelled data
 
 def test_labelled_subset_is_balanced_seeded_and_keeps_minus_one():

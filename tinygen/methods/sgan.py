@@ -34,10 +34,10 @@ Departures (flagged in the Config): Adam lr 1e-3 with linear decay instead of a 
 0.003, z ~ N(0, I) instead of U(0, 1), tanh output (images in [-1, 1]); a budget of 10,000
 steps on 8,000 images (the paper: 300 epochs of 60,000 images); and three details of the
 authors' MNIST code are off by default (not measured better in this budget, docs/sgan.md):
-the data-dependent init, D's hidden scales g fixed after it, the
-unsupervised terms halved; testing a running average of D's parameters (--average). The
-input noise is the paper's (0.3 of the [0, 1] range: 0.6 on [-1, 1]). ``--preset paper``
-keeps all of the paper's settings.
+the data-dependent init, D's hidden scales g fixed after it, the unsupervised terms halved;
+testing a running average of D's parameters (--average). The input noise is the paper's
+(0.3 of the [0, 1] range: 0.6 on [-1, 1]). ``--preset paper`` keeps all of the paper's
+settings.
 
 Notation: K classes, m batch size, l (m, K) class logits, f (m, d) D's last hidden layer.
 """
@@ -67,7 +67,7 @@ class Config(R.SamplingConfig):
                                        # the paper's 100 labels on MNIST); 0 = every given label
     steps: int = 10000                 # D + G steps (departure: the paper runs 300 epochs of
                                        # 600 steps; 10,000 = 125 passes over 8,000 images,
-                                       # 21-29 minutes on one core, docs/sgan.md)
+                                       # ~28 minutes on one quiet core, docs/sgan.md)
     batch_size: int = 100              # unlabelled and generated images per step (paper: 100)
     labelled_batch: int = 100          # labelled images per step (paper: 100, the labelled
                                        # set repeated)
