@@ -378,7 +378,6 @@ def infogan_information_loss(code_logits, categories, cont_mean=None, cont_codes
 # Every function returns one value per sample (N,) unless it says otherwise, so the
 # caller decides between a batch mean (training) and a per-image report (evaluation).
 
-import math  # noqa: E402  (imports of this section kept beside it)
 from tinygen.creation import randn_like  # noqa: E402
 
 _LOG_2PI = math.log(2.0 * math.pi)

@@ -5,7 +5,6 @@ mirroring pytorch-fid's ``FIDInceptionA/C/E_1/E_2`` on torchvision's ``Inception
 given random weights and random BatchNorm running statistics, saved with ``torch.save``, read
 back through tinygen's own .pth reader and loaded strictly; every block output must agree.
 """
-import os
 import time
 
 import numpy as np

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from tinygen_tests.conftest import SHARED_DATA
 import tinygen
-from tinygen import losses, nn
+from tinygen import nn
 from tinygen.data.arrays import load_images, to_float_images
 from tinygen.methods import autoencoder as A
 

@@ -5,11 +5,9 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
 
 from tinygen_tests.conftest import SHARED_DATA
 import tinygen
-from tinygen import losses
 from tinygen.gradcheck import gradcheck, gradgradcheck
 from tinygen.methods import vae as V
 

@@ -42,7 +42,7 @@ Notation / Shapes:
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal, Optional
+from typing import Optional
 
 import tinygen
 from tinygen import backend, optim

@@ -169,7 +169,7 @@ class StageDiscriminator(nn.Module):
             raise ValueError(f"StageDiscriminator: side {side} must be 4 * 2^k with k >= 1")
         self.encoder = TextEncoder(vocab_size, t_dim)
         self.compress = nn.Sequential(nn.Linear(t_dim, n_d), nn.LeakyReLU(0.2))
-        layers, c_in, c = [nn.Conv2d(channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2)], ndf, ndf
+        layers, c = [nn.Conv2d(channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2)], ndf
         for _ in range(n_down - 1):
             layers += [nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * c),
                        nn.LeakyReLU(0.2)]

@@ -3,7 +3,6 @@ Softmax."""
 from __future__ import annotations
 
 from tinygen import backend, functional as F
-from tinygen.autograd import Tensor
 from tinygen.nn import init
 from tinygen.nn.module import Module, Parameter
 

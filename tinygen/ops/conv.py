@@ -52,7 +52,7 @@ from __future__ import annotations
 import itertools
 
 from tinygen import backend
-from tinygen.autograd import Function, Tensor
+from tinygen.autograd import Function
 from tinygen.ops.im2col import (
     batch_chunks, col2im, col2im_channels_last, conv_output_size, conv_transpose_output_size,
     im2col,
