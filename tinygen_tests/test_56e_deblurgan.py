@@ -220,6 +220,7 @@ def test_presets():
     auto = cli.build_config(DB, [])
     assert (auto.patch_size, auto.batch_size, auto.ngf, auto.g_blocks, auto.dropout) == \
         (64, 4, 16, 4, 0.0)
+    assert (auto.n_critic, auto.steps) == (1, 4500)     # the CPU budget's departure
     paper = cli.build_config(DB, ["--preset", "paper"])
     assert (paper.patch_size, paper.batch_size, paper.ngf, paper.g_blocks, paper.dropout,
             paper.ndf, paper.d_layers) == (256, 1, 64, 9, 0.5, 64, 3)
