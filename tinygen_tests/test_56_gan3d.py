@@ -124,19 +124,22 @@ def test_real_blur_softens_surfaces_but_thresholding_gives_the_solids_back():
         gan3d.Config(real_blur=-1)
 
 
-def test_samples_come_from_the_running_average_of_G():
+def test_the_running_average_of_G_starts_as_its_copy_and_moves_by_the_decay():
     config = gan3d.Config(**{**TINY, "ema_decay": 0.5})
     models = gan3d.build_models(config, TrainingSet(np.zeros((1, 1, 16, 16, 16), np.float32)))
     G, G_ema = models["G"], models["G_ema"]
-    for a, b in zip(G.parameters(), G_ema.parameters()):
-        np.testing.assert_array_equal(a.data, b.data)                     # starts as a copy
-    before = [p.data.copy() for p in G_ema.parameters()]
+
+    def host(module):
+        return [np.array(p.detach().cpu().numpy()) for p in module.parameters()]   # copies
+    for a, b in zip(host(G), host(G_ema)):
+        np.testing.assert_array_equal(a, b)                               # starts as a copy
+    before = host(G_ema)
     for p in G.parameters():
         p.data[...] = p.data + 1.0
     from tinygen.methods.run import update_ema
     update_ema(G_ema, G, config.ema_decay)
-    for b0, p, q in zip(before, G.parameters(), G_ema.parameters()):
-        np.testing.assert_allclose(q.data, 0.5 * b0 + 0.5 * p.data, rtol=1e-6)
+    for b0, p, q in zip(before, host(G), host(G_ema)):
+        np.testing.assert_allclose(q, 0.5 * b0 + 0.5 * p, rtol=1e-6)
     assert "G_ema" not in gan3d.build_models(gan3d.Config(**{**TINY, "ema_decay": 0.0}),
                                              TrainingSet(np.zeros((1, 1, 16, 16, 16))))
     with pytest.raises(ValueError, match="ema-decay"):
