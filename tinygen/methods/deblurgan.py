@@ -145,7 +145,7 @@ class Config(R.RunConfig):
 
 PRESETS = {
     "paper": {},
-    # ~18 minutes of one core, measured (docs/deblurgan.md): 64-px patches, G 16 filters x 4
+    # 20 minutes of one core, measured (1,198 s, docs/deblurgan.md): 64-px patches, G 16 x 4
     # blocks, a 34 x 34 critic of 8 -> 32 channels, batch 4, no dropout, lr 1e-3 (at 1e-4 the
     # held-out gain after 150 steps was -0.23 dB, at 1e-3 +0.15 dB), and ONE critic step per
     # G step (the paper: 5; its critic steps were 2/3 of a step's time, and 3,600 steps of
@@ -157,7 +157,7 @@ PRESETS = {
 PRESET_DOCS = {
     "paper": "Sec. 4: 256-px crops, batch 1, 9 ResBlocks of 64 -> 256 filters with dropout 0.5, "
              "70x70 critic, Adam 1e-4, 300 epochs' worth of steps",
-    "small": "a ~18-minute CPU budget: 64-px patches, batch 4, G 16 filters x 4 ResBlocks "
+    "small": "a ~20-minute CPU budget: 64-px patches, batch 4, G 16 filters x 4 ResBlocks "
              "without dropout, 34x34 critic 8 -> 32, Adam 1e-3 and 1 critic step per G step "
              "(departures), 4,500 steps",
 }
