@@ -128,7 +128,7 @@ def blur_volumes(x, sigma: float):
     x = np.asarray(x, np.float32)
     if sigma == 0:
         return x
-    return np.stack([gaussian_filter(v, sigma, mode="constant") for v in x]).astype(np.float32)
+    return np.stack([gaussian_filter(v, sigma, mode="constant") for v in x])   # float32 in, out
 
 
 def build_models(config: Config, data) -> dict:
@@ -216,7 +216,8 @@ def sample_run(config: Config, checkpoint: str, n: int, seed: int):
     """``tinygen sample``: n volumes (n, S, S, S) of occupancy probabilities; no value range
     (they are not images)."""
     from tinygen.io.checkpoint import load_checkpoint, restore_state
-    models = build_models(config, load_data(config))
+    side = load_voxels(config.dataset, "train", config.seed, 1).x[:, None]   # G's shape only:
+    models = build_models(config, TrainingSet(x=side))                       # no blur needed
     state = load_checkpoint(checkpoint)
     if "G_ema" not in state:                          # a run made before --ema-decay
         models.pop("G_ema", None)
